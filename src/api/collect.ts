@@ -1,0 +1,155 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import {
+  BatchRequest, BatchResponse, CollectRequest, CollectResponse, SearchBody, SearchByUserQuery,
+  SearchQuery, SearchResponse, UserParams, type BatchItemResult
+} from '../schema/api/collect.js'
+import type { SearchResponse as SearchResult } from '../schema/api/collect.js'
+import { Events } from '../schema/events/index.js'
+import type { CollectEventReceived } from '../schema/events/collect.js'
+import { appendEvent } from '../events.js'
+import { Subjects } from '../subjects.js'
+import { ErrorCodes, JetwayError, type FieldError } from '../errors.js'
+import { microTimeOf, toMicroTime } from '../time.js'
+import { mapLimit } from '../concurrency.js'
+import { hasEvent, searchEvents } from '../projections/collect-events.js'
+import type { Runtime } from '../runtime.js'
+import type { Auth } from './auth.js'
+import { sendSeq, waitForProjection } from './consistency.js'
+import { bodyValidator } from './validation.js'
+
+// The event collector of seed 002: POST /api/collect and /api/event append one
+// collect.event.received to COLLECT and answer {"is_success": true}; search reads the
+// collect-events read model.
+
+export interface CollectOptions {
+  runtime: Runtime
+  auth: Auth
+}
+
+const SEED_FAILURE = { problemExtras: { is_success: false } }
+const DUPLICATE_HEADER = 'jetway-duplicate'
+const BATCH_IN_FLIGHT = 256
+
+/** The event a valid request becomes, or the fields that stop it. Pure. */
+export function toCollectEvent (input: CollectRequest, receivedAt: string): CollectEventReceived | FieldError[] {
+  let eventDatetime = receivedAt
+  if (input.event_datetime !== undefined) {
+    const parsed = toMicroTime(input.event_datetime)
+    if (parsed === undefined) return [{ field: 'event_datetime', message: 'must be an ISO 8601 date-time' }]
+    eventDatetime = parsed
+  }
+  return {
+    event_id: input.event_id,
+    event: input.event,
+    user_id: input.user_id,
+    parameters: input.parameters ?? null,
+    event_datetime: eventDatetime,
+    received_at: receivedAt
+  }
+}
+
+export const collect: FastifyPluginAsyncTypebox<CollectOptions> = async (app, { runtime, auth }) => {
+  const { js, db, clock, config } = runtime
+  const readModelHere = runtime.projections.has('collect-events')
+  app.addHook('onRequest', auth.authenticate)
+
+  async function collectOne (request: FastifyRequest, input: CollectRequest): Promise<{ status: 'accepted' | 'duplicate', seq?: number } | FieldError[]> {
+    auth.requireUser(request, input.user_id)
+    const data = toCollectEvent(input, microTimeOf(clock.now()))
+    if (Array.isArray(data)) return data
+    // Stored once forever: past the stream's duplicate window the read model still knows the id.
+    if (readModelHere && await hasEvent(db, data.event_id)) return { status: 'duplicate' }
+    const appended = await appendEvent(js, {
+      def: Events.collectEventReceived,
+      data,
+      subject: Subjects.collect(data.user_id, data.event),
+      source: '/jetway/collect',
+      about: data.user_id,
+      idempotencyKey: `collect:${data.event_id}`,
+      actor: auth.identity(request).userId,
+      correlationId: request.id,
+      time: clock.now()
+    })
+    return { status: appended.duplicate ? 'duplicate' : 'accepted', seq: appended.seq }
+  }
+
+  const single = async (request: FastifyRequest<{ Body: CollectRequest }>, reply: FastifyReply): Promise<{ is_success: boolean }> => {
+    const result = await collectOne(request, request.body)
+    if (Array.isArray(result)) throw new JetwayError(ErrorCodes.validation, 'invalid event', result)
+    if (result.seq !== undefined) sendSeq(reply, result.seq)
+    reply.header(DUPLICATE_HEADER, String(result.status === 'duplicate'))
+    return { is_success: true }
+  }
+  const singleRoute = { config: SEED_FAILURE, bodyLimit: 64 * 1024, schema: { body: CollectRequest, response: { 200: CollectResponse } } }
+  app.post('/api/collect', singleRoute, single)
+  app.post('/api/event', singleRoute, single)
+
+  const validateEvent = bodyValidator(CollectRequest)
+  app.post('/api/collect/batch', {
+    config: SEED_FAILURE,
+    bodyLimit: Math.min(config.bodyLimit, 1024 * 1024),
+    schema: { body: BatchRequest, response: { 200: BatchResponse } }
+  }, async (request, reply) => {
+    const results = await mapLimit(request.body.events, BATCH_IN_FLIGHT, async (raw, index): Promise<BatchItemResult> => {
+      const eventId = typeof (raw as { event_id?: unknown })?.event_id === 'string' ? (raw as { event_id: string }).event_id : undefined
+      const checked = validateEvent(raw, `events.${index}`)
+      if (!checked.ok) return { index, event_id: eventId, status: 'rejected', errors: checked.errors }
+      try {
+        const outcome = await collectOne(request, checked.value)
+        if (Array.isArray(outcome)) {
+          return { index, event_id: eventId, status: 'rejected', errors: outcome.map(e => ({ ...e, field: `events.${index}.${e.field}` })) }
+        }
+        return { index, event_id: eventId, ...outcome }
+      } catch (err) {
+        if (err instanceof JetwayError && err.code === ErrorCodes.forbidden) {
+          return { index, event_id: eventId, status: 'rejected', errors: [{ field: `events.${index}.user_id`, message: err.message }] }
+        }
+        throw err
+      }
+    })
+    const count = (s: BatchItemResult['status']): number => results.filter(r => r.status === s).length
+    const maxSeq = Math.max(0, ...results.map(r => r.seq ?? 0))
+    if (maxSeq > 0) sendSeq(reply, maxSeq)
+    return { is_success: count('rejected') === 0, accepted: count('accepted'), duplicates: count('duplicate'), rejected: count('rejected'), results }
+  })
+
+  async function search (request: FastifyRequest, q: SearchBody): Promise<SearchResult> {
+    auth.requireUser(request, q.user_id)
+    await waitForProjection(runtime, 'collect-events', request, q.min_seq)
+    const errors: FieldError[] = []
+    const time = (field: 'from' | 'to'): string | undefined => {
+      const value = q[field]
+      if (value === undefined) return undefined
+      const parsed = toMicroTime(value)
+      if (parsed === undefined) errors.push({ field, message: 'must be an ISO 8601 date-time' })
+      return parsed
+    }
+    const from = time('from')
+    const to = time('to')
+    const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor)
+    if (after === null) errors.push({ field: 'cursor', message: 'is not a cursor this API returned' })
+    if (errors.length > 0) throw new JetwayError(ErrorCodes.validation, 'invalid search', errors)
+    const page = await searchEvents(db, { userId: q.user_id, event: q.event, from, to, after: after ?? undefined, limit: q.limit })
+    return { items: page.items, next_cursor: page.next === undefined ? null : encodeCursor(page.next) }
+  }
+  const searchResponse = { 200: SearchResponse }
+  app.post('/api/search', { schema: { body: SearchBody, response: searchResponse } }, async request => await search(request, request.body))
+  app.get('/api/event', { schema: { querystring: SearchQuery, response: searchResponse } }, async request => await search(request, request.query))
+  app.get('/api/event/:user_id', { schema: { params: UserParams, querystring: SearchByUserQuery, response: searchResponse } },
+    async request => await search(request, { ...request.query, user_id: request.params.user_id }))
+}
+
+function encodeCursor (at: { datetime: string, seq: number }): string {
+  return Buffer.from(JSON.stringify([at.datetime, at.seq])).toString('base64url')
+}
+
+function decodeCursor (cursor: string): { datetime: string, seq: number } | null {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
+    if (Array.isArray(value) && value.length === 2 && typeof value[0] === 'string' && Number.isSafeInteger(value[1])) {
+      return { datetime: value[0], seq: value[1] as number }
+    }
+  } catch {}
+  return null
+}

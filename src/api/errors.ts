@@ -1,0 +1,87 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { ErrorCodes, JetwayError, type ErrorCode, type FieldError } from '../errors.js'
+import { fieldErrors } from './validation.js'
+
+// The one place where errors become HTTP answers: application/problem+json (RFC 9457), with a
+// field-level `errors` list on 400 and the seed's own failure field where a route declares one
+// (route config `problemExtras`, e.g. { is_success: false } for the collector).
+
+const STATUS: Record<ErrorCode, number> = {
+  [ErrorCodes.validation]: 400,
+  [ErrorCodes.unauthorized]: 401,
+  [ErrorCodes.forbidden]: 403,
+  [ErrorCodes.notFound]: 404,
+  [ErrorCodes.conflict]: 409,
+  [ErrorCodes.preconditionFailed]: 412,
+  [ErrorCodes.notCaughtUp]: 503,
+  [ErrorCodes.unavailable]: 503
+}
+
+const TITLES: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+  412: 'Precondition Failed',
+  413: 'Content Too Large',
+  415: 'Unsupported Media Type',
+  422: 'Unprocessable Content',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable'
+}
+
+export interface Problem {
+  type: string
+  title: string
+  status: number
+  detail: string
+  code: string
+  instance: string
+  errors?: FieldError[]
+}
+
+export function sendProblem (request: FastifyRequest, reply: FastifyReply, status: number, code: string, detail: string, errors?: FieldError[]): FastifyReply {
+  const extras = (request.routeOptions.config as { problemExtras?: Record<string, unknown> } | undefined)?.problemExtras
+  const body: Problem & Record<string, unknown> = {
+    type: `urn:jetway:problem:${code.replace(/^(JETWAY|FST_ERR)_/, '').toLowerCase().replace(/_/g, '-')}`,
+    title: TITLES[status] ?? 'Error',
+    status,
+    detail,
+    code,
+    instance: request.url,
+    ...(errors !== undefined && errors.length > 0 ? { errors } : {}),
+    ...extras
+  }
+  return reply.code(status).type('application/problem+json').serializer(JSON.stringify).send(body)
+}
+
+export function installErrorHandlers (app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    if (err instanceof JetwayError) {
+      const status = STATUS[err.code]
+      if (err.code === ErrorCodes.notCaughtUp) reply.header('retry-after', '1')
+      return sendProblem(request, reply, status, err.code, err.message, err.errors)
+    }
+    if (err.validation !== undefined) {
+      const prefix = err.validationContext === 'body' ? '' : err.validationContext ?? ''
+      const errors = fieldErrors(err.validation as Parameters<typeof fieldErrors>[0], prefix === 'querystring' || prefix === 'params' ? '' : prefix)
+      return sendProblem(request, reply, 400, ErrorCodes.validation, `invalid ${err.validationContext ?? 'request'}: ${errors.map(e => `${e.field} ${e.message}`).join('; ')}`, errors)
+    }
+    const status = err.statusCode ?? 500
+    if (status >= 500) {
+      request.log.error({ err }, 'request failed')
+      // 5xx details stay in the log; the client gets the request id to quote
+      return sendProblem(request, reply, status, err.code ?? 'JETWAY_INTERNAL', `internal error (request ${request.id})`)
+    }
+    const code = err.code ?? 'JETWAY_BAD_REQUEST'
+    const errors = code === 'FST_ERR_CTP_INVALID_JSON_BODY' || code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || err instanceof SyntaxError
+      ? [{ field: '(body)', message: err.message }]
+      : undefined
+    return sendProblem(request, reply, status, code, err.message, errors)
+  })
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(request, reply, 404, ErrorCodes.notFound, `no route ${request.method} ${request.url.split('?')[0] ?? ''}`))
+}

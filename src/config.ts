@@ -1,0 +1,72 @@
+import { resolve } from 'node:path'
+import { Value } from '@sinclair/typebox/value'
+import { Env, Roles } from './schema/config.js'
+import { parseDuration } from './duration.js'
+
+export type Role = typeof Roles[number]
+
+export interface Config {
+  production: boolean
+  port: number
+  host: string
+  /** undefined: start the embedded nats-server child */
+  natsUrl: string | undefined
+  natsPort: number
+  dataDir: string
+  dbFile: string
+  roles: Set<Role>
+  auth: { mode: 'off' } | { mode: 'jwt', secret?: string, jwksUrl?: string, issuer?: string }
+  logLevel: string
+  stream: { replicas: number, storage: 'file' | 'memory', duplicateWindowMs: number }
+  bodyLimit: number
+  readWaitMs: number
+}
+
+export class ConfigError extends Error {
+  readonly code = 'JETWAY_CONFIG'
+}
+
+/** Reads the environment; throws ConfigError naming the variable on a wrong value. */
+export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
+  const picked: Record<string, string> = {}
+  for (const key of Object.keys(Env.properties)) {
+    const value = env[key]
+    if (value !== undefined && value !== '') picked[key] = value
+  }
+  const errors = [...Value.Errors(Env, picked)]
+  if (errors.length > 0) {
+    const lines = errors.map(e => `${e.path.slice(1)}=${JSON.stringify(picked[e.path.slice(1)])}: ${e.message}`)
+    throw new ConfigError(`invalid configuration:\n  ${[...new Set(lines)].join('\n  ')}`)
+  }
+  const e = picked as Env
+  const production = e.NODE_ENV === 'production'
+  const authMode = e.AUTH_MODE ?? 'off'
+  if (production && e.AUTH_MODE === undefined) {
+    throw new ConfigError('AUTH_MODE must be set in production: use AUTH_MODE=jwt, or AUTH_MODE=off to run without auth on purpose')
+  }
+  if (authMode === 'jwt' && e.JWT_SECRET === undefined && e.JWT_JWKS_URL === undefined) {
+    throw new ConfigError('AUTH_MODE=jwt needs JWT_SECRET (HS256) or JWT_JWKS_URL')
+  }
+  const dataDir = resolve(e.DATA_DIR ?? './data')
+  return {
+    production,
+    port: Number(e.PORT ?? 3000),
+    host: e.HOST ?? '127.0.0.1',
+    natsUrl: e.NATS_URL,
+    natsPort: Number(e.NATS_PORT ?? 4222),
+    dataDir,
+    dbFile: resolve(dataDir, 'jetway.db'),
+    roles: new Set((e.ROLES ?? 'api,projections,workers').split(',').map(r => r.trim() as Role)),
+    auth: authMode === 'off'
+      ? { mode: 'off' }
+      : { mode: 'jwt', secret: e.JWT_SECRET, jwksUrl: e.JWT_JWKS_URL, issuer: e.JWT_ISSUER },
+    logLevel: e.LOG_LEVEL ?? 'info',
+    stream: {
+      replicas: Number(e.STREAM_REPLICAS ?? 1),
+      storage: e.STREAM_STORAGE ?? 'file',
+      duplicateWindowMs: parseDuration(e.DUPLICATE_WINDOW ?? '2m')!
+    },
+    bodyLimit: Number(e.BODY_LIMIT ?? 1024 * 1024),
+    readWaitMs: parseDuration(e.READ_WAIT ?? '5s')!
+  }
+}

@@ -1,0 +1,114 @@
+import { randomUUID } from 'node:crypto'
+import { headers as natsHeaders, type MsgHdrs } from '@nats-io/transport-node'
+import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type JsMsg, type StoredMsg } from '@nats-io/jetstream'
+import { definitionOf, type EventDefinition, type EventData } from './schema/events/index.js'
+import { JetwayError, ErrorCodes } from './errors.js'
+
+// The envelope: CloudEvents 1.0 in NATS binary mode. Attributes are `ce-*` headers, the body
+// is the JSON data, and `ce-dataschema` names the schema version. Nats-Msg-Id carries the
+// idempotency key so a retry inside the stream's duplicate window appends nothing.
+
+export interface NewEvent<D extends EventDefinition> {
+  def: D
+  data: EventData<D>
+  /** the NATS subject, with user tokens already escaped */
+  subject: string
+  source: string
+  /** CloudEvents subject: what the event is about, e.g. the user or meeting id */
+  about?: string
+  idempotencyKey?: string
+  actor?: string
+  correlationId?: string
+  causationId?: string
+  /** optimistic concurrency: the subject's last stream sequence (0 = subject must be empty) */
+  expectLastSubjectSeq?: number
+  time: Date
+}
+
+export interface Appended {
+  seq: number
+  duplicate: boolean
+}
+
+export interface StoredEvent<T = unknown> {
+  seq: number
+  natsSubject: string
+  id: string
+  type: string
+  version: number
+  source: string
+  time: string
+  about?: string
+  actor?: string
+  correlationId?: string
+  causationId?: string
+  data: T
+}
+
+const encoder = new TextEncoder()
+
+export function eventHeaders (ev: NewEvent<EventDefinition>): MsgHdrs {
+  const h = natsHeaders()
+  h.set('ce-specversion', '1.0')
+  h.set('ce-id', randomUUID())
+  h.set('ce-source', ev.source)
+  h.set('ce-type', ev.def.type)
+  h.set('ce-time', ev.time.toISOString())
+  h.set('ce-dataschema', `jetway:${ev.def.type}:v${ev.def.version}`)
+  h.set('content-type', 'application/json')
+  if (ev.about !== undefined) h.set('ce-subject', ev.about)
+  if (ev.actor !== undefined) h.set('ce-actor', ev.actor)
+  if (ev.correlationId !== undefined) h.set('ce-correlationid', ev.correlationId)
+  if (ev.causationId !== undefined) h.set('ce-causationid', ev.causationId)
+  return h
+}
+
+/** Appends one event and resolves once JetStream has stored it. */
+export async function appendEvent<D extends EventDefinition> (js: JetStreamClient, ev: NewEvent<D>): Promise<Appended> {
+  try {
+    const ack = await js.publish(ev.subject, encoder.encode(JSON.stringify(ev.data)), {
+      headers: eventHeaders(ev),
+      msgID: ev.idempotencyKey,
+      expect: ev.expectLastSubjectSeq === undefined ? undefined : { lastSubjectSequence: ev.expectLastSubjectSeq }
+    })
+    return { seq: ack.seq, duplicate: ack.duplicate }
+  } catch (err) {
+    if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence) {
+      throw new JetwayError(ErrorCodes.conflict, 'the resource changed since the version you sent')
+    }
+    throw err
+  }
+}
+
+const DATASCHEMA = /^jetway:(.+):v(\d+)$/
+
+/** Reads the envelope of a stored message; the data is parsed but not yet validated. */
+export function decodeEvent (msg: JsMsg | StoredMsg): StoredEvent {
+  const h = 'header' in msg ? msg.header : msg.headers
+  const schema = DATASCHEMA.exec(h?.get('ce-dataschema') ?? '')
+  return {
+    seq: msg.seq,
+    natsSubject: msg.subject,
+    id: h?.get('ce-id') ?? '',
+    type: h?.get('ce-type') ?? '',
+    version: schema === null ? 1 : Number(schema[2]),
+    source: h?.get('ce-source') ?? '',
+    time: h?.get('ce-time') ?? '',
+    about: h?.get('ce-subject') || undefined,
+    actor: h?.get('ce-actor') || undefined,
+    correlationId: h?.get('ce-correlationid') || undefined,
+    causationId: h?.get('ce-causationid') || undefined,
+    data: msg.data.length === 0 ? null : msg.json()
+  }
+}
+
+/** True when the event's data is valid for its type and version. */
+export function isValidEvent (ev: StoredEvent): boolean {
+  const def = definitionOf(ev.type, ev.version)
+  return def !== undefined && def.check.Check(ev.data)
+}
+
+/** Narrows a stored event to one definition, validating its data. */
+export function isEvent<D extends EventDefinition> (ev: StoredEvent, def: D): ev is StoredEvent<EventData<D>> {
+  return ev.type === def.type && ev.version === def.version && def.check.Check(ev.data)
+}

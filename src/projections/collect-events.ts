@@ -1,0 +1,82 @@
+import { sql } from 'kysely'
+import type { DB } from '../db.js'
+import { Events } from '../schema/events/index.js'
+import type { Parameters } from '../schema/events/collect.js'
+import type { NewCollectEventRow } from '../schema/database.js'
+import type { CollectedEvent } from '../schema/api/collect.js'
+import { isEvent } from '../events.js'
+import type { Projection } from './projection.js'
+
+// Read model of seed 002's RDS table: one row per event_id, forever (a later duplicate of an
+// event_id, outside the stream's duplicate window, is ignored here).
+
+export const collectEvents: Projection = {
+  name: 'collect-events',
+  stream: 'COLLECT',
+  version: 1,
+  tables: ['collect_events'],
+  async apply (trx, events) {
+    const rows: NewCollectEventRow[] = []
+    for (const ev of events) {
+      if (!isEvent(ev, Events.collectEventReceived)) continue
+      const d = ev.data
+      rows.push({
+        seq: ev.seq,
+        event_id: d.event_id,
+        user_id: d.user_id,
+        event: d.event,
+        event_datetime: d.event_datetime,
+        parameters: d.parameters === null ? null : JSON.stringify(d.parameters),
+        received_at: d.received_at
+      })
+    }
+    // 1000 rows x 7 columns stays far below SQLite's 32766 bound parameters.
+    for (let i = 0; i < rows.length; i += 1000) {
+      await trx.insertInto('collect_events').values(rows.slice(i, i + 1000)).onConflict(oc => oc.doNothing()).execute()
+    }
+  }
+}
+
+export interface SearchQuery {
+  userId: string
+  event?: string
+  /** inclusive, seed time format */
+  from?: string
+  /** exclusive, seed time format */
+  to?: string
+  /** continue after this (event_datetime, seq) */
+  after?: { datetime: string, seq: number }
+  limit: number
+}
+
+/** Events of one user, oldest first; one page plus whether another follows. */
+export async function searchEvents (db: DB, q: SearchQuery): Promise<{ items: CollectedEvent[], next?: { datetime: string, seq: number } }> {
+  let query = db.selectFrom('collect_events')
+    .select(['seq', 'event_id', 'event', 'user_id', 'event_datetime', 'parameters'])
+    .where('user_id', '=', q.userId)
+  if (q.event !== undefined) query = query.where('event', '=', q.event)
+  if (q.from !== undefined) query = query.where('event_datetime', '>=', q.from)
+  if (q.to !== undefined) query = query.where('event_datetime', '<', q.to)
+  if (q.after !== undefined) {
+    query = query.where(sql<boolean>`(event_datetime, seq) > (${q.after.datetime}, ${q.after.seq})`)
+  }
+  const rows = await query.orderBy('event_datetime').orderBy('seq').limit(q.limit + 1).execute()
+  const page = rows.slice(0, q.limit)
+  const last = page.at(-1)
+  return {
+    items: page.map(r => ({
+      event_id: r.event_id,
+      event: r.event,
+      user_id: r.user_id,
+      event_datetime: r.event_datetime,
+      parameters: r.parameters === null ? null : JSON.parse(r.parameters) as Parameters
+    })),
+    next: rows.length > q.limit && last !== undefined ? { datetime: last.event_datetime, seq: last.seq } : undefined
+  }
+}
+
+/** True when this event_id is already stored. */
+export async function hasEvent (db: DB, eventId: string): Promise<boolean> {
+  const row = await db.selectFrom('collect_events').select('seq').where('event_id', '=', eventId).executeTakeFirst()
+  return row !== undefined
+}

@@ -1,0 +1,5 @@
+import { collectEvents } from './collect-events.js'
+import type { Projection } from './projection.js'
+
+/** Every read model this build maintains. */
+export const projections: Projection[] = [collectEvents]

@@ -1,0 +1,18 @@
+import type { Transaction } from 'kysely'
+import type { Database } from '../schema/database.js'
+import type { StoredEvent } from '../events.js'
+
+/** A read model: the events it reads, its tables, and how a batch of events changes them. */
+export interface Projection {
+  /** also the checkpoint's key and the name `npm run rebuild` takes */
+  name: string
+  stream: string
+  /** subject filter inside the stream (one subject: nats-server 2.9 has no multi-filter) */
+  filter?: string
+  /** bump when apply() changes meaning: the runner then rebuilds from the stream */
+  version: number
+  /** tables this projection owns, cleared on rebuild */
+  tables: (keyof Database)[]
+  /** Applies events in stream order inside the runner's transaction; ignores what it does not read. */
+  apply: (trx: Transaction<Database>, events: StoredEvent[]) => Promise<void>
+}

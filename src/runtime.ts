@@ -1,0 +1,75 @@
+import { join } from 'node:path'
+import { connect, type NatsConnection } from '@nats-io/transport-node'
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream'
+import type { Logger } from 'pino'
+import type { Config } from './config.js'
+import { openDatabase, type DB } from './db.js'
+import { startNatsServer, type NatsServer } from './nats-server.js'
+import { applyStreams, loadStreamConfigs } from './streams.js'
+import { ProjectionRunner } from './projections/runner.js'
+import { projections } from './projections/index.js'
+import { systemClock, type Clock } from './time.js'
+
+/** Everything a Jetway process runs besides HTTP: NATS, streams, SQLite, projections, workers. */
+export interface Runtime {
+  config: Config
+  log: Logger
+  clock: Clock
+  nc: NatsConnection
+  js: JetStreamClient
+  jsm: JetStreamManager
+  db: DB
+  /** one runner per projection when the `projections` role is on */
+  projections: Map<string, ProjectionRunner>
+  close: () => Promise<void>
+}
+
+export interface RuntimeOptions {
+  clock?: Clock
+  /** false: open everything but start no projection runner (the rebuild script drives one) */
+  startProjections?: boolean
+}
+
+export async function startRuntime (config: Config, log: Logger, opts: RuntimeOptions = {}): Promise<Runtime> {
+  const clock = opts.clock ?? systemClock
+  const closers: (() => Promise<unknown>)[] = []
+  const close = async (): Promise<void> => {
+    for (const fn of closers.reverse()) {
+      await fn().catch((err: unknown) => log.error({ err }, 'error while closing'))
+    }
+    closers.length = 0
+  }
+  try {
+    let natsUrl = config.natsUrl
+    if (natsUrl === undefined) {
+      const server: NatsServer = await startNatsServer({ port: config.natsPort, storeDir: join(config.dataDir, 'nats') })
+      closers.push(server.stop)
+      natsUrl = server.url
+      log.info({ url: natsUrl, storeDir: join(config.dataDir, 'nats') }, 'embedded nats-server started')
+    }
+    const nc = await connect({ servers: natsUrl.split(','), name: 'jetway', maxReconnectAttempts: -1 })
+    closers.push(async () => await nc.drain())
+    log.info({ server: nc.getServer(), version: nc.info?.version }, 'connected to NATS')
+    const jsm = await jetstreamManager(nc)
+    await applyStreams(jsm, await loadStreamConfigs(config), log)
+    const js = jetstream(nc)
+
+    const db = await openDatabase(config.dbFile)
+    closers.push(async () => await db.destroy())
+
+    const runners = new Map<string, ProjectionRunner>()
+    if (config.roles.has('projections')) {
+      for (const projection of projections) {
+        runners.set(projection.name, new ProjectionRunner({ projection, js, db, log, clock }))
+      }
+      if (opts.startProjections !== false) {
+        for (const runner of runners.values()) await runner.start()
+        closers.push(async () => await Promise.all([...runners.values()].map(async r => await r.stop())))
+      }
+    }
+    return { config, log, clock, nc, js, jsm, db, projections: runners, close }
+  } catch (err) {
+    await close()
+    throw err
+  }
+}

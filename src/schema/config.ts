@@ -1,0 +1,25 @@
+import { Type, type Static } from '@sinclair/typebox'
+
+// The environment Jetway reads, as strings; src/config.ts turns them into a typed Config.
+export const Roles = ['api', 'projections', 'workers'] as const
+
+export const Env = Type.Object({
+  NODE_ENV: Type.Optional(Type.String()),
+  PORT: Type.Optional(Type.String({ pattern: '^\\d{1,5}$', description: 'HTTP port (0 = any free port)' })),
+  HOST: Type.Optional(Type.String({ minLength: 1 })),
+  NATS_URL: Type.Optional(Type.String({ pattern: '^(nats|tls|ws|wss)://', description: 'comma-separated nats:// URLs' })),
+  NATS_PORT: Type.Optional(Type.String({ pattern: '^\\d{1,5}$', description: 'port of the embedded nats-server' })),
+  DATA_DIR: Type.Optional(Type.String({ minLength: 1 })),
+  ROLES: Type.Optional(Type.String({ pattern: '^\\s*(api|projections|workers)(\\s*,\\s*(api|projections|workers))*\\s*$' })),
+  AUTH_MODE: Type.Optional(Type.Union([Type.Literal('off'), Type.Literal('jwt')])),
+  JWT_SECRET: Type.Optional(Type.String({ minLength: 16 })),
+  JWT_JWKS_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
+  JWT_ISSUER: Type.Optional(Type.String({ minLength: 1 })),
+  LOG_LEVEL: Type.Optional(Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map(l => Type.Literal(l)))),
+  STREAM_REPLICAS: Type.Optional(Type.String({ pattern: '^[1-5]$' })),
+  STREAM_STORAGE: Type.Optional(Type.Union([Type.Literal('file'), Type.Literal('memory')])),
+  DUPLICATE_WINDOW: Type.Optional(Type.String({ pattern: '^\\d+(\\.\\d+)?(ms|s|m|h|d)?$' })),
+  BODY_LIMIT: Type.Optional(Type.String({ pattern: '^\\d+$' })),
+  READ_WAIT: Type.Optional(Type.String({ pattern: '^\\d+(\\.\\d+)?(ms|s|m|h|d)?$' }))
+})
+export type Env = Static<typeof Env>

@@ -1,0 +1,31 @@
+import type { Generated, Insertable, Selectable } from 'kysely'
+
+// One Database interface from per-table types. Each table belongs to one projection
+// (src/projections/<name>.ts); its DDL is in src/schema/migrations.ts.
+
+export interface ProjectionCheckpointTable {
+  name: string
+  last_seq: number
+  version: number
+  updated_at: string
+}
+
+export interface CollectEventTable {
+  seq: number
+  event_id: string
+  user_id: string
+  event: string
+  event_datetime: string
+  /** JSON text, or null */
+  parameters: string | null
+  received_at: string
+}
+
+export interface Database {
+  projection_checkpoints: ProjectionCheckpointTable
+  collect_events: CollectEventTable
+}
+
+export type CollectEventRow = Selectable<CollectEventTable>
+export type NewCollectEventRow = Insertable<CollectEventTable>
+export type { Generated }

@@ -1,0 +1,39 @@
+import { pino } from 'pino'
+import { loadConfig, ConfigError } from './config.js'
+import { startRuntime } from './runtime.js'
+import { buildApp } from './app.js'
+
+// Entry point: read config, start the runtime (NATS, streams, SQLite, projections, workers),
+// listen, and close everything in order on SIGINT/SIGTERM.
+
+let config
+try {
+  config = loadConfig()
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err
+  console.error(`jetway: ${err.message}`)
+  process.exit(1)
+}
+const log = pino({ level: config.logLevel, base: { service: 'jetway' } })
+const runtime = await startRuntime(config, log).catch((err: Error) => {
+  log.fatal({ err }, 'start failed')
+  process.exit(1)
+})
+const app = await buildApp(runtime)
+await app.listen({ port: config.port, host: config.host })
+log.info({ roles: [...config.roles], auth: config.auth.mode, dataDir: config.dataDir }, 'jetway ready')
+
+let closing = false
+async function shutdown (signal: string): Promise<void> {
+  if (closing) return
+  closing = true
+  log.info({ signal }, 'shutting down')
+  const force = setTimeout(() => { log.error('shutdown took over 15s; exiting'); process.exit(1) }, 15_000)
+  await app.close()
+  await runtime.close()
+  clearTimeout(force)
+  log.info('bye')
+  process.exit(0)
+}
+process.on('SIGINT', () => { void shutdown('SIGINT') })
+process.on('SIGTERM', () => { void shutdown('SIGTERM') })

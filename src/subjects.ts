@@ -1,0 +1,41 @@
+// Subject tokens built from user input. NATS splits subjects on '.', treats '*' and '>' as
+// wildcards and forbids whitespace, so those (and '%', the escape itself, and anything
+// outside printable ASCII) become %XX per UTF-8 byte: 'a.b' -> 'a%2Eb', 'ü' -> '%C3%BC'.
+// Everything else stays as typed, so `nats stream view --subject` remains readable.
+
+const SAFE = /^[\x21-\x7E]$/
+const UNSAFE_ASCII = new Set(['.', '*', '>', '%'])
+
+export function escapeToken (value: string): string {
+  // A lone '%' cannot come out of escaping anything else, so it stands for the empty token.
+  if (value === '') return '%'
+  let out = ''
+  for (const ch of value) {
+    if (SAFE.test(ch) && !UNSAFE_ASCII.has(ch)) {
+      out += ch
+    } else {
+      for (const byte of Buffer.from(ch, 'utf8')) out += '%' + byte.toString(16).toUpperCase().padStart(2, '0')
+    }
+  }
+  return out
+}
+
+export function unescapeToken (token: string): string {
+  if (token === '%') return ''
+  const bytes: number[] = []
+  for (let i = 0; i < token.length; i++) {
+    if (token[i] === '%') {
+      bytes.push(parseInt(token.slice(i + 1, i + 3), 16))
+      i += 2
+    } else {
+      bytes.push(token.charCodeAt(i))
+    }
+  }
+  return Buffer.from(bytes).toString('utf8')
+}
+
+/** Every subject Jetway writes, in one place, so their shapes can be read side by side. */
+export const Subjects = {
+  /** COLLECT: collect.user.<user_id>.<event> */
+  collect: (userId: string, event: string) => `collect.user.${escapeToken(userId)}.${escapeToken(event)}`
+}
