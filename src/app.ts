@@ -23,6 +23,8 @@ export async function buildApp (runtime: Runtime): Promise<FastifyInstance> {
     forceCloseConnections: 'idle'
   }).withTypeProvider<TypeBoxTypeProvider>()
   app.setValidatorCompiler(validatorCompiler)
+  // JSON only: without this, Fastify would parse text/plain and answer 400 instead of 415.
+  app.removeContentTypeParser('text/plain')
   installErrorHandlers(app)
   app.addHook('onSend', async (request, reply) => { reply.header('x-request-id', request.id) })
 

@@ -52,7 +52,8 @@ export class ProjectionRunner {
 
   async stop (): Promise<void> {
     this.stopped = true
-    await this.messages?.close()
+    // stop(), not close(): close() resolves only once the for-await loop has run the stop
+    this.messages?.stop()
     await this.loop
     for (const w of this.waiters) w.resolve(false)
     this.waiters = []
@@ -130,7 +131,7 @@ export class ProjectionRunner {
     this.pending = info.num_pending
     if (this.pending === 0) this.markCaughtUp()
     this.messages = await consumer.consume({ max_messages: this.batchSize * 2 })
-    if (this.stopped) await this.messages.close()
+    if (this.stopped) this.messages.stop()
     let batch: StoredEvent[] = []
     try {
       for await (const m of this.messages) {
@@ -146,7 +147,7 @@ export class ProjectionRunner {
         }
       }
     } finally {
-      await this.messages.close()
+      this.messages.stop()
     }
   }
 
