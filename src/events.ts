@@ -47,6 +47,21 @@ export interface StoredEvent<T = unknown> {
 
 const encoder = new TextEncoder()
 
+// Header values are percent-encoded as the CloudEvents HTTP binding does: anything outside
+// printable ASCII, and '%' and '"', so a user id with a newline cannot break the header block.
+function toHeader (value: string): string {
+  return value.replace(/[^\x20-\x7E]|[%"]/gu, ch => encodeURIComponent(ch))
+}
+
+function fromHeader (value: string | undefined): string | undefined {
+  if (value === undefined || value === '') return undefined
+  try {
+    return decodeURIComponent(value)
+  } catch {
+    return value
+  }
+}
+
 export function eventHeaders (ev: NewEvent<EventDefinition>): MsgHdrs {
   const h = natsHeaders()
   h.set('ce-specversion', '1.0')
@@ -56,10 +71,10 @@ export function eventHeaders (ev: NewEvent<EventDefinition>): MsgHdrs {
   h.set('ce-time', ev.time.toISOString())
   h.set('ce-dataschema', `jetway:${ev.def.type}:v${ev.def.version}`)
   h.set('content-type', 'application/json')
-  if (ev.about !== undefined) h.set('ce-subject', ev.about)
-  if (ev.actor !== undefined) h.set('ce-actor', ev.actor)
-  if (ev.correlationId !== undefined) h.set('ce-correlationid', ev.correlationId)
-  if (ev.causationId !== undefined) h.set('ce-causationid', ev.causationId)
+  if (ev.about !== undefined) h.set('ce-subject', toHeader(ev.about))
+  if (ev.actor !== undefined) h.set('ce-actor', toHeader(ev.actor))
+  if (ev.correlationId !== undefined) h.set('ce-correlationid', toHeader(ev.correlationId))
+  if (ev.causationId !== undefined) h.set('ce-causationid', toHeader(ev.causationId))
   return h
 }
 
@@ -94,10 +109,10 @@ export function decodeEvent (msg: JsMsg | StoredMsg): StoredEvent {
     version: schema === null ? 1 : Number(schema[2]),
     source: h?.get('ce-source') ?? '',
     time: h?.get('ce-time') ?? '',
-    about: h?.get('ce-subject') || undefined,
-    actor: h?.get('ce-actor') || undefined,
-    correlationId: h?.get('ce-correlationid') || undefined,
-    causationId: h?.get('ce-causationid') || undefined,
+    about: fromHeader(h?.get('ce-subject')),
+    actor: fromHeader(h?.get('ce-actor')),
+    correlationId: fromHeader(h?.get('ce-correlationid')),
+    causationId: fromHeader(h?.get('ce-causationid')),
     data: msg.data.length === 0 ? null : msg.json()
   }
 }

@@ -1,8 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import fp from 'fastify-plugin'
 import { Type } from '@sinclair/typebox'
 import { Registry, Histogram, Gauge, collectDefaultMetrics } from 'prom-client'
 import type { Runtime } from '../runtime.js'
 
+// Not encapsulated (fastify-plugin), so the latency hook sees every route of the app.
 // /healthz (the process answers), /readyz (NATS connected, projections caught up) and
 // /metrics (Prometheus: request latency, per-projection applied sequence and lag).
 
@@ -20,7 +22,7 @@ const Status = Type.Object({
   })))
 })
 
-export const health: FastifyPluginAsyncTypebox<HealthOptions> = async (app, { runtime }) => {
+const plugin: FastifyPluginAsyncTypebox<HealthOptions> = async (app, { runtime }) => {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'jetway_' })
   const latency = new Histogram({
@@ -72,3 +74,5 @@ export const health: FastifyPluginAsyncTypebox<HealthOptions> = async (app, { ru
     return await reply.type(registry.contentType).send(await registry.metrics())
   })
 }
+
+export const health = fp(plugin, { name: 'jetway-health' })

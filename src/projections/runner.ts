@@ -46,6 +46,7 @@ export class ProjectionRunner {
   }
 
   async start (): Promise<void> {
+    this.stopped = false
     await this.loadCheckpoint()
     this.loop = this.run()
   }

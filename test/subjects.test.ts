@@ -1,0 +1,39 @@
+import t from 'tap'
+import { escapeToken, unescapeToken, Subjects } from '../src/subjects.js'
+import { decodeEvent } from '../src/events.js'
+import { startService, post } from './fixtures/service.js'
+
+const awkward = ['a.b', '*', '>', 'a b', 'ü', '%', '', 'tab\there', 'a.*.>', '%2E', 'user@example.com', '😀', 'new\nline']
+
+t.test('escaped tokens are one well-formed token and round-trip', async t => {
+  for (const value of awkward) {
+    const token = escapeToken(value)
+    t.match(token, /^[\x21-\x7E]+$/, `${JSON.stringify(value)} is printable ASCII`)
+    t.notMatch(token, /[.*>]/, `${JSON.stringify(value)} has no dot or wildcard`)
+    t.equal(unescapeToken(token), value, `${JSON.stringify(value)} round-trips`)
+  }
+  t.equal(escapeToken('a.b'), 'a%2Eb')
+  t.equal(escapeToken('ü'), '%C3%BC')
+  t.equal(escapeToken('user@example.com'), 'user@example%2Ecom', 'readable for CLI users')
+  t.not(escapeToken('%2E'), escapeToken('.'), 'the escape character is escaped too')
+  t.equal(Subjects.collect('a.b', 'x y'), 'collect.user.a%2Eb.x%20y')
+})
+
+t.test('awkward user ids each land on one subject of four tokens and are found again', async t => {
+  const { app, runtime } = await startService(t)
+  for (const [i, userId] of awkward.filter(u => u !== '').entries()) {
+    const r = await post(app, '/api/collect', { event_id: `sub-${i}`, event: 'a.b *>', user_id: userId })
+    t.equal(r.statusCode, 200, JSON.stringify(userId))
+    const msg = await runtime.jsm.streams.getMessage('COLLECT', { seq: Number(r.headers['jetway-seq']) })
+    const tokens = msg!.subject.split('.')
+    t.equal(tokens.length, 4, `${msg!.subject}: four tokens`)
+    t.equal(unescapeToken(tokens[2]!), userId)
+    t.equal(unescapeToken(tokens[3]!), 'a.b *>')
+    t.equal(decodeEvent(msg!).about, userId, 'ce-subject header round-trips')
+    const found = await app.inject({ url: `/api/event/${encodeURIComponent(userId)}?min_seq=${r.headers['jetway-seq'] as string}` })
+    t.same(found.json().items.map((e: { event_id: string }) => e.event_id), [`sub-${i}`])
+  }
+  // an operator's filter by user works on the escaped token
+  const info = await runtime.jsm.streams.info('COLLECT', { subjects_filter: `collect.user.${escapeToken('a.b')}.>` })
+  t.same(info.state.subjects, { 'collect.user.a%2Eb.a%2Eb%20%2A%3E': 1 })
+})
