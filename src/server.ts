@@ -35,5 +35,8 @@ async function shutdown (signal: string): Promise<void> {
   log.info('bye')
   process.exit(0)
 }
-process.on('SIGINT', () => { void shutdown('SIGINT') })
-process.on('SIGTERM', () => { void shutdown('SIGTERM') })
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    shutdown(signal).catch((err: unknown) => { log.fatal({ err }, 'shutdown failed'); process.exit(1) })
+  })
+}

@@ -1,0 +1,24 @@
+#!/bin/sh
+# Installs what a fresh machine lacks, then returns, so `npm start` and `npm test` work on a
+# fresh clone: the npm dependencies (from package-lock.json), and the Debian nats-server
+# package when NATS_URL is unset and no nats-server is on PATH.
+set -e
+cd "$(dirname "$0")/.."
+
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "jetway: installing npm dependencies (npm ci)" >&2
+  npm ci --no-audit --no-fund
+fi
+
+if [ -z "${NATS_URL:-}" ] && ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ]; then
+  echo "jetway: installing nats-server (Debian package)" >&2
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nats-server >/dev/null
+  # The package also enables a system service on port 4222; Jetway runs its own child instead.
+  if [ -d /run/systemd/system ]; then
+    $SUDO systemctl disable --now nats-server >/dev/null 2>&1 || true
+    echo "jetway: disabled the nats-server system service the package enabled (Jetway starts its own)" >&2
+  fi
+fi
