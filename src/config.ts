@@ -24,6 +24,7 @@ export interface Config {
 
 export class ConfigError extends Error {
   readonly code = 'JETWAY_CONFIG'
+  override name = 'ConfigError'
 }
 
 /** Reads the environment; throws ConfigError naming the variable on a wrong value. */
