@@ -74,9 +74,3 @@ export async function searchEvents (db: DB, q: SearchQuery): Promise<{ items: Co
     next: rows.length > q.limit && last !== undefined ? { datetime: last.event_datetime, seq: last.seq } : undefined
   }
 }
-
-/** True when this event_id is already stored. */
-export async function hasEvent (db: DB, eventId: string): Promise<boolean> {
-  const row = await db.selectFrom('collect_events').select('seq').where('event_id', '=', eventId).executeTakeFirst()
-  return row !== undefined
-}

@@ -19,6 +19,8 @@ export interface ProjectionRunnerOptions {
 
 class CheckpointMoved extends Error {}
 
+const LINGER_MS = 2
+
 /**
  * Feeds one projection from its stream with an ordered consumer that starts after the stored
  * checkpoint. Each batch's rows and the new checkpoint commit in one SQLite transaction, so a
@@ -37,6 +39,12 @@ export class ProjectionRunner {
   private stopped = false
   private loop?: Promise<void>
   private waiters: { seq: number, resolve: (ok: boolean) => void }[] = []
+  private batch: StoredEvent[] = []
+  private batchLastSeq = 0
+  private batchPending = 0
+  private queuedSeq = 0
+  private flushing: Promise<void> = Promise.resolve()
+  private lingerTimer?: NodeJS.Timeout
 
   constructor (opts: ProjectionRunnerOptions) {
     this.opts = opts
@@ -133,23 +141,45 @@ export class ProjectionRunner {
     if (this.pending === 0) this.markCaughtUp()
     this.messages = await consumer.consume({ max_messages: this.batchSize * 2 })
     if (this.stopped) this.messages.stop()
-    let batch: StoredEvent[] = []
+    this.batch = []
+    this.batchLastSeq = this.queuedSeq = this.appliedSeq
+    this.flushing = Promise.resolve()
     try {
       for await (const m of this.messages) {
         try {
-          batch.push(decodeEvent(m))
+          this.batch.push(decodeEvent(m))
         } catch (err) {
           this.log.error({ seq: m.seq, subject: m.subject, err }, 'unreadable message skipped')
         }
-        // pending 0: nothing more is waiting, so commit now rather than wait for a full batch
-        if (batch.length >= this.batchSize || m.info.pending === 0) {
-          await this.commit(batch, m.seq, m.info.pending)
-          batch = []
+        this.batchLastSeq = m.seq
+        this.batchPending = m.info.pending
+        if (this.batch.length >= this.batchSize) {
+          await this.flush()
+        } else if (m.info.pending === 0 && this.messages.getPending() === 0 && this.lingerTimer === undefined) {
+          // Caught up with the stream: commit soon, but linger briefly so that a live trickle of
+          // events shares one transaction instead of paying one commit per event.
+          this.lingerTimer = setTimeout(() => { this.flush().catch(() => {}) }, LINGER_MS)
         }
       }
     } finally {
       this.messages.stop()
     }
+    await this.flush()
+  }
+
+  /** Commits the gathered batch after any commit still running; a failure ends the loop. */
+  private async flush (): Promise<void> {
+    clearTimeout(this.lingerTimer)
+    this.lingerTimer = undefined
+    // nothing new since the last hand-over (a batch may hold only skipped messages: still commit)
+    if (this.batchLastSeq === this.queuedSeq) return await this.flushing
+    const events = this.batch
+    const lastSeq = this.queuedSeq = this.batchLastSeq
+    const pending = this.batchPending
+    this.batch = []
+    this.flushing = this.flushing.then(async () => await this.commit(events, lastSeq, pending))
+    this.flushing.catch(() => this.messages?.stop())
+    return await this.flushing
   }
 
   private async commit (batch: StoredEvent[], lastSeq: number, pending: number): Promise<void> {
