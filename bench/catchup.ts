@@ -61,9 +61,10 @@ try {
   const raw = new SQLite(join(data.path, 'raw.db'))
   raw.pragma('journal_mode = WAL')
   raw.pragma('synchronous = NORMAL')
+  raw.pragma('cache_size = -65536')
   raw.exec(`CREATE TABLE collect_events (seq INTEGER PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, user_id TEXT NOT NULL, event TEXT NOT NULL,
     event_datetime TEXT NOT NULL, parameters TEXT, received_at TEXT NOT NULL);
-    CREATE INDEX a ON collect_events (user_id, event_datetime, seq); CREATE INDEX b ON collect_events (user_id, event, event_datetime, seq);`)
+    CREATE INDEX a ON collect_events (user_id, event_datetime, seq);`)
   const insert = raw.prepare('INSERT INTO collect_events VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING')
   const insertMany = raw.transaction((from: number, to: number) => {
     for (let i = from; i < to; i++) {

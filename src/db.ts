@@ -15,6 +15,7 @@ export async function openDatabase (file: string): Promise<DB> {
   // WAL + NORMAL survives a process crash; the streams, not this file, are the source of truth.
   sqlite.pragma('synchronous = NORMAL')
   sqlite.pragma('busy_timeout = 5000')
+  sqlite.pragma('cache_size = -65536') // 64 MiB of page cache (the default is 2 MiB)
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) })
   const provider: MigrationProvider = { getMigrations: async () => migrations }
   const { error, results } = await new Migrator({ db, provider }).migrateToLatest()

@@ -10,6 +10,9 @@ import type { Projection } from './projection.js'
 // Read model of seed 002's RDS table: one row per event_id, forever (a later duplicate of an
 // event_id, outside the stream's duplicate window, is ignored here).
 
+// 1000 rows x 7 columns stays far below SQLite's 32766 bound parameters.
+const CHUNK = 1000
+
 export const collectEvents: Projection = {
   name: 'collect-events',
   stream: 'COLLECT',
@@ -30,9 +33,8 @@ export const collectEvents: Projection = {
         received_at: d.received_at
       })
     }
-    // 1000 rows x 7 columns stays far below SQLite's 32766 bound parameters.
-    for (let i = 0; i < rows.length; i += 1000) {
-      await trx.insertInto('collect_events').values(rows.slice(i, i + 1000)).onConflict(oc => oc.doNothing()).execute()
+    for (let i = 0; i < rows.length; i += CHUNK) {
+      await trx.insertInto('collect_events').values(rows.slice(i, i + CHUNK)).onConflict(oc => oc.doNothing()).execute()
     }
   }
 }

@@ -22,8 +22,8 @@ export const migrations: Record<string, Migration> = {
         .execute()
       await db.schema.createIndex('collect_events_by_user_time')
         .on('collect_events').columns(['user_id', 'event_datetime', 'seq']).execute()
-      await db.schema.createIndex('collect_events_by_user_event_time')
-        .on('collect_events').columns(['user_id', 'event', 'event_datetime', 'seq']).execute()
+      // One index serves every search: a filter on `event` is checked on the user's rows in
+      // time order. A second (user_id, event, ...) index cost 40% of the insert rate (README).
     }
   }
 }
