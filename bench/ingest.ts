@@ -23,7 +23,7 @@ const nats = await benchNats()
 const data = await tempDir('jetway-bench-data-')
 try {
   // 1. raw: the same envelope, appended by the same client library, 256 in flight
-  const nc = await connect({ servers: nats.url })
+  const nc = await connect({ servers: nats.url, noAsyncTraces: true })
   await applyStreams(await jetstreamManager(nc), await loadStreamConfigs(loadConfig({})), pino({ level: 'warn' }))
   const js = jetstream(nc)
   const now = microTimeOf(new Date())

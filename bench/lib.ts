@@ -29,7 +29,8 @@ export async function freePort (): Promise<number> {
 
 export async function spawnService (env: Record<string, string>): Promise<{ url: string, child: ChildProcess, stop: () => Promise<void> }> {
   const port = await freePort()
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+  const profile = process.env.BENCH_CPU_PROF === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', 'src/server.ts'], {
     env: { ...process.env, LOG_LEVEL: 'warn', PORT: String(port), ...env },
     stdio: ['ignore', 'inherit', 'inherit']
   })
