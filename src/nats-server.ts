@@ -31,7 +31,10 @@ export async function startNatsServer (opts: NatsServerOptions): Promise<NatsSer
   let stderr = ''
   child.stderr?.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString()).slice(-4000) })
   let exited = false
-  const exit = new Promise<void>(resolve => child.once('exit', () => { exited = true; resolve() }))
+  // If this process ends without stop() (a crash, process.exit), take the child along.
+  const killChild = (): void => { child.kill('SIGKILL') }
+  process.once('exit', killChild)
+  const exit = new Promise<void>(resolve => child.once('exit', () => { exited = true; process.off('exit', killChild); resolve() }))
   const spawnError = new Promise<never>((_resolve, reject) => child.once('error', reject))
 
   const stop = async (): Promise<void> => {
