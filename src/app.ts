@@ -7,6 +7,7 @@ import { validatorCompiler } from './api/validation.js'
 import { buildAuth } from './api/auth.js'
 import { health } from './api/health.js'
 import { collect } from './api/collect.js'
+import { jobs } from './api/jobs.js'
 
 /**
  * The HTTP face of a runtime; never listens (src/server.ts does, tests inject()). Health and
@@ -32,6 +33,7 @@ export async function buildApp (runtime: Runtime): Promise<FastifyInstance> {
   if (config.roles.has('api')) {
     const auth = buildAuth(config.auth)
     await app.register(collect, { runtime, auth })
+    await app.register(jobs, { runtime, auth })
   }
   return app
 }

@@ -20,6 +20,9 @@ export interface Config {
   stream: { replicas: number, storage: 'file' | 'memory', duplicateWindowMs: number }
   bodyLimit: number
   readWaitMs: number
+  jobs: { timeoutMs: number, simulator: boolean, intakeKey: string | undefined }
+  sseHeartbeatMs: number
+  workers: { maxDeliver: number, backoffMs: number }
 }
 
 export class ConfigError extends Error {
@@ -68,6 +71,17 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
       duplicateWindowMs: parseDuration(e.DUPLICATE_WINDOW ?? '2m')!
     },
     bodyLimit: Number(e.BODY_LIMIT ?? 1024 * 1024),
-    readWaitMs: parseDuration(e.READ_WAIT ?? '5s')!
+    readWaitMs: parseDuration(e.READ_WAIT ?? '5s')!,
+    jobs: {
+      timeoutMs: parseDuration(e.JOB_TIMEOUT ?? '24h')!,
+      // the demo completes jobs by itself only where nobody else will: `npm start` alone
+      simulator: (e.JOB_SIMULATOR ?? (e.NATS_URL === undefined ? 'on' : 'off')) === 'on',
+      intakeKey: e.INTAKE_KEY
+    },
+    sseHeartbeatMs: parseDuration(e.SSE_HEARTBEAT ?? '15s')!,
+    workers: {
+      maxDeliver: Number(e.WORKER_MAX_DELIVER ?? 5),
+      backoffMs: parseDuration(e.WORKER_BACKOFF ?? '1s')!
+    }
   }
 }

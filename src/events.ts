@@ -97,8 +97,18 @@ export async function appendEvent<D extends EventDefinition> (js: JetStreamClien
 
 const DATASCHEMA = /^jetway:(.+):v(\d+)$/
 
+/** What decodeEvent reads: a consumed JsMsg, or the parts of a directly fetched StoredMsg. */
+export interface EventMessage {
+  seq: number
+  subject: string
+  data: Uint8Array
+  headers?: { get: (key: string) => string }
+}
+
+const decoder = new TextDecoder()
+
 /** Reads the envelope of a stored message; the data is parsed but not yet validated. */
-export function decodeEvent (msg: JsMsg | StoredMsg): StoredEvent {
+export function decodeEvent (msg: JsMsg | StoredMsg | EventMessage): StoredEvent {
   const h = 'header' in msg ? msg.header : msg.headers
   const schema = DATASCHEMA.exec(h?.get('ce-dataschema') ?? '')
   return {
@@ -113,7 +123,7 @@ export function decodeEvent (msg: JsMsg | StoredMsg): StoredEvent {
     actor: fromHeader(h?.get('ce-actor')),
     correlationId: fromHeader(h?.get('ce-correlationid')),
     causationId: fromHeader(h?.get('ce-causationid')),
-    data: msg.data.length === 0 ? null : msg.json()
+    data: msg.data.length === 0 ? null : JSON.parse(decoder.decode(msg.data))
   }
 }
 

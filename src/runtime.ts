@@ -9,6 +9,8 @@ import { applyStreams, loadStreamConfigs } from './streams.js'
 import { ProjectionRunner } from './projections/runner.js'
 import { projections } from './projections/index.js'
 import { systemClock, type Clock } from './time.js'
+import { WorkerRunner } from './workers/runner.js'
+import { workers } from './workers/index.js'
 
 /** Everything a Jetway process runs besides HTTP: NATS, streams, SQLite, projections, workers. */
 export interface Runtime {
@@ -26,7 +28,7 @@ export interface Runtime {
 
 export interface RuntimeOptions {
   clock?: Clock
-  /** false: open everything but start no projection runner (the rebuild script drives one) */
+  /** false: open everything but start no projection or worker (scripts that drive their own) */
   startProjections?: boolean
 }
 
@@ -68,6 +70,13 @@ export async function startRuntime (config: Config, log: Logger, opts: RuntimeOp
         for (const runner of runners.values()) await runner.start()
         closers.push(async () => await Promise.all([...runners.values()].map(async r => await r.stop())))
       }
+    }
+    if (config.roles.has('workers') && opts.startProjections !== false) {
+      const workerRunners = workers(config, { js, jsm, clock }).map(worker => new WorkerRunner({
+        worker, js, jsm, log, clock, maxDeliver: config.workers.maxDeliver, backoffMs: config.workers.backoffMs
+      }))
+      for (const runner of workerRunners) await runner.start()
+      closers.push(async () => await Promise.all(workerRunners.map(async r => await r.stop())))
     }
     return { config, log, clock, nc, js, jsm, db, projections: runners, close }
   } catch (err) {

@@ -37,5 +37,16 @@ export function unescapeToken (token: string): string {
 /** Every subject Jetway writes, in one place, so their shapes can be read side by side. */
 export const Subjects = {
   /** COLLECT: collect.user.<user_id>.<event> */
-  collect: (userId: string, event: string) => `collect.user.${escapeToken(userId)}.${escapeToken(event)}`
+  collect: (userId: string, event: string) => `collect.user.${escapeToken(userId)}.${escapeToken(event)}`,
+  /** JOBS: jobs.requested.<eventId> */
+  jobRequested: (eventId: string) => `jobs.requested.${escapeToken(eventId)}`,
+  /** JOBS: jobs.completed.<eventId>, completions as received */
+  jobCompleted: (eventId: string) => `jobs.completed.${escapeToken(eventId)}`,
+  /** JOBS: jobs.status.<userId>.<eventId>, one per job, what SSE streams */
+  jobStatus: (userId: string, eventId: string) => `jobs.status.${escapeToken(userId)}.${escapeToken(eventId)}`,
+  jobStatusOfJob: (eventId: string) => `jobs.status.*.${escapeToken(eventId)}`,
+  jobStatusOfUser: (userId: string) => `jobs.status.${escapeToken(userId)}.*`,
+  /** DLQ: dlq.<stream>.<consumer> */
+  deadLetter: (stream: string, consumer: string) => `dlq.${escapeToken(stream)}.${escapeToken(consumer)}`,
+  deadLetterReplayed: 'dlq.replayed'
 }

@@ -1,4 +1,3 @@
-import { Type } from '@sinclair/typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { ErrorCodes, JetwayError } from '../errors.js'
 import type { Runtime } from '../runtime.js'
@@ -8,10 +7,6 @@ import type { Runtime } from '../runtime.js'
 // by READ_WAIT, until the projection it reads has applied that sequence.
 
 export const SEQ_HEADER = 'jetway-seq'
-
-export const MinSeqQuery = Type.Object({
-  min_seq: Type.Optional(Type.Integer({ minimum: 0, description: 'wait until the read model has applied this stream sequence' }))
-})
 
 export function sendSeq (reply: FastifyReply, seq: number): void {
   reply.header(SEQ_HEADER, String(seq))

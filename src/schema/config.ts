@@ -3,6 +3,8 @@ import { Type, type Static } from '@sinclair/typebox'
 // The environment Jetway reads, as strings; src/config.ts turns them into a typed Config.
 export const Roles = ['api', 'projections', 'workers'] as const
 
+const DURATION = '^\\d+(\\.\\d+)?(ms|s|m|h|d)?$'
+
 export const Env = Type.Object({
   NODE_ENV: Type.Optional(Type.String()),
   PORT: Type.Optional(Type.String({ pattern: '^\\d{1,5}$', description: 'HTTP port (0 = any free port)' })),
@@ -18,8 +20,14 @@ export const Env = Type.Object({
   LOG_LEVEL: Type.Optional(Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map(l => Type.Literal(l)))),
   STREAM_REPLICAS: Type.Optional(Type.String({ pattern: '^[1-5]$' })),
   STREAM_STORAGE: Type.Optional(Type.Union([Type.Literal('file'), Type.Literal('memory')])),
-  DUPLICATE_WINDOW: Type.Optional(Type.String({ pattern: '^\\d+(\\.\\d+)?(ms|s|m|h|d)?$' })),
+  DUPLICATE_WINDOW: Type.Optional(Type.String({ pattern: DURATION })),
   BODY_LIMIT: Type.Optional(Type.String({ pattern: '^\\d+$' })),
-  READ_WAIT: Type.Optional(Type.String({ pattern: '^\\d+(\\.\\d+)?(ms|s|m|h|d)?$' }))
+  READ_WAIT: Type.Optional(Type.String({ pattern: DURATION })),
+  JOB_TIMEOUT: Type.Optional(Type.String({ pattern: DURATION })),
+  JOB_SIMULATOR: Type.Optional(Type.Union([Type.Literal('on'), Type.Literal('off')])),
+  INTAKE_KEY: Type.Optional(Type.String({ minLength: 8 })),
+  SSE_HEARTBEAT: Type.Optional(Type.String({ pattern: DURATION })),
+  WORKER_MAX_DELIVER: Type.Optional(Type.String({ pattern: '^[1-9]\\d{0,2}$' })),
+  WORKER_BACKOFF: Type.Optional(Type.String({ pattern: DURATION }))
 })
 export type Env = Static<typeof Env>

@@ -21,11 +21,27 @@ export interface CollectEventTable {
   received_at: string
 }
 
+export interface JobTable {
+  event_id: string
+  user_id: string
+  event_type: string
+  /** PENDING until the job's job.status.changed, then the seed's Y or N */
+  status: string
+  event_desc: string
+  requested_at: string
+  deadline: string
+  completed_at: string | null
+  /** JOBS sequence of the job.status.changed, the SSE id of the job's status */
+  status_seq: number | null
+}
+
 export interface Database {
   projection_checkpoints: ProjectionCheckpointTable
   collect_events: CollectEventTable
+  jobs: JobTable
 }
 
 export type CollectEventRow = Selectable<CollectEventTable>
 export type NewCollectEventRow = Insertable<CollectEventTable>
+export type JobRow = Selectable<JobTable>
 export type { Generated }

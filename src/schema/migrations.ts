@@ -25,5 +25,21 @@ export const migrations: Record<string, Migration> = {
       // One index serves every search: a filter on `event` is checked on the user's rows in
       // time order. A second (user_id, event, ...) index cost 40% of the insert rate (README).
     }
+  },
+  '0002_jobs': {
+    async up (db: Kysely<any>) {
+      await db.schema.createTable('jobs')
+        .addColumn('event_id', 'text', c => c.primaryKey())
+        .addColumn('user_id', 'text', c => c.notNull())
+        .addColumn('event_type', 'text', c => c.notNull())
+        .addColumn('status', 'text', c => c.notNull())
+        .addColumn('event_desc', 'text', c => c.notNull())
+        .addColumn('requested_at', 'text', c => c.notNull())
+        .addColumn('deadline', 'text', c => c.notNull())
+        .addColumn('completed_at', 'text')
+        .addColumn('status_seq', 'integer')
+        .execute()
+      await db.schema.createIndex('jobs_by_user').on('jobs').columns(['user_id', 'requested_at']).execute()
+    }
   }
 }

@@ -1,6 +1,9 @@
 import type { TSchema, Static } from '@sinclair/typebox'
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
+import '../formats.js'
 import { CollectEventReceived } from './collect.js'
+import { JobCompleted, JobRequested, JobStatusChanged } from './jobs.js'
+import { MessageDeadLettered, MessageReplayed } from './dlq.js'
 
 /** One event type at one version. Published schemas never change; a new version is added. */
 export interface EventDefinition<S extends TSchema = TSchema> {
@@ -15,7 +18,12 @@ function define<S extends TSchema> (type: string, version: number, schema: S): E
 }
 
 export const Events = {
-  collectEventReceived: define('collect.event.received', 1, CollectEventReceived)
+  collectEventReceived: define('collect.event.received', 1, CollectEventReceived),
+  jobRequested: define('job.requested', 1, JobRequested),
+  jobCompleted: define('job.completed', 1, JobCompleted),
+  jobStatusChanged: define('job.status.changed', 1, JobStatusChanged),
+  messageDeadLettered: define('dlq.message.deadlettered', 1, MessageDeadLettered),
+  messageReplayed: define('dlq.message.replayed', 1, MessageReplayed)
 } as const
 
 export type EventData<D extends EventDefinition> = Static<D['schema']>

@@ -1,0 +1,173 @@
+import { createHash, randomUUID } from 'node:crypto'
+import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { appendEvent, decodeEvent, isEvent } from '../events.js'
+import { ErrorCodes, JetwayError } from '../errors.js'
+import { Events } from '../schema/events/index.js'
+import { CompleteRequest, Job, JobParams, PubRequest, PubResponse, SseQuery, UserParams, IntakeResponse } from '../schema/api/jobs.js'
+import { MinSeqQuery } from '../schema/api/common.js'
+import { Subjects, unescapeToken } from '../subjects.js'
+import { findJob } from '../projections/jobs.js'
+import type { JobRow } from '../schema/database.js'
+import type { Runtime } from '../runtime.js'
+import type { Auth } from './auth.js'
+import { sendSeq, waitForProjection } from './consistency.js'
+import { intake, requireIntakeKey } from './intake.js'
+import { SseHub, lastEventIdOf, streamEvents } from './sse.js'
+
+// Job notifications of seed 000: POST /noti/pub starts a job and answers its eventId at once;
+// its outcome arrives at the intake (or times out); SSE streams the seed's status message.
+
+export interface JobsOptions {
+  runtime: Runtime
+  auth: Auth
+}
+
+/** With an Idempotency-Key, the eventId is derived from it, so every retry gets the same one. */
+export function eventIdFor (userId: string, idempotencyKey: string | undefined): string {
+  if (idempotencyKey === undefined) return randomUUID()
+  const h = createHash('sha256').update(`${userId}\n${idempotencyKey}`).digest('hex')
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${((parseInt(h[16]!, 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`
+}
+
+export const jobs: FastifyPluginAsyncTypebox<JobsOptions> = async (app, { runtime, auth }) => {
+  const { js, jsm, db, clock, config } = runtime
+
+  const hub = new SseHub({
+    js,
+    jsm,
+    stream: 'JOBS',
+    filter: 'jobs.status.>',
+    log: runtime.log,
+    keysOf: subject => {
+      const [, , user, job] = subject.split('.')
+      return user === undefined || job === undefined ? [] : [`job:${unescapeToken(job)}`, `user:${unescapeToken(user)}`]
+    },
+    toEvent: msg => {
+      const ev = decodeEvent(msg)
+      return isEvent(ev, Events.jobStatusChanged) ? { seq: ev.seq, type: ev.type, data: JSON.stringify(ev.data) } : undefined
+    }
+  })
+  await hub.start()
+  app.addHook('preClose', async () => { await hub.stop() })
+
+  /** The job, from this instance's read model, waiting (bounded) for it to catch up with JOBS. */
+  async function lookUp (eventId: string): Promise<JobRow | undefined> {
+    const found = await findJob(db, eventId)
+    const runner = runtime.projections.get('jobs')
+    if (found !== undefined || runner === undefined) return found
+    const last = (await jsm.streams.info('JOBS')).state.last_seq
+    await runner.waitFor(last, config.readWaitMs)
+    return await findJob(db, eventId)
+  }
+
+  async function authorizeJob (request: FastifyRequest, eventId: string): Promise<void> {
+    if (auth.mode === 'off') return
+    const job = await lookUp(eventId)
+    if (job === undefined) throw new JetwayError(ErrorCodes.notFound, `no job ${eventId}`)
+    auth.requireUser(request, job.user_id)
+  }
+
+  await app.register(async scope => {
+    const api = scope.withTypeProvider<TypeBoxTypeProvider>()
+    api.addHook('onRequest', auth.authenticate)
+
+    api.post('/noti/pub', { schema: { body: PubRequest, response: { 200: PubResponse } } }, async (request, reply) => {
+      const { eventType, userId, timeoutSeconds } = request.body
+      auth.requireUser(request, userId)
+      const key = request.headers['idempotency-key']
+      if (key !== undefined && (typeof key !== 'string' || key.length === 0 || key.length > 200)) {
+        throw new JetwayError(ErrorCodes.validation, 'Idempotency-Key must be 1 to 200 characters', [{ field: 'Idempotency-Key', message: 'must be 1 to 200 characters' }])
+      }
+      const eventId = eventIdFor(userId, key)
+      const now = clock.now()
+      const appended = await appendEvent(js, {
+        def: Events.jobRequested,
+        data: {
+          eventId,
+          eventType,
+          userId,
+          requestedAt: now.toISOString(),
+          deadline: new Date(now.getTime() + (timeoutSeconds === undefined ? config.jobs.timeoutMs : timeoutSeconds * 1000)).toISOString()
+        },
+        subject: Subjects.jobRequested(eventId),
+        source: '/jetway/noti/pub',
+        about: eventId,
+        idempotencyKey: `job:${eventId}`,
+        actor: auth.identity(request).userId,
+        correlationId: request.id,
+        time: now
+      })
+      sendSeq(reply, appended.seq)
+      reply.header('jetway-duplicate', String(appended.duplicate))
+      return { eventId }
+    })
+
+    api.get('/noti/jobs/:eventId', { schema: { params: JobParams, querystring: MinSeqQuery, response: { 200: Job } } }, async request => {
+      await waitForProjection(runtime, 'jobs', request, request.query.min_seq)
+      const job = await lookUp(request.params.eventId)
+      if (job === undefined) throw new JetwayError(ErrorCodes.notFound, `no job ${request.params.eventId}`)
+      auth.requireUser(request, job.user_id)
+      return {
+        eventId: job.event_id,
+        userId: job.user_id,
+        eventType: job.event_type,
+        status: job.status as 'PENDING' | 'Y' | 'N',
+        eventStatus: job.status === 'PENDING' ? null : job.status as 'Y' | 'N',
+        eventDesc: job.event_desc,
+        requestedAt: job.requested_at,
+        deadline: job.deadline,
+        completedAt: job.completed_at
+      }
+    })
+  })
+
+  // The completion intake authenticates with INTAKE_KEY (a machine caller), not a user token.
+  await app.register(intake, { runtime })
+  await app.register(async scope => {
+    const api = scope.withTypeProvider<TypeBoxTypeProvider>()
+    api.addHook('onRequest', async request => { requireIntakeKey(request, config.jobs.intakeKey) })
+    api.post('/noti/complete/:eventId', { schema: { params: JobParams, body: CompleteRequest, response: { 200: IntakeResponse } } }, async (request, reply) => {
+      const { eventId } = request.params
+      const appended = await appendEvent(js, {
+        def: Events.jobCompleted,
+        data: { eventId, eventStatus: request.body.eventStatus, eventDesc: request.body.eventDesc ?? '', origin: 'intake' },
+        subject: Subjects.jobCompleted(eventId),
+        source: '/jetway/noti/complete',
+        about: eventId,
+        idempotencyKey: `complete:${eventId}`,
+        correlationId: request.id,
+        time: clock.now()
+      })
+      sendSeq(reply, appended.seq)
+      return { accepted: 1 }
+    })
+  })
+
+  // SSE: an EventSource cannot send headers, so a token may also come as ?access_token=.
+  await app.register(async scope => {
+    const sse = scope.withTypeProvider<TypeBoxTypeProvider>()
+    sse.addHook('onRequest', async request => {
+      const token = (request.query as Record<string, unknown>).access_token
+      if (request.headers.authorization === undefined && typeof token === 'string') request.headers.authorization = `Bearer ${token}`
+      await auth.authenticate(request)
+    })
+    const perJob = async (request: FastifyRequest<{ Params: { eventId: string }, Querystring: { lastEventId?: string } }>, reply: FastifyReply): Promise<void> => {
+      const lastEventId = lastEventIdOf(request, request.query.lastEventId)
+      await authorizeJob(request, request.params.eventId)
+      await streamEvents(request, reply, lastEventId, {
+        hub, key: `job:${request.params.eventId}`, filter: Subjects.jobStatusOfJob(request.params.eventId), replayFromStart: true, heartbeatMs: config.sseHeartbeatMs
+      })
+    }
+    const jobRoute = { schema: { params: JobParams, querystring: SseQuery } }
+    sse.get('/noti/sub/:eventId', jobRoute, perJob)
+    sse.post('/noti/sub/:eventId', jobRoute, perJob)
+    sse.get('/noti/users/:userId/sub', { schema: { params: UserParams, querystring: SseQuery } }, async (request, reply) => {
+      const lastEventId = lastEventIdOf(request, request.query.lastEventId)
+      auth.requireUser(request, request.params.userId)
+      await streamEvents(request, reply, lastEventId, {
+        hub, key: `user:${request.params.userId}`, filter: Subjects.jobStatusOfUser(request.params.userId), replayFromStart: false, heartbeatMs: config.sseHeartbeatMs
+      })
+    })
+  })
+}
