@@ -16,8 +16,15 @@ export const jobs: Projection = {
       if (isEvent(ev, Events.jobRequested)) {
         const j = ev.data
         await trx.insertInto('jobs').values({
-          event_id: j.eventId, user_id: j.userId, event_type: j.eventType, status: 'PENDING', event_desc: '',
-          requested_at: j.requestedAt, deadline: j.deadline, completed_at: null, status_seq: null
+          event_id: j.eventId,
+          user_id: j.userId,
+          event_type: j.eventType,
+          status: 'PENDING',
+          event_desc: '',
+          requested_at: j.requestedAt,
+          deadline: j.deadline,
+          completed_at: null,
+          status_seq: null
         }).onConflict(oc => oc.column('event_id').doNothing()).execute()
       } else if (isEvent(ev, Events.jobStatusChanged)) {
         const s = ev.data

@@ -100,7 +100,8 @@ export class WorkerRunner {
       if (deliveries >= maxDeliver) {
         try {
           await this.deadLetter(m, error, deliveries)
-          m.term(error.slice(0, 200))
+          // no reason text: nats-server 2.9 only knows a bare +TERM and ignores "+TERM <reason>"
+          m.term()
         } catch (dlqErr) {
           this.log.error({ err: dlqErr, seq: m.seq }, 'dead-lettering failed; will retry')
           m.nak(backoffMs)
