@@ -8,7 +8,7 @@ t.test('healthz, readyz and metrics', async t => {
   await app.inject({ url: `/api/event/u?min_seq=${w.headers['jetway-seq'] as string}` })
   const ready = await app.inject({ url: '/readyz' })
   t.equal(ready.statusCode, 200)
-  t.same(ready.json(), { status: 'ok', nats: true, projections: { 'collect-events': { appliedSeq: 1, pending: 0, caughtUp: true } } })
+  t.same(ready.json(), { status: 'ok', nats: true, projections: { 'collect-events': { appliedSeq: 1, pending: 0, caughtUp: true }, jobs: { appliedSeq: 0, pending: 0, caughtUp: true } } })
   const metrics = await app.inject({ url: '/metrics' })
   t.equal(metrics.statusCode, 200)
   t.match(metrics.headers['content-type'], /text\/plain/)
