@@ -1,0 +1,142 @@
+// npm run bench:sse — job notifications over SSE, with a service child on 127.0.0.1.
+//  1. end-to-end latency: POST /noti/complete/{id} -> the status event at an SSE client, at
+//     RATE completions/s (default 500) for SECONDS (default 10); beside it, in the same run, the
+//     raw JetStream floor: publish -> ordered-consumer delivery at the same rate.
+//  2. fan-out: FANOUT (default 1000,10000,20000) SSE connections on one instance; RSS of the
+//     service, and the time for one status event to reach all of them.
+// The npm script raises the open-files limit first (each connection is a socket at both ends).
+import http from 'node:http'
+import { fork } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { connect } from '@nats-io/transport-node'
+import { jetstream, jetstreamManager, DeliverPolicy } from '@nats-io/jetstream'
+import { Pool } from 'undici'
+import { benchNats, fmt, percentile, section, spawnService, tempDir } from './lib.js'
+
+const RATE = Number(process.env.RATE ?? 500)
+const SECONDS = Number(process.env.SECONDS ?? 10)
+// this machine allows 20,000 open files per process, the service's own NATS and SQLite included
+const FANOUT = (process.env.FANOUT ?? '1000,10000,19900').split(',').map(Number)
+
+/** A minimal SSE client: calls onEvent(id, data) per event; resolves once the response is open. */
+async function sse (url: string, onEvent: (id: number, data: string) => void): Promise<http.ClientRequest> {
+  return await new Promise((resolve, reject) => {
+    const req = http.get(url, { agent: false }, res => {
+      if (res.statusCode !== 200) { reject(new Error(`SSE answered ${res.statusCode}`)); return }
+      let buf = ''
+      res.setEncoding('utf8')
+      res.on('data', (chunk: string) => {
+        buf += chunk
+        let end
+        while ((end = buf.indexOf('\n\n')) >= 0) {
+          const block = buf.slice(0, end)
+          buf = buf.slice(end + 2)
+          const id = /^id: (\d+)$/m.exec(block)
+          const data = /^data: (.*)$/m.exec(block)
+          if (id !== null && data !== null) onEvent(Number(id[1]), data[1]!)
+        }
+      })
+      resolve(req)
+    })
+    req.on('error', reject)
+  })
+}
+
+const rssOf = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024
+
+const nats = await benchNats()
+const data = await tempDir('jetway-bench-sse-')
+const service = await spawnService({ NATS_URL: nats.url, DATA_DIR: data.path, SSE_HEARTBEAT: '15s' })
+const pool = new Pool(service.url, { connections: 16 })
+const postJson = async (path: string, body: unknown): Promise<any> => {
+  const r = await pool.request({ path, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  return await r.body.json()
+}
+try {
+  // 1a. raw floor: JetStream publish -> ordered consumer, same rate
+  const nc = await connect({ servers: nats.url, noAsyncTraces: true })
+  const jsm = await jetstreamManager(nc)
+  await jsm.streams.add({ name: 'BENCH', subjects: ['bench.>'], storage: 'file' as never })
+  const js = jetstream(nc)
+  const rawLatency: number[] = []
+  const sentAt = new Map<string, number>()
+  const consumer = await js.consumers.get('BENCH', { deliver_policy: DeliverPolicy.New })
+  const messages = await consumer.consume()
+  const rawTotal = RATE * SECONDS
+  const rawDone = (async () => {
+    for await (const m of messages) {
+      rawLatency.push(performance.now() - sentAt.get(m.subject)!)
+      if (rawLatency.length === rawTotal) break
+    }
+  })()
+  const t0 = performance.now()
+  for (let i = 0; i < rawTotal; i++) {
+    while (performance.now() - t0 < (i * 1000) / RATE) await new Promise(resolve => setImmediate(resolve))
+    sentAt.set(`bench.${i}`, performance.now())
+    void js.publish(`bench.${i}`, '{"eventStatus":"Y"}')
+  }
+  await rawDone
+  messages.stop()
+  await nc.close()
+
+  // 1b. end to end through Jetway, one SSE client on the user's stream
+  const total = RATE * SECONDS
+  const ids: string[] = []
+  for (let i = 0; i < total; i += 100) {
+    ids.push(...await Promise.all(Array.from({ length: Math.min(100, total - i) }, async () => (await postJson('/noti/pub', { eventType: 'TRAINING', userId: 'bench' })).eventId as string)))
+  }
+  const completedAt = new Map<string, number>()
+  const e2e: number[] = []
+  let resolveAll: () => void
+  const allSeen = new Promise<void>(resolve => { resolveAll = resolve })
+  const client = await sse(`${service.url}/noti/users/bench/sub`, (_id, json) => {
+    const { eventId } = JSON.parse(json) as { eventId: string }
+    e2e.push(performance.now() - completedAt.get(eventId)!)
+    if (e2e.length === total) resolveAll()
+  })
+  const s0 = performance.now()
+  for (let i = 0; i < total; i++) {
+    while (performance.now() - s0 < (i * 1000) / RATE) await new Promise(resolve => setImmediate(resolve))
+    completedAt.set(ids[i]!, performance.now())
+    void postJson(`/noti/complete/${ids[i]!}`, { eventStatus: 'Y' })
+  }
+  await allSeen
+  client.destroy()
+  rawLatency.sort((a, b) => a - b)
+  e2e.sort((a, b) => a - b)
+  section(`end-to-end latency at ${RATE} completions/s for ${SECONDS} s`)
+  console.log(`POST /noti/complete -> SSE client:        p50 ${fmt(percentile(e2e, 0.5), 2)} ms, p99 ${fmt(percentile(e2e, 0.99), 2)} ms (goal p99 <= 10 ms)`)
+  console.log(`raw JetStream publish -> ordered consumer: p50 ${fmt(percentile(rawLatency, 0.5), 2)} ms, p99 ${fmt(percentile(rawLatency, 0.99), 2)} ms`)
+
+  // 2. fan-out, the clients spread over processes of at most 5000 connections each
+  section('fan-out: one status event to N SSE connections on one instance')
+  const baseRss = rssOf(service.child.pid!)
+  for (const n of FANOUT) {
+    const children = Array.from({ length: Math.ceil(n / 5000) }, (_, k) => fork('bench/sse-clients.ts', [], {
+      execArgv: ['--import', 'tsx'],
+      env: { ...process.env, URL: `${service.url}/noti/users/fan/sub`, COUNT: String(Math.min(5000, n - k * 5000)) }
+    }))
+    const c0 = performance.now()
+    await Promise.all(children.map(async c => await new Promise<void>((resolve, reject) => {
+      c.once('message', () => resolve())
+      c.once('exit', code => reject(new Error(`client process exited ${String(code)}`)))
+    })))
+    const connectSeconds = (performance.now() - c0) / 1000
+    const rss = rssOf(service.child.pid!)
+    const reports = children.map(async c => await new Promise<bigint[]>(resolve => c.once('message', (m: { arrivals: string[] }) => resolve(m.arrivals.map(BigInt)))))
+    const { eventId } = await postJson('/noti/pub', { eventType: 'DEPLOY', userId: 'fan' })
+    const sent = process.hrtime.bigint()
+    await postJson(`/noti/complete/${eventId as string}`, { eventStatus: 'Y' })
+    const arrived = (await Promise.all(reports)).flat().map(t => Number(t - sent) / 1e6).sort((a, b) => a - b)
+    console.log(`${fmt(n).padStart(6)} connections: p50 ${fmt(percentile(arrived, 0.5))} ms, p99 ${fmt(percentile(arrived, 0.99))} ms, last ${fmt(arrived.at(-1)!)} ms; service RSS ${fmt(rss / 2 ** 20)} MiB (${fmt(baseRss / 2 ** 20)} MiB before); connected in ${fmt(connectSeconds, 1)} s`)
+    for (const c of children) c.send({ close: true })
+    await Promise.all(children.map(async c => await new Promise(resolve => c.once('exit', resolve))))
+    await new Promise(resolve => setTimeout(resolve, 1000))
+  }
+  console.log('(goal at 20,000: p99 <= 1 s, RSS <= 1 GB)')
+} finally {
+  await pool.close()
+  await service.stop()
+  await nats.remove()
+  await data.remove()
+}
