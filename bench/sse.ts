@@ -73,7 +73,7 @@ try {
   for (let i = 0; i < rawTotal; i++) {
     while (performance.now() - t0 < (i * 1000) / RATE) await new Promise(resolve => setImmediate(resolve))
     sentAt.set(`bench.${i}`, performance.now())
-    void js.publish(`bench.${i}`, '{"eventStatus":"Y"}')
+    js.publish(`bench.${i}`, '{"eventStatus":"Y"}').catch(() => {})
   }
   await rawDone
   messages.stop()
@@ -98,7 +98,7 @@ try {
   for (let i = 0; i < total; i++) {
     while (performance.now() - s0 < (i * 1000) / RATE) await new Promise(resolve => setImmediate(resolve))
     completedAt.set(ids[i]!, performance.now())
-    void postJson(`/noti/complete/${ids[i]!}`, { eventStatus: 'Y' })
+    postJson(`/noti/complete/${ids[i]!}`, { eventStatus: 'Y' }).catch(() => {})
   }
   await allSeen
   client.destroy()
