@@ -8,6 +8,7 @@ import { buildAuth } from './api/auth.js'
 import { health } from './api/health.js'
 import { collect } from './api/collect.js'
 import { jobs } from './api/jobs.js'
+import { meetings } from './api/meetings.js'
 
 /**
  * The HTTP face of a runtime; never listens (src/server.ts does, tests inject()). Health and
@@ -34,6 +35,7 @@ export async function buildApp (runtime: Runtime): Promise<FastifyInstance> {
     const auth = buildAuth(config.auth)
     await app.register(collect, { runtime, auth })
     await app.register(jobs, { runtime, auth })
+    await app.register(meetings, { runtime, auth })
   }
   return app
 }

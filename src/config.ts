@@ -23,6 +23,10 @@ export interface Config {
   jobs: { timeoutMs: number, simulator: boolean, intakeKey: string | undefined }
   sseHeartbeatMs: number
   workers: { maxDeliver: number, backoffMs: number }
+  mail: { smtpUrl: string | undefined, from: string }
+  reminderLeadMs: number
+  /** base of links in emails */
+  publicUrl: string
 }
 
 export class ConfigError extends Error {
@@ -82,6 +86,9 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     workers: {
       maxDeliver: Number(e.WORKER_MAX_DELIVER ?? 5),
       backoffMs: parseDuration(e.WORKER_BACKOFF ?? '1s')!
-    }
+    },
+    mail: { smtpUrl: e.SMTP_URL, from: e.MAIL_FROM ?? 'Jetway <jetway@localhost>' },
+    reminderLeadMs: parseDuration(e.REMINDER_LEAD ?? '30m')!,
+    publicUrl: (e.PUBLIC_URL ?? `http://${e.HOST ?? '127.0.0.1'}:${e.PORT ?? 3000}`).replace(/\/$/, '')
   }
 }

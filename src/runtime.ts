@@ -72,7 +72,7 @@ export async function startRuntime (config: Config, log: Logger, opts: RuntimeOp
       }
     }
     if (config.roles.has('workers') && opts.startProjections !== false) {
-      const workerRunners = workers(config, { js, jsm, clock }).map(worker => new WorkerRunner({
+      const workerRunners = workers(config, { js, jsm, clock, log }).map(worker => new WorkerRunner({
         worker, js, jsm, log, clock, maxDeliver: config.workers.maxDeliver, backoffMs: config.workers.backoffMs
       }))
       for (const runner of workerRunners) await runner.start()

@@ -46,6 +46,12 @@ export const Subjects = {
   jobStatus: (userId: string, eventId: string) => `jobs.status.${escapeToken(userId)}.${escapeToken(eventId)}`,
   jobStatusOfJob: (eventId: string) => `jobs.status.*.${escapeToken(eventId)}`,
   jobStatusOfUser: (userId: string) => `jobs.status.${escapeToken(userId)}.*`,
+  /** MEETINGS: meetings.<meetingId>, every event of one meeting (optimistic concurrency) */
+  meeting: (meetingId: string) => `meetings.${escapeToken(meetingId)}`,
+  /** NOTIFY: notify.requested.<meetingId> */
+  notificationRequested: (meetingId: string) => `notify.requested.${escapeToken(meetingId)}`,
+  /** NOTIFY: notify.result.<notificationId>: sent, deferred or failed */
+  notificationResult: (notificationId: string) => `notify.result.${notificationId}`,
   /** DLQ: dlq.<stream>.<consumer> */
   deadLetter: (stream: string, consumer: string) => `dlq.${escapeToken(stream)}.${escapeToken(consumer)}`,
   deadLetterReplayed: 'dlq.replayed'

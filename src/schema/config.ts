@@ -28,6 +28,10 @@ export const Env = Type.Object({
   INTAKE_KEY: Type.Optional(Type.String({ minLength: 8 })),
   SSE_HEARTBEAT: Type.Optional(Type.String({ pattern: DURATION })),
   WORKER_MAX_DELIVER: Type.Optional(Type.String({ pattern: '^[1-9]\\d{0,2}$' })),
-  WORKER_BACKOFF: Type.Optional(Type.String({ pattern: DURATION }))
+  WORKER_BACKOFF: Type.Optional(Type.String({ pattern: DURATION })),
+  SMTP_URL: Type.Optional(Type.String({ pattern: '^smtps?://' })),
+  MAIL_FROM: Type.Optional(Type.String({ minLength: 3 })),
+  REMINDER_LEAD: Type.Optional(Type.String({ pattern: DURATION })),
+  PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://' }))
 })
 export type Env = Static<typeof Env>

@@ -35,13 +35,65 @@ export interface JobTable {
   status_seq: number | null
 }
 
+export interface MeetingTable {
+  meeting_id: string
+  title: string
+  starts_at: string
+  ends_at: string
+  location: string
+  description: string
+  organizer_id: string
+  organizer_email: string
+  organizer_name: string | null
+  cancelled: number
+  sequence: number
+  /** MEETINGS sequence of the meeting's last event: its ETag */
+  version: number
+}
+
+export interface MeetingParticipantTable {
+  meeting_id: string
+  /** lower-cased, the key */
+  email: string
+  name: string | null
+}
+
+export interface NotificationTable {
+  notification_id: string
+  meeting_id: string
+  recipient: string
+  kind: string
+  status: string
+  attempts: number
+  last_error: string | null
+  sent_at: string | null
+  requested_at: string
+}
+
+export interface OutboxTable {
+  notification_id: string
+  recipient: string
+  from_address: string
+  subject: string
+  text: string
+  ics: string
+  at: string
+}
+
 export interface Database {
   projection_checkpoints: ProjectionCheckpointTable
   collect_events: CollectEventTable
   jobs: JobTable
+  meetings: MeetingTable
+  meeting_participants: MeetingParticipantTable
+  notifications: NotificationTable
+  outbox: OutboxTable
 }
 
 export type CollectEventRow = Selectable<CollectEventTable>
 export type NewCollectEventRow = Insertable<CollectEventTable>
 export type JobRow = Selectable<JobTable>
+export type MeetingRow = Selectable<MeetingTable>
+export type NotificationRow = Selectable<NotificationTable>
+export type OutboxRow = Selectable<OutboxTable>
 export type { Generated }

@@ -5,12 +5,19 @@ import { completionWorker } from './completion.js'
 import { jobSimulatorWorker } from './job-simulator.js'
 import { jobTimeoutsWorker } from './job-timeouts.js'
 import type { Worker } from './worker.js'
+import type { Logger } from 'pino'
+import { meetingNotifierWorker } from './meeting-notifier.js'
+import { notificationServiceWorker } from './notification-service.js'
+import { reminderSchedulerWorker } from './reminder-scheduler.js'
 
 /** Every worker this build runs with the `workers` role. */
-export function workers (config: Config, deps: { js: JetStreamClient, jsm: JetStreamManager, clock: Clock }): Worker[] {
+export function workers (config: Config, deps: { js: JetStreamClient, jsm: JetStreamManager, clock: Clock, log: Logger }): Worker[] {
   return [
     completionWorker(deps),
     jobTimeoutsWorker(deps),
-    ...(config.jobs.simulator ? [jobSimulatorWorker(deps)] : [])
+    ...(config.jobs.simulator ? [jobSimulatorWorker(deps)] : []),
+    meetingNotifierWorker({ ...deps, publicUrl: config.publicUrl }),
+    reminderSchedulerWorker({ ...deps, leadMs: config.reminderLeadMs, publicUrl: config.publicUrl }),
+    notificationServiceWorker({ ...deps, smtpUrl: config.mail.smtpUrl, from: config.mail.from, maxDeliver: config.workers.maxDeliver })
   ]
 }

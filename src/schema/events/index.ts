@@ -4,6 +4,8 @@ import '../formats.js'
 import { CollectEventReceived } from './collect.js'
 import { JobCompleted, JobRequested, JobStatusChanged } from './jobs.js'
 import { MessageDeadLettered, MessageReplayed } from './dlq.js'
+import { MeetingCancelled, MeetingRescheduled, MeetingScheduled, MeetingUpdated, ParticipantAdded, ParticipantRemoved } from './meetings.js'
+import { NotificationDeferred, NotificationFailed, NotificationRequested, NotificationSent } from './notify.js'
 
 /** One event type at one version. Published schemas never change; a new version is added. */
 export interface EventDefinition<S extends TSchema = TSchema> {
@@ -23,7 +25,17 @@ export const Events = {
   jobCompleted: define('job.completed', 1, JobCompleted),
   jobStatusChanged: define('job.status.changed', 1, JobStatusChanged),
   messageDeadLettered: define('dlq.message.deadlettered', 1, MessageDeadLettered),
-  messageReplayed: define('dlq.message.replayed', 1, MessageReplayed)
+  messageReplayed: define('dlq.message.replayed', 1, MessageReplayed),
+  meetingScheduled: define('meeting.scheduled', 1, MeetingScheduled),
+  meetingUpdated: define('meeting.updated', 1, MeetingUpdated),
+  meetingRescheduled: define('meeting.rescheduled', 1, MeetingRescheduled),
+  participantAdded: define('meeting.participant_added', 1, ParticipantAdded),
+  participantRemoved: define('meeting.participant_removed', 1, ParticipantRemoved),
+  meetingCancelled: define('meeting.cancelled', 1, MeetingCancelled),
+  notificationRequested: define('notification.requested', 1, NotificationRequested),
+  notificationSent: define('notification.sent', 1, NotificationSent),
+  notificationDeferred: define('notification.deferred', 1, NotificationDeferred),
+  notificationFailed: define('notification.failed', 1, NotificationFailed)
 } as const
 
 export type EventData<D extends EventDefinition> = Static<D['schema']>

@@ -1,0 +1,104 @@
+import { isEvent, type StoredEvent } from './events.js'
+import { ErrorCodes, JetwayError } from './errors.js'
+import { Events, type EventDefinition, type EventData } from './schema/events/index.js'
+import type { Organizer, Participant } from './schema/events/meetings.js'
+
+// The meeting aggregate, pure: evolve(state, event) folds its events; decide(command, state)
+// says which one event a command appends. No NATS, no SQLite, no clock.
+
+export interface MeetingState {
+  meetingId: string
+  title: string
+  startsAt: string
+  endsAt: string
+  location: string
+  description: string
+  organizer: Organizer
+  participants: Participant[]
+  cancelled: boolean
+  /** iCalendar SEQUENCE: 0 at scheduling, +1 per update, reschedule or cancel */
+  sequence: number
+  /** stream sequence of the meeting's last event: its ETag */
+  version: number
+}
+
+export function evolve (state: MeetingState | undefined, ev: StoredEvent): MeetingState | undefined {
+  if (isEvent(ev, Events.meetingScheduled)) {
+    return { ...ev.data, cancelled: false, sequence: 0, version: ev.seq }
+  }
+  if (state === undefined) return undefined
+  const next = { ...state, version: ev.seq }
+  if (isEvent(ev, Events.meetingUpdated) || isEvent(ev, Events.meetingRescheduled)) {
+    const { meetingId: _id, ...changes } = ev.data
+    return { ...next, ...changes, sequence: state.sequence + 1 }
+  }
+  if (isEvent(ev, Events.participantAdded)) {
+    return { ...next, participants: foldParticipants([...state.participants, ...ev.data.participants]) }
+  }
+  if (isEvent(ev, Events.participantRemoved)) {
+    return { ...next, participants: state.participants.filter(p => p.email.toLowerCase() !== ev.data.email.toLowerCase()) }
+  }
+  if (isEvent(ev, Events.meetingCancelled)) return { ...next, cancelled: true, sequence: state.sequence + 1 }
+  return next
+}
+
+/** Participants with duplicate emails (any case) folded into the first. */
+export function foldParticipants (participants: Participant[]): Participant[] {
+  const seen = new Map<string, Participant>()
+  for (const p of participants) {
+    const key = p.email.toLowerCase()
+    if (!seen.has(key)) seen.set(key, p)
+  }
+  return [...seen.values()]
+}
+
+export type MeetingCommand =
+  | { kind: 'update', title?: string, startsAt?: string, endsAt?: string, location?: string, description?: string }
+  | { kind: 'addParticipants', participants: Participant[] }
+  | { kind: 'removeParticipant', email: string }
+  | { kind: 'cancel', reason?: string }
+
+export interface Decision<D extends EventDefinition = EventDefinition> {
+  def: D
+  data: EventData<D>
+}
+
+/** The one event a command on an existing meeting appends, or none when nothing changes. */
+export function decide (command: MeetingCommand, state: MeetingState): Decision | undefined {
+  if (state.cancelled) throw new JetwayError(ErrorCodes.conflict, 'the meeting is cancelled')
+  const meetingId = state.meetingId
+  switch (command.kind) {
+    case 'update': {
+      const startsAt = command.startsAt ?? state.startsAt
+      const endsAt = command.endsAt ?? state.endsAt
+      if (Date.parse(endsAt) <= Date.parse(startsAt)) {
+        throw new JetwayError(ErrorCodes.validation, 'endsAt must be after startsAt', [{ field: 'endsAt', message: 'must be after startsAt' }])
+      }
+      const changes: { title?: string, location?: string, description?: string } = {}
+      if (command.title !== undefined && command.title !== state.title) changes.title = command.title
+      if (command.location !== undefined && command.location !== state.location) changes.location = command.location
+      if (command.description !== undefined && command.description !== state.description) changes.description = command.description
+      const moved = Date.parse(startsAt) !== Date.parse(state.startsAt) || Date.parse(endsAt) !== Date.parse(state.endsAt)
+      if (moved) return { def: Events.meetingRescheduled, data: { meetingId, startsAt, endsAt, ...changes } }
+      if (Object.keys(changes).length === 0) return undefined
+      return { def: Events.meetingUpdated, data: { meetingId, ...changes } }
+    }
+    case 'addParticipants': {
+      const known = new Set(state.participants.map(p => p.email.toLowerCase()))
+      const added = foldParticipants(command.participants).filter(p => !known.has(p.email.toLowerCase()))
+      if (added.length === 0) return undefined
+      return { def: Events.participantAdded, data: { meetingId, participants: added } }
+    }
+    case 'removeParticipant': {
+      if (!state.participants.some(p => p.email.toLowerCase() === command.email.toLowerCase())) {
+        throw new JetwayError(ErrorCodes.notFound, `${command.email} is not a participant`)
+      }
+      if (state.participants.length === 1) {
+        throw new JetwayError(ErrorCodes.conflict, 'a meeting keeps at least one participant: cancel it instead')
+      }
+      return { def: Events.participantRemoved, data: { meetingId, email: command.email } }
+    }
+    case 'cancel':
+      return { def: Events.meetingCancelled, data: { meetingId, ...(command.reason === undefined ? {} : { reason: command.reason }) } }
+  }
+}

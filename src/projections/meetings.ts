@@ -1,0 +1,92 @@
+import { sql } from 'kysely'
+import type { DB } from '../db.js'
+import { isEvent } from '../events.js'
+import { Events } from '../schema/events/index.js'
+import type { MeetingRow } from '../schema/database.js'
+import type { Projection } from './projection.js'
+
+// Meetings and their participants: what the seed cached as meeting:info:{id} and
+// meeting:participants:{id}, as rows.
+
+export const meetings: Projection = {
+  name: 'meetings',
+  stream: 'MEETINGS',
+  version: 1,
+  tables: ['meetings', 'meeting_participants'],
+  async apply (trx, events) {
+    for (const ev of events) {
+      if (isEvent(ev, Events.meetingScheduled)) {
+        const m = ev.data
+        await trx.insertInto('meetings').values({
+          meeting_id: m.meetingId, title: m.title, starts_at: m.startsAt, ends_at: m.endsAt, location: m.location,
+          description: m.description, organizer_id: m.organizer.userId, organizer_email: m.organizer.email,
+          organizer_name: m.organizer.name ?? null, cancelled: 0, sequence: 0, version: ev.seq
+        }).onConflict(oc => oc.doNothing()).execute()
+        for (const p of m.participants) {
+          await trx.insertInto('meeting_participants').values({ meeting_id: m.meetingId, email: p.email.toLowerCase(), name: p.name ?? null })
+            .onConflict(oc => oc.doNothing()).execute()
+        }
+        continue
+      }
+      const meetingId = (ev.data as { meetingId?: string } | null)?.meetingId
+      if (meetingId === undefined) continue
+      const bump = trx.updateTable('meetings').where('meeting_id', '=', meetingId)
+      if (isEvent(ev, Events.meetingUpdated) || isEvent(ev, Events.meetingRescheduled)) {
+        const d = ev.data as { title?: string, location?: string, description?: string, startsAt?: string, endsAt?: string }
+        await bump.set({
+          ...(d.title === undefined ? {} : { title: d.title }),
+          ...(d.location === undefined ? {} : { location: d.location }),
+          ...(d.description === undefined ? {} : { description: d.description }),
+          ...(d.startsAt === undefined ? {} : { starts_at: d.startsAt }),
+          ...(d.endsAt === undefined ? {} : { ends_at: d.endsAt }),
+          sequence: sql`sequence + 1`,
+          version: ev.seq
+        }).execute()
+      } else if (isEvent(ev, Events.participantAdded)) {
+        for (const p of ev.data.participants) {
+          await trx.insertInto('meeting_participants').values({ meeting_id: meetingId, email: p.email.toLowerCase(), name: p.name ?? null })
+            .onConflict(oc => oc.doNothing()).execute()
+        }
+        await bump.set({ version: ev.seq }).execute()
+      } else if (isEvent(ev, Events.participantRemoved)) {
+        await trx.deleteFrom('meeting_participants').where('meeting_id', '=', meetingId).where('email', '=', ev.data.email.toLowerCase()).execute()
+        await bump.set({ version: ev.seq }).execute()
+      } else if (isEvent(ev, Events.meetingCancelled)) {
+        await bump.set({ cancelled: 1, sequence: sql`sequence + 1`, version: ev.seq }).execute()
+      }
+    }
+  }
+}
+
+export interface MeetingView extends MeetingRow {
+  participants: { email: string, name: string | null }[]
+}
+
+export async function findMeeting (db: DB, meetingId: string): Promise<MeetingView | undefined> {
+  const row = await db.selectFrom('meetings').selectAll().where('meeting_id', '=', meetingId).executeTakeFirst()
+  if (row === undefined) return undefined
+  const participants = await db.selectFrom('meeting_participants').select(['email', 'name']).where('meeting_id', '=', meetingId).orderBy('email').execute()
+  return { ...row, participants }
+}
+
+/** Meetings a user organizes or attends, by start time, optionally within [from, to). */
+export async function listMeetings (db: DB, q: { userId?: string, email?: string, from?: string, to?: string, limit: number }): Promise<MeetingView[]> {
+  let query = db.selectFrom('meetings').select('meeting_id').where(eb => eb.or([
+    ...(q.userId === undefined ? [] : [eb('organizer_id', '=', q.userId)]),
+    ...(q.email === undefined
+      ? []
+      : [
+          eb('organizer_email', '=', q.email),
+          eb('meeting_id', 'in', eb.selectFrom('meeting_participants').select('meeting_id').where('email', '=', q.email.toLowerCase()))
+        ])
+  ]))
+  if (q.from !== undefined) query = query.where('ends_at', '>', q.from)
+  if (q.to !== undefined) query = query.where('starts_at', '<', q.to)
+  const ids = await query.orderBy('starts_at').limit(q.limit).execute()
+  const out: MeetingView[] = []
+  for (const { meeting_id: id } of ids) {
+    const m = await findMeeting(db, id)
+    if (m !== undefined) out.push(m)
+  }
+  return out
+}

@@ -1,0 +1,49 @@
+import type { DB } from '../db.js'
+import { isEvent } from '../events.js'
+import { Events } from '../schema/events/index.js'
+import type { NotificationRow, OutboxRow } from '../schema/database.js'
+import type { Projection } from './projection.js'
+
+// Delivery records per recipient (the seed's 알림 발송 기록), and the local outbox of the
+// messages that went nowhere else (no SMTP_URL).
+
+export const notifications: Projection = {
+  name: 'notifications',
+  stream: 'NOTIFY',
+  version: 1,
+  tables: ['notifications', 'outbox'],
+  async apply (trx, events) {
+    for (const ev of events) {
+      if (isEvent(ev, Events.notificationRequested)) {
+        const n = ev.data
+        await trx.insertInto('notifications').values({
+          notification_id: n.notificationId, meeting_id: n.metadata.meetingId, recipient: n.recipients[0]!.email, kind: n.kind,
+          status: 'pending', attempts: 0, last_error: null, sent_at: null, requested_at: ev.time
+        }).onConflict(oc => oc.doNothing()).execute()
+      } else if (isEvent(ev, Events.notificationSent)) {
+        const n = ev.data
+        await trx.updateTable('notifications').set({ status: 'sent', attempts: n.attempts, sent_at: ev.time })
+          .where('notification_id', '=', n.notificationId).execute()
+        if (n.outbox !== undefined) {
+          await trx.insertInto('outbox').values({
+            notification_id: n.notificationId, recipient: n.recipient, from_address: n.outbox.from, subject: n.outbox.subject, text: n.outbox.text, ics: n.outbox.ics, at: ev.time
+          }).onConflict(oc => oc.doNothing()).execute()
+        }
+      } else if (isEvent(ev, Events.notificationDeferred)) {
+        await trx.updateTable('notifications').set({ attempts: ev.data.attempts, last_error: ev.data.error })
+          .where('notification_id', '=', ev.data.notificationId).where('status', '=', 'pending').execute()
+      } else if (isEvent(ev, Events.notificationFailed)) {
+        await trx.updateTable('notifications').set({ status: 'failed', attempts: ev.data.attempts, last_error: ev.data.error })
+          .where('notification_id', '=', ev.data.notificationId).where('status', '!=', 'sent').execute()
+      }
+    }
+  }
+}
+
+export async function notificationsOf (db: DB, meetingId: string): Promise<NotificationRow[]> {
+  return await db.selectFrom('notifications').selectAll().where('meeting_id', '=', meetingId).orderBy('requested_at').orderBy('recipient').execute()
+}
+
+export async function outbox (db: DB, limit: number): Promise<OutboxRow[]> {
+  return await db.selectFrom('outbox').selectAll().orderBy('at', 'desc').limit(limit).execute()
+}

@@ -1,0 +1,108 @@
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream'
+import nodemailer, { type Transporter } from 'nodemailer'
+import ical, { ICalAttendeeRole, ICalAttendeeStatus, ICalCalendarMethod, ICalEventStatus } from 'ical-generator'
+import type { Logger } from 'pino'
+import { appendEvent, decodeEvent, isEvent } from '../events.js'
+import { Events } from '../schema/events/index.js'
+import type { NotificationRequested } from '../schema/events/notify.js'
+import { Subjects } from '../subjects.js'
+import type { Clock } from '../time.js'
+import type { Worker } from './worker.js'
+
+/** The iCalendar invite of a notification: UID stable for the meeting's life, SEQUENCE raised by updates. */
+export function icsOf (n: NotificationRequested): string {
+  const m = n.metadata
+  const cal = ical({ prodId: { company: 'jetway', product: 'jetway', language: 'EN' }, method: m.method === 'CANCEL' ? ICalCalendarMethod.CANCEL : ICalCalendarMethod.REQUEST })
+  cal.createEvent({
+    id: `${m.meetingId}@jetway`,
+    sequence: m.sequence,
+    start: new Date(m.startsAt),
+    end: new Date(m.endsAt),
+    summary: m.title,
+    location: m.location,
+    description: m.description,
+    url: m.link,
+    organizer: { name: m.organizer.name ?? m.organizer.email, email: m.organizer.email },
+    attendees: m.attendees.map(a => ({ email: a.email, name: a.name, rsvp: true, role: ICalAttendeeRole.REQ, status: ICalAttendeeStatus.NEEDSACTION })),
+    status: m.method === 'CANCEL' ? ICalEventStatus.CANCELLED : ICalEventStatus.CONFIRMED
+  })
+  return cal.toString()
+}
+
+/** SMTP 5xx answers are permanent; 4xx answers and connection trouble are worth a retry. */
+function isPermanent (err: unknown): boolean {
+  const code = (err as { responseCode?: unknown }).responseCode
+  return typeof code === 'number' && code >= 500 && code < 600
+}
+
+export interface NotificationServiceDeps {
+  js: JetStreamClient
+  jsm: JetStreamManager
+  clock: Clock
+  log: Logger
+  smtpUrl: string | undefined
+  from: string
+  maxDeliver: number
+}
+
+/**
+ * The seed's notification service, consumer group `notification-service-group`: sends each
+ * requested email (with its calendar invite) over SMTP, or to the local outbox without
+ * SMTP_URL, and records notification.sent / .deferred / .failed. The Message-ID derives from
+ * the notification, so a peer can drop a resend after a crash; a notification that already
+ * has a result is not sent again.
+ */
+export function notificationServiceWorker (deps: NotificationServiceDeps): Worker {
+  const transport: Transporter | undefined = deps.smtpUrl === undefined ? undefined : nodemailer.createTransport(deps.smtpUrl)
+  const log = deps.log.child({ component: 'notification-service' })
+  const record = async (def: typeof Events.notificationSent | typeof Events.notificationDeferred | typeof Events.notificationFailed, data: never, id: string, causationId: string, key: string): Promise<void> => {
+    await appendEvent(deps.js, { def, data, subject: Subjects.notificationResult(id), source: '/jetway/workers/notification-service-group', about: id, idempotencyKey: key, causationId, time: deps.clock.now() })
+  }
+  return {
+    name: 'notification-service-group',
+    stream: 'NOTIFY',
+    async handle (event, msg) {
+      if (!isEvent(event, Events.notificationRequested)) return
+      const n = event.data
+      const id = n.notificationId
+      const previous = await deps.jsm.direct.getMessage('NOTIFY', { last_by_subj: Subjects.notificationResult(id) })
+      if (previous !== null) {
+        const type = decodeEvent(previous).type
+        if (type === Events.notificationSent.type || type === Events.notificationFailed.type) return
+      }
+      const recipient = n.recipients[0]!
+      const attempts = msg.info.deliveryCount
+      const delivery = { notificationId: id, meetingId: n.metadata.meetingId, recipient: recipient.email, kind: n.kind, attempts }
+      const messageId = `<${id}@jetway>`
+      const ics = icsOf(n)
+      if (transport === undefined) {
+        log.info({ to: recipient.email, subject: n.message.subject, kind: n.kind }, 'email to the local outbox (no SMTP_URL)')
+        await record(Events.notificationSent, { ...delivery, channel: 'outbox', messageId, outbox: { from: deps.from, subject: n.message.subject, text: n.message.text, ics } } as never, id, event.id, `sent:${id}`)
+        return
+      }
+      try {
+        await transport.sendMail({
+          from: deps.from,
+          to: recipient.name === undefined ? recipient.email : { name: recipient.name, address: recipient.email },
+          subject: n.message.subject,
+          text: n.message.text,
+          messageId,
+          icalEvent: { method: n.metadata.method, filename: 'invite.ics', content: ics }
+        })
+      } catch (err) {
+        const error = (err as Error).message.slice(0, 500)
+        if (isPermanent(err)) {
+          await record(Events.notificationFailed, { ...delivery, error, permanent: true } as never, id, event.id, `failed:${id}`)
+          return
+        }
+        if (attempts >= deps.maxDeliver) {
+          await record(Events.notificationFailed, { ...delivery, error, permanent: false } as never, id, event.id, `failed:${id}`)
+        } else {
+          await record(Events.notificationDeferred, { ...delivery, error } as never, id, event.id, `deferred:${id}:${attempts}`)
+        }
+        throw err
+      }
+      await record(Events.notificationSent, { ...delivery, channel: 'smtp', messageId } as never, id, event.id, `sent:${id}`)
+    }
+  }
+}
