@@ -70,7 +70,10 @@ export function decide (command: MeetingCommand, state: MeetingState): Decision 
   switch (command.kind) {
     case 'update': {
       const startsAt = command.startsAt ?? state.startsAt
-      const endsAt = command.endsAt ?? state.endsAt
+      // a new start alone keeps the meeting's length
+      const endsAt = command.endsAt ?? (command.startsAt === undefined
+        ? state.endsAt
+        : new Date(Date.parse(command.startsAt) + Date.parse(state.endsAt) - Date.parse(state.startsAt)).toISOString())
       if (Date.parse(endsAt) <= Date.parse(startsAt)) {
         throw new JetwayError(ErrorCodes.validation, 'endsAt must be after startsAt', [{ field: 'endsAt', message: 'must be after startsAt' }])
       }
