@@ -18,9 +18,18 @@ export const meetings: Projection = {
       if (isEvent(ev, Events.meetingScheduled)) {
         const m = ev.data
         await trx.insertInto('meetings').values({
-          meeting_id: m.meetingId, title: m.title, starts_at: m.startsAt, ends_at: m.endsAt, location: m.location,
-          description: m.description, organizer_id: m.organizer.userId, organizer_email: m.organizer.email,
-          organizer_name: m.organizer.name ?? null, cancelled: 0, sequence: 0, version: ev.seq
+          meeting_id: m.meetingId,
+          title: m.title,
+          starts_at: m.startsAt,
+          ends_at: m.endsAt,
+          location: m.location,
+          description: m.description,
+          organizer_id: m.organizer.userId,
+          organizer_email: m.organizer.email,
+          organizer_name: m.organizer.name ?? null,
+          cancelled: 0,
+          sequence: 0,
+          version: ev.seq
         }).onConflict(oc => oc.doNothing()).execute()
         for (const p of m.participants) {
           await trx.insertInto('meeting_participants').values({ meeting_id: m.meetingId, email: p.email.toLowerCase(), name: p.name ?? null })

@@ -17,8 +17,15 @@ export const notifications: Projection = {
       if (isEvent(ev, Events.notificationRequested)) {
         const n = ev.data
         await trx.insertInto('notifications').values({
-          notification_id: n.notificationId, meeting_id: n.metadata.meetingId, recipient: n.recipients[0]!.email, kind: n.kind,
-          status: 'pending', attempts: 0, last_error: null, sent_at: null, requested_at: ev.time
+          notification_id: n.notificationId,
+          meeting_id: n.metadata.meetingId,
+          recipient: n.recipients[0]!.email,
+          kind: n.kind,
+          status: 'pending',
+          attempts: 0,
+          last_error: null,
+          sent_at: null,
+          requested_at: ev.time
         }).onConflict(oc => oc.doNothing()).execute()
       } else if (isEvent(ev, Events.notificationSent)) {
         const n = ev.data
