@@ -3,7 +3,7 @@ import nodemailer, { type Transporter } from 'nodemailer'
 import ical, { ICalAttendeeRole, ICalAttendeeStatus, ICalCalendarMethod, ICalEventStatus } from 'ical-generator'
 import type { Logger } from 'pino'
 import { appendEvent, decodeEvent, isEvent } from '../events.js'
-import { Events } from '../schema/events/index.js'
+import { Events, type EventData, type EventDefinition } from '../schema/events/index.js'
 import type { NotificationRequested } from '../schema/events/notify.js'
 import { Subjects } from '../subjects.js'
 import type { Clock } from '../time.js'
@@ -55,7 +55,9 @@ export interface NotificationServiceDeps {
 export function notificationServiceWorker (deps: NotificationServiceDeps): Worker {
   const transport: Transporter | undefined = deps.smtpUrl === undefined ? undefined : nodemailer.createTransport(deps.smtpUrl)
   const log = deps.log.child({ component: 'notification-service' })
-  const record = async (def: typeof Events.notificationSent | typeof Events.notificationDeferred | typeof Events.notificationFailed, data: never, id: string, causationId: string, key: string): Promise<void> => {
+  /** Appends a delivery result on notify.result.<notificationId>, idempotently. */
+  const record = async <D extends EventDefinition>(def: D, data: EventData<D>, causationId: string, key: string): Promise<void> => {
+    const id = (data as { notificationId: string }).notificationId
     await appendEvent(deps.js, { def, data, subject: Subjects.notificationResult(id), source: '/jetway/workers/notification-service-group', about: id, idempotencyKey: key, causationId, time: deps.clock.now() })
   }
   return {
@@ -77,7 +79,7 @@ export function notificationServiceWorker (deps: NotificationServiceDeps): Worke
       const ics = icsOf(n)
       if (transport === undefined) {
         log.info({ to: recipient.email, subject: n.message.subject, kind: n.kind }, 'email to the local outbox (no SMTP_URL)')
-        await record(Events.notificationSent, { ...delivery, channel: 'outbox', messageId, outbox: { from: deps.from, subject: n.message.subject, text: n.message.text, ics } } as never, id, event.id, `sent:${id}`)
+        await record(Events.notificationSent, { ...delivery, channel: 'outbox', messageId, outbox: { from: deps.from, subject: n.message.subject, text: n.message.text, ics } }, event.id, `sent:${id}`)
         return
       }
       try {
@@ -92,17 +94,17 @@ export function notificationServiceWorker (deps: NotificationServiceDeps): Worke
       } catch (err) {
         const error = (err as Error).message.slice(0, 500)
         if (isPermanent(err)) {
-          await record(Events.notificationFailed, { ...delivery, error, permanent: true } as never, id, event.id, `failed:${id}`)
+          await record(Events.notificationFailed, { ...delivery, error, permanent: true }, event.id, `failed:${id}`)
           return
         }
         if (attempts >= deps.maxDeliver) {
-          await record(Events.notificationFailed, { ...delivery, error, permanent: false } as never, id, event.id, `failed:${id}`)
+          await record(Events.notificationFailed, { ...delivery, error, permanent: false }, event.id, `failed:${id}`)
         } else {
-          await record(Events.notificationDeferred, { ...delivery, error } as never, id, event.id, `deferred:${id}:${attempts}`)
+          await record(Events.notificationDeferred, { ...delivery, error }, event.id, `deferred:${id}:${attempts}`)
         }
         throw err
       }
-      await record(Events.notificationSent, { ...delivery, channel: 'smtp', messageId } as never, id, event.id, `sent:${id}`)
+      await record(Events.notificationSent, { ...delivery, channel: 'smtp', messageId }, event.id, `sent:${id}`)
     }
   }
 }
