@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createServer } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { startNatsServer, type NatsServer } from '../src/nats-server.js'
+import { startNatsServer, type NatsServer } from '../src/store/nats-server.js'
 
 export async function tempDir (prefix: string): Promise<{ path: string, remove: () => Promise<void> }> {
   const path = await mkdtemp(join(tmpdir(), prefix))

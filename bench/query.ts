@@ -4,7 +4,7 @@
 import { join } from 'node:path'
 import SQLite from 'better-sqlite3'
 import { Pool } from 'undici'
-import { openDatabase } from '../src/db.js'
+import { openDatabase } from '../src/projections/db.js'
 import { benchNats, fmt, percentile, section, spawnService, tempDir } from './lib.js'
 
 const EVENTS = Number(process.env.EVENTS ?? 1_000_000)

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path'
 import { Value } from '@sinclair/typebox/value'
 import { Env, Roles } from './schema/config.js'
-import { parseDuration } from './duration.js'
+import { parseDuration } from './lib/duration.js'
 
 export type Role = typeof Roles[number]
 

@@ -2,7 +2,7 @@ import { createVerifier, type DecodedJwt } from 'fast-jwt'
 import buildGetJwks from 'get-jwks'
 import type { FastifyRequest } from 'fastify'
 import type { Config } from '../config.js'
-import { ErrorCodes, JetwayError } from '../errors.js'
+import { ErrorCodes, JetwayError } from '../lib/errors.js'
 
 // AUTH_MODE=off: nobody is authenticated and the request names the user, as the seeds do.
 // AUTH_MODE=jwt: a Bearer JWT (HS256 secret, or RS/ES keys from a JWKS URL) names the user by

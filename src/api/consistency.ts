@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { ErrorCodes, JetwayError } from '../errors.js'
+import { ErrorCodes, JetwayError } from '../lib/errors.js'
 import type { Runtime } from '../runtime.js'
 
 // Read-your-writes. Every write answers with the stream sequence of its event in the

@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { ErrorCodes, JetwayError, type ErrorCode, type FieldError } from '../errors.js'
+import { ErrorCodes, JetwayError, type ErrorCode, type FieldError } from '../lib/errors.js'
 import { fieldErrors } from './validation.js'
 
 // The one place where errors become HTTP answers: application/problem+json (RFC 9457), with a

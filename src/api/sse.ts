@@ -1,8 +1,8 @@
 import { DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type StoredMsg } from '@nats-io/jetstream'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
-import { ErrorCodes, JetwayError } from '../errors.js'
-import type { EventMessage } from '../events.js'
+import { ErrorCodes, JetwayError } from '../lib/errors.js'
+import type { EventMessage } from '../store/events.js'
 
 // Server-Sent Events. One ordered consumer per stream per instance (the hub) feeds every
 // connection of this process; a reconnecting client's gap is read with JetStream direct gets

@@ -1,10 +1,10 @@
 import { sql } from 'kysely'
-import type { DB } from '../db.js'
+import type { DB } from './db.js'
 import { Events } from '../schema/events/index.js'
 import type { Parameters } from '../schema/events/collect.js'
 import type { NewCollectEventRow } from '../schema/database.js'
 import type { CollectedEvent } from '../schema/api/collect.js'
-import { isEvent } from '../events.js'
+import { isEvent } from '../store/events.js'
 import type { Projection } from './projection.js'
 
 // Read model of seed 002's RDS table: one row per event_id, forever (a later duplicate of an

@@ -1,6 +1,6 @@
 import { sql } from 'kysely'
-import type { DB } from '../db.js'
-import { isEvent } from '../events.js'
+import type { DB } from './db.js'
+import { isEvent } from '../store/events.js'
 import { Events } from '../schema/events/index.js'
 import type { MeetingRow } from '../schema/database.js'
 import type { Projection } from './projection.js'

@@ -1,5 +1,5 @@
-import type { DB } from '../db.js'
-import { isEvent } from '../events.js'
+import type { DB } from './db.js'
+import { isEvent } from '../store/events.js'
 import { Events } from '../schema/events/index.js'
 import type { NotificationRow, OutboxRow } from '../schema/database.js'
 import type { Projection } from './projection.js'

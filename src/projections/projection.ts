@@ -1,6 +1,6 @@
 import type { Transaction } from 'kysely'
 import type { Database } from '../schema/database.js'
-import type { StoredEvent } from '../events.js'
+import type { StoredEvent } from '../store/events.js'
 
 /** A read model: the events it reads, its tables, and how a batch of events changes them. */
 export interface Projection {

@@ -1,9 +1,9 @@
 import { DeliverPolicy, type ConsumerMessages, type JetStreamClient } from '@nats-io/jetstream'
 import type { Logger } from 'pino'
-import type { DB } from '../db.js'
-import { decodeEvent, type StoredEvent } from '../events.js'
-import type { Clock } from '../time.js'
-import { microTimeOf } from '../time.js'
+import type { DB } from './db.js'
+import { decodeEvent, type StoredEvent } from '../store/events.js'
+import type { Clock } from '../lib/time.js'
+import { microTimeOf } from '../lib/time.js'
 import type { Projection } from './projection.js'
 
 export interface ProjectionRunnerOptions {

@@ -1,9 +1,9 @@
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream'
-import { appendEvent, decodeEvent, isEvent } from '../events.js'
-import { ErrorCodes, JetwayError } from '../errors.js'
+import { appendEvent, decodeEvent, isEvent } from '../store/events.js'
+import { ErrorCodes, JetwayError } from '../lib/errors.js'
 import { Events } from '../schema/events/index.js'
-import { Subjects } from '../subjects.js'
-import type { Clock } from '../time.js'
+import { Subjects } from '../store/subjects.js'
+import type { Clock } from '../lib/time.js'
 import type { Worker } from './worker.js'
 
 /**

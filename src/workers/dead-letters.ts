@@ -1,10 +1,10 @@
 import { headers as natsHeaders } from '@nats-io/transport-node'
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream'
-import { appendEvent, decodeEvent, isEvent } from '../events.js'
+import { appendEvent, decodeEvent, isEvent } from '../store/events.js'
 import { Events } from '../schema/events/index.js'
 import type { MessageDeadLettered } from '../schema/events/dlq.js'
-import { Subjects } from '../subjects.js'
-import type { Clock } from '../time.js'
+import { Subjects } from '../store/subjects.js'
+import type { Clock } from '../lib/time.js'
 
 // What `npm run dlq` shows and does: list the dead letters in stream DLQ, and put one back on
 // its original subject (the worker then meets it again as a new message).

@@ -1,6 +1,6 @@
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream'
 import type { Config } from '../config.js'
-import type { Clock } from '../time.js'
+import type { Clock } from '../lib/time.js'
 import { completionWorker } from './completion.js'
 import { jobSimulatorWorker } from './job-simulator.js'
 import { jobTimeoutsWorker } from './job-timeouts.js'

@@ -1,8 +1,8 @@
 import type { JetStreamClient } from '@nats-io/jetstream'
-import { appendEvent, isEvent } from '../events.js'
+import { appendEvent, isEvent } from '../store/events.js'
 import { Events } from '../schema/events/index.js'
-import { Subjects } from '../subjects.js'
-import type { Clock } from '../time.js'
+import { Subjects } from '../store/subjects.js'
+import type { Clock } from '../lib/time.js'
 import type { Worker } from './worker.js'
 
 /**

@@ -1,12 +1,12 @@
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream'
-import { appendEvent, isEvent } from '../events.js'
-import { loadMeeting } from '../meetings-stream.js'
-import { notificationFor } from '../notifications.js'
+import { appendEvent, isEvent } from '../store/events.js'
+import { loadMeeting } from '../store/subject-reader.js'
+import { notificationFor } from '../domain/notifications.js'
 import { Events } from '../schema/events/index.js'
 import type { NotificationKind } from '../schema/events/notify.js'
 import type { Participant } from '../schema/events/meetings.js'
-import { Subjects } from '../subjects.js'
-import type { Clock } from '../time.js'
+import { Subjects } from '../store/subjects.js'
+import type { Clock } from '../lib/time.js'
 import type { Worker } from './worker.js'
 
 /**

@@ -1,5 +1,5 @@
 import type { JsMsg } from '@nats-io/jetstream'
-import type { StoredEvent } from '../events.js'
+import type { StoredEvent } from '../store/events.js'
 
 /** Handles one message; resolves once its effect (and any event it emits) is durable. */
 export interface Worker {

@@ -9,7 +9,7 @@ import { headers as natsHeaders } from '@nats-io/transport-node'
 import { natsServer } from '../fixtures/nats.js'
 import { freePort, spawnServer, waitFor200 } from '../fixtures/process.js'
 import { startService, post } from '../fixtures/service.js'
-import { openDatabase } from '../../src/db.js'
+import { openDatabase } from '../../src/projections/db.js'
 import { rebuildProjection } from '../../src/projections/rebuild.js'
 
 t.test('start, write, kill -9, restart: every acknowledged event is present exactly once', async t => {

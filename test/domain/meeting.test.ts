@@ -1,7 +1,7 @@
 import t from 'tap'
-import { decide, evolve, type MeetingState } from '../src/meeting.js'
-import type { StoredEvent } from '../src/events.js'
-import { Events } from '../src/schema/events/index.js'
+import { decide, evolve, type MeetingState } from '../../src/domain/meeting.js'
+import type { StoredEvent } from '../../src/store/events.js'
+import { Events } from '../../src/schema/events/index.js'
 
 // given events -> when a command -> then the event decided (no NATS, no SQLite)
 let seq = 0

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto'
 import { headers as natsHeaders, type MsgHdrs } from '@nats-io/transport-node'
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type JsMsg, type StoredMsg } from '@nats-io/jetstream'
-import { definitionOf, type EventDefinition, type EventData } from './schema/events/index.js'
-import { JetwayError, ErrorCodes } from './errors.js'
+import { definitionOf, type EventDefinition, type EventData } from '../schema/events/index.js'
+import { JetwayError, ErrorCodes } from '../lib/errors.js'
 
 // The envelope: CloudEvents 1.0 in NATS binary mode. Attributes are `ce-*` headers, the body
 // is the JSON data, and `ce-dataschema` names the schema version. Nats-Msg-Id carries the

@@ -1,7 +1,7 @@
 import t from 'tap'
-import { escapeToken, unescapeToken, Subjects } from '../src/subjects.js'
-import { decodeEvent } from '../src/events.js'
-import { startService, post } from './fixtures/service.js'
+import { escapeToken, unescapeToken, Subjects } from '../../src/store/subjects.js'
+import { decodeEvent } from '../../src/store/events.js'
+import { startService, post } from '../fixtures/service.js'
 
 const awkward = ['a.b', '*', '>', 'a b', 'ü', '%', '', 'tab\there', 'a.*.>', '%2E', 'user@example.com', '😀', 'new\nline']
 

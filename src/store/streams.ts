@@ -4,9 +4,9 @@ import { fileURLToPath } from 'node:url'
 import { isDeepStrictEqual } from 'node:util'
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream'
 import type { Logger } from 'pino'
-import type { Config } from './config.js'
+import type { Config } from '../config.js'
 
-export const STREAMS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'streams')
+export const STREAMS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'streams')
 
 /** streams/<NAME>.json, with replicas, storage and duplicate window taken from config. */
 export async function loadStreamConfigs (config: Config, dir = STREAMS_DIR): Promise<StreamConfig[]> {

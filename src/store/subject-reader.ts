@@ -1,6 +1,6 @@
 import type { JetStreamManager } from '@nats-io/jetstream'
 import { decodeEvent } from './events.js'
-import { evolve, type MeetingState } from './meeting.js'
+import { evolve, type MeetingState } from '../domain/meeting.js'
 import { Subjects } from './subjects.js'
 
 /** A meeting as its events in MEETINGS say, up to `toSeq` (default: all), by direct gets. */

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { MeetingState } from './meeting.js'
-import type { NotificationKind, NotificationRequested } from './schema/events/notify.js'
-import type { Participant } from './schema/events/meetings.js'
+import type { NotificationKind, NotificationRequested } from '../schema/events/notify.js'
+import type { Participant } from '../schema/events/meetings.js'
 
 // Which emails a meeting event causes, as notification.requested data. Pure.
 

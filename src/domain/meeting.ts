@@ -1,7 +1,7 @@
-import { isEvent, type StoredEvent } from './events.js'
-import { ErrorCodes, JetwayError } from './errors.js'
-import { Events, type EventDefinition, type EventData } from './schema/events/index.js'
-import type { Organizer, Participant } from './schema/events/meetings.js'
+import { isEvent, type StoredEvent } from '../store/events.js'
+import { ErrorCodes, JetwayError } from '../lib/errors.js'
+import { Events, type EventDefinition, type EventData } from '../schema/events/index.js'
+import type { Organizer, Participant } from '../schema/events/meetings.js'
 
 // The meeting aggregate, pure: evolve(state, event) folds its events; decide(command, state)
 // says which one event a command appends. No NATS, no SQLite, no clock.

@@ -2,8 +2,8 @@ import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import SQLite from 'better-sqlite3'
 import { Kysely, Migrator, SqliteDialect, type MigrationProvider } from 'kysely'
-import type { Database } from './schema/database.js'
-import { migrations } from './schema/migrations.js'
+import type { Database } from '../schema/database.js'
+import { migrations } from '../schema/migrations.js'
 
 export type DB = Kysely<Database>
 
