@@ -4,7 +4,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { appendEvent, type StoredEvent } from '../store/events.js'
 import { ErrorCodes, JetwayError } from '../lib/errors.js'
 import { decide, evolve, foldParticipants, type MeetingCommand, type MeetingState } from '../domain/meeting.js'
-import { loadMeeting } from '../store/subject-reader.js'
+import { loadAggregate } from '../store/subject-reader.js'
 import { findMeeting, listMeetings, type MeetingView } from '../projections/meetings.js'
 import { notificationsOf, outbox } from '../projections/notifications.js'
 import {
@@ -93,7 +93,7 @@ export const meetings: FastifyPluginAsyncTypebox<MeetingsOptions> = async (app, 
   async function change (request: FastifyRequest, reply: FastifyReply, meetingId: string, command: MeetingCommand): Promise<MeetingBody> {
     const expected = ifMatchOf(request)
     for (let attempt = 1; ; attempt++) {
-      const state = await loadMeeting(jsm, meetingId)
+      const state = await loadAggregate(js, jsm, 'MEETINGS', Subjects.meeting(meetingId), evolve)
       if (state === undefined || !canSee(request, { organizerId: state.organizer.userId, emails: state.participants.map(p => p.email) })) {
         throw new JetwayError(ErrorCodes.notFound, `no meeting ${meetingId}`)
       }
@@ -185,7 +185,7 @@ export const meetings: FastifyPluginAsyncTypebox<MeetingsOptions> = async (app, 
     } catch (err) {
       // a retry with the same Idempotency-Key after the duplicate window: the meeting exists
       if (!(err instanceof JetwayError) || err.code !== ErrorCodes.conflict) throw err
-      const existing = await loadMeeting(jsm, meetingId)
+      const existing = await loadAggregate(js, jsm, 'MEETINGS', Subjects.meeting(meetingId), evolve)
       sendVersion(reply, existing!.version)
       return await reply.code(201).header('location', `/api/meetings/${meetingId}`).send(fromState(existing!))
     }

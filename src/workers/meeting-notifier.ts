@@ -1,7 +1,8 @@
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream'
 import { appendEvent, isEvent } from '../store/events.js'
-import { loadMeeting } from '../store/subject-reader.js'
+import { loadAggregate } from '../store/subject-reader.js'
 import { notificationFor } from '../domain/notifications.js'
+import { evolve } from '../domain/meeting.js'
 import { Events } from '../schema/events/index.js'
 import type { NotificationKind } from '../schema/events/notify.js'
 import type { Participant } from '../schema/events/meetings.js'
@@ -22,8 +23,8 @@ export function meetingNotifierWorker (deps: { js: JetStreamClient, jsm: JetStre
     async handle (event) {
       const meetingId = (event.data as { meetingId?: unknown } | null)?.meetingId
       if (typeof meetingId !== 'string') return
-      const before = await loadMeeting(deps.jsm, meetingId, event.seq - 1)
-      const after = await loadMeeting(deps.jsm, meetingId, event.seq)
+      const before = await loadAggregate(deps.js, deps.jsm, 'MEETINGS', Subjects.meeting(meetingId), evolve, event.seq - 1)
+      const after = await loadAggregate(deps.js, deps.jsm, 'MEETINGS', Subjects.meeting(meetingId), evolve, event.seq)
       if (after === undefined) return
       let kind: NotificationKind
       let recipients: Participant[]

@@ -1,7 +1,8 @@
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream'
 import { appendEvent, isEvent } from '../store/events.js'
-import { loadMeeting } from '../store/subject-reader.js'
+import { loadAggregate } from '../store/subject-reader.js'
 import { notificationFor } from '../domain/notifications.js'
+import { evolve } from '../domain/meeting.js'
 import { Events } from '../schema/events/index.js'
 import { Subjects } from '../store/subjects.js'
 import type { Clock } from '../lib/time.js'
@@ -25,7 +26,7 @@ export function reminderSchedulerWorker (deps: { js: JetStreamClient, jsm: JetSt
       const due = Date.parse(startsAt) - deps.leadMs - now
       if (due > 0) return { retryInMs: due }
       if (Date.parse(endsAt) <= now) return // over before it was due: too late to remind
-      const meeting = await loadMeeting(deps.jsm, meetingId)
+      const meeting = await loadAggregate(deps.js, deps.jsm, 'MEETINGS', Subjects.meeting(meetingId), evolve)
       if (meeting === undefined || meeting.cancelled || Date.parse(meeting.startsAt) !== Date.parse(startsAt)) return
       const link = `${deps.publicUrl}/api/meetings/${meetingId}`
       for (const recipient of meeting.participants) {
