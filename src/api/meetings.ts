@@ -1,10 +1,9 @@
 import { createHash, randomUUID } from 'node:crypto'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { appendEvent, type StoredEvent } from '../store/events.js'
 import { ErrorCodes, JetwayError } from '../lib/errors.js'
-import { decide, evolve, foldParticipants, type MeetingCommand, type MeetingState } from '../domain/meeting.js'
-import { loadAggregate } from '../store/subject-reader.js'
+import { meetingAggregate, type MeetingCommand, type MeetingState } from '../domain/meeting.js'
+import { handleCommand } from '../store/command.js'
 import { findMeeting, listMeetings, type MeetingView } from '../projections/meetings.js'
 import { notificationsOf, outbox } from '../projections/notifications.js'
 import {
@@ -19,8 +18,9 @@ import type { Runtime } from '../runtime.js'
 import type { Auth } from './auth.js'
 import { sendSeq, waitForProjection } from './consistency.js'
 
-// Meetings of seed 004: writes load the meeting from MEETINGS, decide one event and append it
-// with the expected last subject sequence (the ETag), so two writers can never both win.
+// Meetings of seed 004: every write is a command on the meeting aggregate (src/store/command.ts):
+// its events are appended with the expected last subject sequence (the ETag), so two writers
+// can never both win.
 
 export interface MeetingsOptions {
   runtime: Runtime
@@ -90,49 +90,27 @@ export const meetings: FastifyPluginAsyncTypebox<MeetingsOptions> = async (app, 
     return id.userId === m.organizerId || (email !== undefined && m.emails.some(e => e.toLowerCase() === email))
   }
 
+  const store = { js, jsm, clock }
+
+  /** Runs a command on a meeting the caller may change; answers the meeting as it now is. */
   async function change (request: FastifyRequest, reply: FastifyReply, meetingId: string, command: MeetingCommand): Promise<MeetingBody> {
-    const expected = ifMatchOf(request)
-    for (let attempt = 1; ; attempt++) {
-      const state = await loadAggregate(js, jsm, 'MEETINGS', Subjects.meeting(meetingId), evolve)
-      if (state === undefined || !canSee(request, { organizerId: state.organizer.userId, emails: state.participants.map(p => p.email) })) {
-        throw new JetwayError(ErrorCodes.notFound, `no meeting ${meetingId}`)
+    const id = auth.identity(request)
+    const result = await handleCommand(store, meetingAggregate, meetingId, command, {
+      source: '/jetway/api/meetings',
+      actor: id.userId,
+      correlationId: request.id,
+      expectedVersion: ifMatchOf(request),
+      guard: state => {
+        if (state === undefined || !canSee(request, { organizerId: state.organizer.userId, emails: state.participants.map(p => p.email) })) {
+          throw new JetwayError(ErrorCodes.notFound, `no meeting ${meetingId}`)
+        }
+        if (!id.admin && id.userId !== state.organizer.userId) throw new JetwayError(ErrorCodes.forbidden, 'only the organizer may change a meeting')
       }
-      const id = auth.identity(request)
-      if (!id.admin && id.userId !== state.organizer.userId) throw new JetwayError(ErrorCodes.forbidden, 'only the organizer may change a meeting')
-      if (expected !== undefined && expected !== state.version) {
-        throw new JetwayError(ErrorCodes.preconditionFailed, `the meeting is at version ${state.version}, not ${expected}`)
-      }
-      const decision = decide(command, state)
-      if (decision === undefined) {
-        sendVersion(reply, state.version)
-        return fromState(state)
-      }
-      try {
-        const now = clock.now()
-        const appended = await appendEvent(js, {
-          def: decision.def,
-          data: decision.data,
-          subject: Subjects.meeting(meetingId),
-          source: '/jetway/api/meetings',
-          about: meetingId,
-          actor: id.userId,
-          correlationId: request.id,
-          expectLastSubjectSeq: state.version,
-          time: now
-        })
-        const stored: StoredEvent = { seq: appended.seq, natsSubject: Subjects.meeting(meetingId), id: '', type: decision.def.type, version: decision.def.version, source: '', time: now.toISOString(), data: decision.data }
-        const next = evolve(state, stored)!
-        sendSeq(reply, appended.seq)
-        sendVersion(reply, next.version)
-        return fromState(next)
-      } catch (err) {
-        if (!(err instanceof JetwayError) || err.code !== ErrorCodes.conflict) throw err
-        // someone else wrote first: with If-Match that is the client's precondition failing;
-        // without one, decide again on the newer meeting (a few times)
-        if (expected !== undefined) throw new JetwayError(ErrorCodes.preconditionFailed, 'the meeting changed since the version you sent')
-        if (attempt >= 3) throw err
-      }
-    }
+    })
+    const last = result.appended.at(-1)
+    if (last !== undefined) sendSeq(reply, last)
+    sendVersion(reply, result.version)
+    return fromState(result.state!)
   }
 
   function organizerOf (request: FastifyRequest, body: { organizer?: Organizer }): Organizer {
@@ -165,34 +143,20 @@ export const meetings: FastifyPluginAsyncTypebox<MeetingsOptions> = async (app, 
       location: b.location,
       description: b.description ?? '',
       organizer,
-      participants: foldParticipants(b.participants)
+      participants: b.participants
     }
-    const now = clock.now()
-    let seq: number
-    try {
-      seq = (await appendEvent(js, {
-        def: Events.meetingScheduled,
-        data,
-        subject: Subjects.meeting(meetingId),
-        source: '/jetway/api/meetings',
-        about: meetingId,
-        idempotencyKey: `meeting:${meetingId}`,
-        expectLastSubjectSeq: 0,
-        actor: auth.identity(request).userId,
-        correlationId: request.id,
-        time: now
-      })).seq
-    } catch (err) {
-      // a retry with the same Idempotency-Key after the duplicate window: the meeting exists
-      if (!(err instanceof JetwayError) || err.code !== ErrorCodes.conflict) throw err
-      const existing = await loadAggregate(js, jsm, 'MEETINGS', Subjects.meeting(meetingId), evolve)
-      sendVersion(reply, existing!.version)
-      return await reply.code(201).header('location', `/api/meetings/${meetingId}`).send(fromState(existing!))
-    }
-    sendSeq(reply, seq)
-    sendVersion(reply, seq)
-    const state = evolve(undefined, { seq, natsSubject: '', id: '', type: Events.meetingScheduled.type, version: 1, source: '', time: now.toISOString(), data })!
-    return await reply.code(201).header('location', `/api/meetings/${meetingId}`).send(fromState(state))
+    // Scheduling again under the same id (an Idempotency-Key retry) appends nothing and answers
+    // the meeting as stored, not the retry's body.
+    const result = await handleCommand(store, meetingAggregate, meetingId, { kind: 'schedule', data }, {
+      source: '/jetway/api/meetings',
+      actor: auth.identity(request).userId,
+      correlationId: request.id,
+      idempotencyKey: `meeting:${meetingId}`
+    })
+    const last = result.appended.at(-1)
+    if (last !== undefined) sendSeq(reply, last)
+    sendVersion(reply, result.version)
+    return await reply.code(201).header('location', `/api/meetings/${meetingId}`).send(fromState(result.state!))
   })
 
   app.get('/api/meetings/:id', { schema: { params: MeetingParams, querystring: MinSeqQuery, response: { 200: Meeting } } }, async (request, reply) => {

@@ -1,10 +1,12 @@
 import { isEvent, type StoredEvent } from '../store/events.js'
 import { ErrorCodes, JetwayError } from '../lib/errors.js'
-import { Events, type EventDefinition, type EventData } from '../schema/events/index.js'
-import type { Organizer, Participant } from '../schema/events/meetings.js'
+import { Events, decision, type Decision } from '../schema/events/index.js'
+import type { MeetingScheduled, Organizer, Participant } from '../schema/events/meetings.js'
+import type { Aggregate } from '../store/command.js'
+import { Subjects } from '../store/subjects.js'
 
-// The meeting aggregate, pure: evolve(state, event) folds its events; decide(command, state)
-// says which one event a command appends. No NATS, no SQLite, no clock.
+// The meeting aggregate, pure: evolve(state, event) folds its events; decide(state, command)
+// says which events a command appends. No NATS, no SQLite, no clock.
 
 export interface MeetingState {
   meetingId: string
@@ -53,18 +55,20 @@ export function foldParticipants (participants: Participant[]): Participant[] {
 }
 
 export type MeetingCommand =
+  | { kind: 'schedule', data: MeetingScheduled }
   | { kind: 'update', title?: string, startsAt?: string, endsAt?: string, location?: string, description?: string }
   | { kind: 'addParticipants', participants: Participant[] }
   | { kind: 'removeParticipant', email: string }
   | { kind: 'cancel', reason?: string }
 
-export interface Decision<D extends EventDefinition = EventDefinition> {
-  def: D
-  data: EventData<D>
-}
-
-/** The one event a command on an existing meeting appends, or none when nothing changes. */
-export function decide (command: MeetingCommand, state: MeetingState): Decision | undefined {
+/** The events a command appends: none when nothing changes. */
+export function decide (state: MeetingState | undefined, command: MeetingCommand): Decision[] {
+  if (command.kind === 'schedule') {
+    // scheduling again under the same id (an Idempotency-Key retry) changes nothing
+    if (state !== undefined) return []
+    return [decision(Events.meetingScheduled, { ...command.data, participants: foldParticipants(command.data.participants) })]
+  }
+  if (state === undefined) throw new JetwayError(ErrorCodes.notFound, 'no such meeting')
   if (state.cancelled) throw new JetwayError(ErrorCodes.conflict, 'the meeting is cancelled')
   const meetingId = state.meetingId
   switch (command.kind) {
@@ -82,15 +86,15 @@ export function decide (command: MeetingCommand, state: MeetingState): Decision 
       if (command.location !== undefined && command.location !== state.location) changes.location = command.location
       if (command.description !== undefined && command.description !== state.description) changes.description = command.description
       const moved = Date.parse(startsAt) !== Date.parse(state.startsAt) || Date.parse(endsAt) !== Date.parse(state.endsAt)
-      if (moved) return { def: Events.meetingRescheduled, data: { meetingId, startsAt, endsAt, ...changes } }
-      if (Object.keys(changes).length === 0) return undefined
-      return { def: Events.meetingUpdated, data: { meetingId, ...changes } }
+      if (moved) return [decision(Events.meetingRescheduled, { meetingId, startsAt, endsAt, ...changes })]
+      if (Object.keys(changes).length === 0) return []
+      return [decision(Events.meetingUpdated, { meetingId, ...changes })]
     }
     case 'addParticipants': {
       const known = new Set(state.participants.map(p => p.email.toLowerCase()))
       const added = foldParticipants(command.participants).filter(p => !known.has(p.email.toLowerCase()))
-      if (added.length === 0) return undefined
-      return { def: Events.participantAdded, data: { meetingId, participants: added } }
+      if (added.length === 0) return []
+      return [decision(Events.participantAdded, { meetingId, participants: added })]
     }
     case 'removeParticipant': {
       if (!state.participants.some(p => p.email.toLowerCase() === command.email.toLowerCase())) {
@@ -99,9 +103,17 @@ export function decide (command: MeetingCommand, state: MeetingState): Decision 
       if (state.participants.length === 1) {
         throw new JetwayError(ErrorCodes.conflict, 'a meeting keeps at least one participant: cancel it instead')
       }
-      return { def: Events.participantRemoved, data: { meetingId, email: command.email } }
+      return [decision(Events.participantRemoved, { meetingId, email: command.email })]
     }
     case 'cancel':
-      return { def: Events.meetingCancelled, data: { meetingId, ...(command.reason === undefined ? {} : { reason: command.reason }) } }
+      return [decision(Events.meetingCancelled, { meetingId, ...(command.reason === undefined ? {} : { reason: command.reason }) })]
   }
+}
+
+/** The meeting as the command handler sees it: every event on meetings.<id>. */
+export const meetingAggregate: Aggregate<MeetingState, MeetingCommand> = {
+  stream: 'MEETINGS',
+  subject: Subjects.meeting,
+  evolve,
+  decide
 }

@@ -1,6 +1,6 @@
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream'
 import { appendEvent, isEvent } from '../store/events.js'
-import { loadAggregate } from '../store/subject-reader.js'
+import { readSubject } from '../store/subject-reader.js'
 import { notificationFor } from '../domain/notifications.js'
 import { evolve } from '../domain/meeting.js'
 import { Events } from '../schema/events/index.js'
@@ -23,8 +23,10 @@ export function meetingNotifierWorker (deps: { js: JetStreamClient, jsm: JetStre
     async handle (event) {
       const meetingId = (event.data as { meetingId?: unknown } | null)?.meetingId
       if (typeof meetingId !== 'string') return
-      const before = await loadAggregate(deps.js, deps.jsm, 'MEETINGS', Subjects.meeting(meetingId), evolve, event.seq - 1)
-      const after = await loadAggregate(deps.js, deps.jsm, 'MEETINGS', Subjects.meeting(meetingId), evolve, event.seq)
+      // one pass over the meeting's subject, up to this event: the state before it and after it
+      const events = await readSubject(deps.js, deps.jsm, 'MEETINGS', Subjects.meeting(meetingId), event.seq)
+      const before = events.slice(0, -1).reduce(evolve, undefined)
+      const after = events.length === 0 ? undefined : evolve(before, events.at(-1)!)
       if (after === undefined) return
       let kind: NotificationKind
       let recipients: Participant[]

@@ -170,3 +170,18 @@ t.test('without SMTP_URL the messages go to the local outbox', async t => {
   t.same(items.map(i => i.to).sort(), ['ann@example.com', 'bob@example.com'])
   t.match(items[0], { subject: 'Invitation: Quarterly planning', from: 'Jetway <jetway@localhost>', ics: new RegExp(`UID:${m.id as string}@jetway`) })
 })
+
+t.test('a create retried with the same Idempotency-Key answers the stored meeting, not the retry body, and appends nothing', async t => {
+  const { app, runtime } = await startService(t)
+  const headers = { 'idempotency-key': 'create-once' }
+  const first = await post(app, '/api/meetings', meeting({ title: 'First body' }), headers)
+  t.equal(first.statusCode, 201)
+  const retry = await post(app, '/api/meetings', meeting({ title: 'Second body', location: 'Elsewhere' }), headers)
+  t.equal(retry.statusCode, 201)
+  t.equal(retry.json().id, first.json().id, 'same meeting')
+  t.equal(retry.json().title, 'First body', 'the stored meeting answers')
+  t.equal(retry.json().location, 'Room 7')
+  t.equal(retry.headers.etag, first.headers.etag)
+  const info = await runtime.jsm.streams.info('MEETINGS')
+  t.equal(info.state.messages, 1, 'one meeting.scheduled in MEETINGS')
+})

@@ -46,3 +46,13 @@ const byType = new Map<string, EventDefinition>(Object.values(Events).map(d => [
 export function definitionOf (type: string, version: number): EventDefinition | undefined {
   return byType.get(`${type}@${version}`)
 }
+
+/** An event a pure decider wants appended: its definition and data. */
+export interface Decision<D extends EventDefinition = EventDefinition> {
+  def: D
+  data: EventData<D>
+}
+
+export function decision<D extends EventDefinition> (def: D, data: EventData<D>): Decision {
+  return { def, data }
+}
