@@ -11,9 +11,7 @@ import {
   OutboxList, OutboxQuery, ParticipantParams, PatchMeeting
 } from '../schema/api/meetings.js'
 import { MinSeqQuery } from '../schema/api/common.js'
-import { Events } from '../schema/events/index.js'
 import type { Organizer } from '../schema/events/meetings.js'
-import { Subjects } from '../store/subjects.js'
 import type { Runtime } from '../runtime.js'
 import type { Auth } from './auth.js'
 import { sendSeq, waitForProjection } from './consistency.js'
