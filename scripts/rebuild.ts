@@ -4,14 +4,14 @@ import { SingleBar, Presets } from 'cli-progress'
 import { loadConfig } from '../src/config.js'
 import { startRuntime } from '../src/runtime.js'
 import { rebuildProjection } from '../src/projections/rebuild.js'
-import { projections } from '../src/projections/index.js'
+import { projectionsFor } from '../src/projections/index.js'
 
 const name = process.argv[2]
+const config = loadConfig()
 if (name === undefined || name === '--help') {
-  console.error(`usage: npm run rebuild -- <projection>\nprojections: ${projections.map(p => p.name).join(', ')}`)
+  console.error(`usage: npm run rebuild -- <projection>\nprojections: ${projectionsFor(config).map(p => p.name).join(', ')}`)
   process.exit(name === undefined ? 1 : 0)
 }
-const config = loadConfig()
 // Reuse the embedded server if `npm start` is running; otherwise start it for the rebuild.
 if (config.natsUrl === undefined) {
   const { connect } = await import('@nats-io/transport-node')

@@ -25,6 +25,8 @@ export interface Config {
   workers: { maxDeliver: number, backoffMs: number }
   mail: { smtpUrl: string | undefined, from: string }
   reminderLeadMs: number
+  /** how often each instance looks for due timers */
+  timerTickMs: number
   /** base of links in emails */
   publicUrl: string
 }
@@ -89,6 +91,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     },
     mail: { smtpUrl: e.SMTP_URL, from: e.MAIL_FROM ?? 'Jetway <jetway@localhost>' },
     reminderLeadMs: parseDuration(e.REMINDER_LEAD ?? '30m')!,
+    timerTickMs: parseDuration(e.TIMER_TICK ?? '250ms')!,
     publicUrl: (e.PUBLIC_URL ?? `http://${e.HOST ?? '127.0.0.1'}:${e.PORT ?? 3000}`).replace(/\/$/, '')
   }
 }

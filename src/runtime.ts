@@ -7,10 +7,12 @@ import { openDatabase, type DB } from './projections/db.js'
 import { startNatsServer, type NatsServer } from './store/nats-server.js'
 import { applyStreams, loadStreamConfigs } from './store/streams.js'
 import { ProjectionRunner } from './projections/runner.js'
-import { projections } from './projections/index.js'
+import { projectionsFor } from './projections/index.js'
 import { systemClock, type Clock } from './lib/time.js'
 import { WorkerRunner } from './workers/runner.js'
 import { workers } from './workers/index.js'
+import { TimerTicker } from './workers/timer-ticker.js'
+import { defaultRetry } from './workers/worker.js'
 
 /** Everything a Jetway process runs besides HTTP: NATS, streams, SQLite, projections, workers. */
 export interface Runtime {
@@ -23,6 +25,8 @@ export interface Runtime {
   db: DB
   /** one runner per projection when the `projections` role is on */
   projections: Map<string, ProjectionRunner>
+  /** fires due timers, with the `projections` role */
+  ticker: TimerTicker | undefined
   close: () => Promise<void>
 }
 
@@ -62,23 +66,29 @@ export async function startRuntime (config: Config, log: Logger, opts: RuntimeOp
     closers.push(async () => await db.destroy())
 
     const runners = new Map<string, ProjectionRunner>()
+    let ticker: TimerTicker | undefined
     if (config.roles.has('projections')) {
-      for (const projection of projections) {
+      for (const projection of projectionsFor(config)) {
         runners.set(projection.name, new ProjectionRunner({ projection, js, db, log, clock }))
       }
       if (opts.startProjections !== false) {
         for (const runner of runners.values()) await runner.start()
         closers.push(async () => await Promise.all([...runners.values()].map(async r => await r.stop())))
+        // timers fire where their read model is kept current: with the projections
+        ticker = new TimerTicker({ db, js, clock, log, tickMs: config.timerTickMs })
+        ticker.start()
+        const started = ticker
+        closers.push(async () => await started.stop())
       }
     }
     if (config.roles.has('workers') && opts.startProjections !== false) {
       const workerRunners = workers(config, { js, jsm, clock, log }).map(worker => new WorkerRunner({
-        worker, js, jsm, log, clock, maxDeliver: config.workers.maxDeliver, backoffMs: config.workers.backoffMs
+        worker, js, jsm, log, clock, retry: defaultRetry(config.workers.maxDeliver, config.workers.backoffMs)
       }))
       for (const runner of workerRunners) await runner.start()
       closers.push(async () => await Promise.all(workerRunners.map(async r => await r.stop())))
     }
-    return { config, log, clock, nc, js, jsm, db, projections: runners, close }
+    return { config, log, clock, nc, js, jsm, db, projections: runners, ticker, close }
   } catch (err) {
     await close()
     throw err

@@ -13,6 +13,8 @@ export interface Projection {
   version: number
   /** tables this projection owns, cleared on rebuild */
   tables: (keyof Database)[]
+  /** clears its rows on rebuild instead, where it shares a table (the timers) */
+  clear?: (trx: Transaction<Database>) => Promise<void>
   /** Applies events in stream order inside the runner's transaction; ignores what it does not read. */
   apply: (trx: Transaction<Database>, events: StoredEvent[]) => Promise<void>
 }

@@ -1,6 +1,6 @@
 import type { Runtime } from '../runtime.js'
 import { ProjectionRunner } from './runner.js'
-import { projections } from './index.js'
+import { projectionsFor } from './index.js'
 
 /**
  * Drops a projection and replays its stream from the start, reporting progress until it
@@ -8,6 +8,7 @@ import { projections } from './index.js'
  * the moved checkpoint and continues from wherever the rebuild leaves it.
  */
 export async function rebuildProjection (runtime: Runtime, name: string, onProgress: (applied: number, total: number) => void): Promise<{ applied: number, total: number }> {
+  const projections = projectionsFor(runtime.config)
   const projection = projections.find(p => p.name === name)
   if (projection === undefined) {
     throw new Error(`no projection named ${name}; known: ${projections.map(p => p.name).join(', ')}`)

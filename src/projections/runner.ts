@@ -87,6 +87,7 @@ export class ProjectionRunner {
     const { projection } = this.opts
     await this.opts.db.transaction().execute(async trx => {
       for (const table of projection.tables) await trx.deleteFrom(table).execute()
+      await projection.clear?.(trx)
       await trx.updateTable('projection_checkpoints')
         .set({ last_seq: 0, version: projection.version, updated_at: microTimeOf(this.opts.clock.now()) })
         .where('name', '=', projection.name).execute()

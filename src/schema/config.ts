@@ -32,6 +32,7 @@ export const Env = Type.Object({
   SMTP_URL: Type.Optional(Type.String({ pattern: '^smtps?://' })),
   MAIL_FROM: Type.Optional(Type.String({ minLength: 3 })),
   REMINDER_LEAD: Type.Optional(Type.String({ pattern: DURATION })),
+  TIMER_TICK: Type.Optional(Type.String({ pattern: DURATION, description: 'how often each instance looks for due timers' })),
   PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://' }))
 })
 export type Env = Static<typeof Env>

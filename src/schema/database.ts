@@ -80,6 +80,24 @@ export interface OutboxTable {
   at: string
 }
 
+export interface TimerTable {
+  /** unique per arming kind and key, e.g. job-timeout:<eventId>, meeting-reminder:<id>:<start> */
+  timer_id: string
+  /** the projection that owns the row (one per stream that sets timers) */
+  projection: string
+  /** the stream whose events set it, where it fires */
+  stream: string
+  kind: string
+  /** epoch milliseconds */
+  due_at: number
+  /** JSON handed to the effect */
+  payload: string
+  /** what a later event clears together, e.g. job:<eventId>, meeting:<id> */
+  group_key: string
+  /** stream sequence of the event that armed it */
+  set_seq: number
+}
+
 export interface Database {
   projection_checkpoints: ProjectionCheckpointTable
   collect_events: CollectEventTable
@@ -88,6 +106,7 @@ export interface Database {
   meeting_participants: MeetingParticipantTable
   notifications: NotificationTable
   outbox: OutboxTable
+  timers: TimerTable
 }
 
 export type CollectEventRow = Selectable<CollectEventTable>
@@ -96,4 +115,5 @@ export type JobRow = Selectable<JobTable>
 export type MeetingRow = Selectable<MeetingTable>
 export type NotificationRow = Selectable<NotificationTable>
 export type OutboxRow = Selectable<OutboxTable>
+export type TimerRow = Selectable<TimerTable>
 export type { Generated }

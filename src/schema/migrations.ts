@@ -88,5 +88,21 @@ export const migrations: Record<string, Migration> = {
         .addColumn('at', 'text', c => c.notNull())
         .execute()
     }
+  },
+  '0005_timers': {
+    async up (db: Kysely<any>) {
+      await db.schema.createTable('timers')
+        .addColumn('timer_id', 'text', c => c.primaryKey())
+        .addColumn('projection', 'text', c => c.notNull())
+        .addColumn('stream', 'text', c => c.notNull())
+        .addColumn('kind', 'text', c => c.notNull())
+        .addColumn('due_at', 'integer', c => c.notNull())
+        .addColumn('payload', 'text', c => c.notNull())
+        .addColumn('group_key', 'text', c => c.notNull())
+        .addColumn('set_seq', 'integer', c => c.notNull())
+        .execute()
+      await db.schema.createIndex('timers_by_due').on('timers').columns(['due_at']).execute()
+      await db.schema.createIndex('timers_by_group').on('timers').columns(['group_key']).execute()
+    }
   }
 }

@@ -52,6 +52,9 @@ export const Subjects = {
   notificationRequested: (meetingId: string) => `notify.requested.${escapeToken(meetingId)}`,
   /** NOTIFY: notify.result.<notificationId>: sent, deferred or failed */
   notificationResult: (notificationId: string) => `notify.result.${notificationId}`,
+  /** timer.<stream>.<timerId>.<setSeq>: the one firing of one arming, in the stream that set it */
+  timerFired: (stream: string, timerId: string, setSeq: number) => `timer.${stream.toLowerCase()}.${escapeToken(timerId)}.${setSeq}`,
+  timersOf: (stream: string) => `timer.${stream.toLowerCase()}.>`,
   /** DLQ: dlq.<stream>.<consumer> */
   deadLetter: (stream: string, consumer: string) => `dlq.${escapeToken(stream)}.${escapeToken(consumer)}`,
   deadLetterReplayed: 'dlq.replayed'

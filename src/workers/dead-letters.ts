@@ -4,10 +4,14 @@ import { appendEvent, decodeEvent, isEvent } from '../store/events.js'
 import { Events } from '../schema/events/index.js'
 import type { MessageDeadLettered } from '../schema/events/dlq.js'
 import { Subjects } from '../store/subjects.js'
+import { walkSubject } from '../store/subject-reader.js'
 import type { Clock } from '../lib/time.js'
 
 // What `npm run dlq` shows and does: list the dead letters in stream DLQ, and put one back on
 // its original subject (the worker then meets it again as a new message).
+
+/** Set on a replayed dead letter: its DLQ sequence. A worker may treat a replay as "try again". */
+export const REPLAY_HEADER = 'jetway-replay-of'
 
 export interface DeadLetter extends MessageDeadLettered {
   dlqSeq: number
@@ -18,17 +22,13 @@ export interface DeadLetter extends MessageDeadLettered {
 
 export async function listDeadLetters (jsm: JetStreamManager): Promise<DeadLetter[]> {
   const out = new Map<number, DeadLetter>()
-  let seq = 1
-  while (true) {
-    const m = await jsm.direct.getMessage('DLQ', { seq, next_by_subj: 'dlq.>' })
-    if (m === null) break
+  for await (const m of walkSubject(jsm, 'DLQ', 'dlq.>')) {
     const ev = decodeEvent(m)
     if (isEvent(ev, Events.messageDeadLettered)) out.set(ev.seq, { ...ev.data, dlqSeq: ev.seq, time: ev.time })
     if (isEvent(ev, Events.messageReplayed)) {
       const letter = out.get(ev.data.dlqSeq)
       if (letter !== undefined) letter.replayedAs = ev.data.seq
     }
-    seq = m.seq + 1
   }
   return [...out.values()]
 }
@@ -40,6 +40,7 @@ export async function replayDeadLetter (js: JetStreamClient, jsm: JetStreamManag
   for (const [k, v] of Object.entries(letter.headers)) {
     if (!/^nats-/i.test(k)) h.set(k, v)
   }
+  h.set(REPLAY_HEADER, String(dlqSeq))
   // a new Nats-Msg-Id: the original one may still be inside the duplicate window
   const ack = await js.publish(letter.subject, Buffer.from(letter.data, 'base64'), { headers: h, msgID: `replay:${dlqSeq}` })
   await appendEvent(js, {

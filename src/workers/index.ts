@@ -4,7 +4,7 @@ import type { Clock } from '../lib/time.js'
 import { completionWorker } from './completion.js'
 import { jobSimulatorWorker } from './job-simulator.js'
 import { jobTimeoutsWorker } from './job-timeouts.js'
-import type { Worker } from './worker.js'
+import { defaultRetry, type Worker } from './worker.js'
 import type { Logger } from 'pino'
 import { meetingNotifierWorker } from './meeting-notifier.js'
 import { notificationServiceWorker } from './notification-service.js'
@@ -17,7 +17,7 @@ export function workers (config: Config, deps: { js: JetStreamClient, jsm: JetSt
     jobTimeoutsWorker(deps),
     ...(config.jobs.simulator ? [jobSimulatorWorker(deps)] : []),
     meetingNotifierWorker({ ...deps, publicUrl: config.publicUrl }),
-    reminderSchedulerWorker({ ...deps, leadMs: config.reminderLeadMs, publicUrl: config.publicUrl }),
-    notificationServiceWorker({ ...deps, smtpUrl: config.mail.smtpUrl, from: config.mail.from, maxDeliver: config.workers.maxDeliver })
+    reminderSchedulerWorker({ ...deps, publicUrl: config.publicUrl }),
+    notificationServiceWorker({ ...deps, smtpUrl: config.mail.smtpUrl, from: config.mail.from, retry: defaultRetry(config.workers.maxDeliver, config.workers.backoffMs) })
   ]
 }

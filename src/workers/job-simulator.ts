@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { JetStreamClient } from '@nats-io/jetstream'
 import { appendEvent, isEvent } from '../store/events.js'
 import { Events } from '../schema/events/index.js'
@@ -15,9 +16,10 @@ export function jobSimulatorWorker (deps: { js: JetStreamClient, clock: Clock, r
   return {
     name: 'job-simulator',
     stream: 'JOBS',
-    async handle (event, msg) {
+    async handle (event) {
       if (!isEvent(event, Events.jobRequested)) return
-      if (msg.info.deliveryCount === 1) return { retryInMs: 2000 + random() * 2000 }
+      // the job "runs" for a few seconds; the runner keeps the message with working() meanwhile
+      await sleep(2000 + random() * 2000)
       const ok = random() < 0.7
       await appendEvent(deps.js, {
         def: Events.jobCompleted,

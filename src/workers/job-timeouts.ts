@@ -1,27 +1,30 @@
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream'
+import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { appendEvent, isEvent } from '../store/events.js'
+import { lastOnSubject } from '../store/subject-reader.js'
 import { Events } from '../schema/events/index.js'
+import { JobTimeoutPayload } from '../schema/events/timers.js'
 import { Subjects } from '../store/subjects.js'
 import type { Clock } from '../lib/time.js'
 import { formatDuration } from '../lib/duration.js'
 import type { Worker } from './worker.js'
 
+const payloadCheck = TypeCompiler.Compile(JobTimeoutPayload)
+
 /**
- * Holds each job.requested until its deadline (a delayed redelivery: the due time lives in the
- * stream, not in a timer of this process), then completes the job as failed, timed out,
- * unless it already has a status.
+ * The effect of a job's timeout timer (armed by job.requested at its deadline, fired by the
+ * timer ticker as timer.fired on timer.jobs.>): completes the job as failed, timed out, unless
+ * it already has a status.
  */
 export function jobTimeoutsWorker (deps: { js: JetStreamClient, jsm: JetStreamManager, clock: Clock }): Worker {
   return {
     name: 'job-timeouts',
     stream: 'JOBS',
     async handle (event) {
-      if (!isEvent(event, Events.jobRequested)) return
-      const job = event.data
-      const due = Date.parse(job.deadline) - deps.clock.now().getTime()
-      if (due > 0) return { retryInMs: due }
-      const status = await deps.jsm.direct.getMessage('JOBS', { last_by_subj: Subjects.jobStatus(job.userId, job.eventId) })
-      if (status !== null) return
+      if (!isEvent(event, Events.timerFired) || event.data.kind !== 'job-timeout') return
+      const job = event.data.payload
+      if (!payloadCheck.Check(job)) throw new Error(`job-timeout timer ${event.data.timerId} carries no job`)
+      if (await lastOnSubject(deps.jsm, 'JOBS', Subjects.jobStatus(job.userId, job.eventId)) !== null) return
       const waited = Date.parse(job.deadline) - Date.parse(job.requestedAt)
       await appendEvent(deps.js, {
         def: Events.jobCompleted,

@@ -7,7 +7,8 @@ import { Events, type EventData, type EventDefinition } from '../schema/events/i
 import type { NotificationRequested } from '../schema/events/notify.js'
 import { Subjects } from '../store/subjects.js'
 import type { Clock } from '../lib/time.js'
-import type { Worker } from './worker.js'
+import type { RetryPolicy, Worker } from './worker.js'
+import { REPLAY_HEADER } from './dead-letters.js'
 
 /** The iCalendar invite of a notification: UID stable for the meeting's life, SEQUENCE raised by updates. */
 export function icsOf (n: NotificationRequested): string {
@@ -42,7 +43,8 @@ export interface NotificationServiceDeps {
   log: Logger
   smtpUrl: string | undefined
   from: string
-  maxDeliver: number
+  /** its retry policy: SMTP deferrals are retried this many times, then recorded as failed */
+  retry: RetryPolicy
 }
 
 /**
@@ -63,14 +65,17 @@ export function notificationServiceWorker (deps: NotificationServiceDeps): Worke
   return {
     name: 'notification-service-group',
     stream: 'NOTIFY',
+    retry: deps.retry,
     async handle (event, msg) {
       if (!isEvent(event, Events.notificationRequested)) return
       const n = event.data
       const id = n.notificationId
       const previous = await deps.jsm.direct.getMessage('NOTIFY', { last_by_subj: Subjects.notificationResult(id) })
+      // an operator's replay from the DLQ (npm run dlq -- replay) means "try again": only a sent one is done
+      const replayOf = msg.headers?.get(REPLAY_HEADER) ?? ''
       if (previous !== null) {
         const type = decodeEvent(previous).type
-        if (type === Events.notificationSent.type || type === Events.notificationFailed.type) return
+        if (type === Events.notificationSent.type || (type === Events.notificationFailed.type && replayOf === '')) return
       }
       const recipient = n.recipients[0]!
       const attempts = msg.info.deliveryCount
@@ -94,13 +99,13 @@ export function notificationServiceWorker (deps: NotificationServiceDeps): Worke
       } catch (err) {
         const error = (err as Error).message.slice(0, 500)
         if (isPermanent(err)) {
-          await record(Events.notificationFailed, { ...delivery, error, permanent: true }, event.id, `failed:${id}`)
+          await record(Events.notificationFailed, { ...delivery, error, permanent: true }, event.id, `failed:${id}:${replayOf}`)
           return
         }
-        if (attempts >= deps.maxDeliver) {
-          await record(Events.notificationFailed, { ...delivery, error, permanent: false }, event.id, `failed:${id}`)
+        if (attempts >= deps.retry.attempts) {
+          await record(Events.notificationFailed, { ...delivery, error, permanent: false }, event.id, `failed:${id}:${replayOf}`)
         } else {
-          await record(Events.notificationDeferred, { ...delivery, error }, event.id, `deferred:${id}:${attempts}`)
+          await record(Events.notificationDeferred, { ...delivery, error }, event.id, `deferred:${id}:${replayOf}:${attempts}`)
         }
         throw err
       }

@@ -3,12 +3,13 @@ import { join } from 'node:path'
 import { isDeepStrictEqual } from 'node:util'
 import { AckPolicy, DeliverPolicy, JetStreamApiCodes, JetStreamApiError, type ConsumerConfig, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream'
 import type { Logger } from 'pino'
-import { appendEvent, decodeEvent } from '../store/events.js'
+import { appendEvent, decodeEvent, isValidEvent, type StoredEvent } from '../store/events.js'
+import { backoffFor, keepRunning } from '../lib/retry.js'
 import { Events } from '../schema/events/index.js'
 import { STREAMS_DIR } from '../store/streams.js'
 import { Subjects } from '../store/subjects.js'
 import type { Clock } from '../lib/time.js'
-import type { Worker } from './worker.js'
+import type { RetryPolicy, Worker } from './worker.js'
 
 export interface WorkerRunnerOptions {
   worker: Worker
@@ -16,101 +17,116 @@ export interface WorkerRunnerOptions {
   jsm: JetStreamManager
   log: Logger
   clock: Clock
-  /** deliveries of a failing message before it is dead-lettered */
-  maxDeliver: number
-  /** first retry delay; doubles per delivery, at most a minute */
-  backoffMs: number
-  /** messages handled at once */
+  /** the policy of a worker that names none */
+  retry: RetryPolicy
+  /** messages handled at once; also the most it pulls, so nothing waits prefetched */
   concurrency?: number
 }
 
 /**
  * Runs one worker on its durable pull consumer, shared by every instance so each message is
- * handled once across a fleet. Acks after the effect; naks with backoff on failure; after
- * maxDeliver failures appends the whole message to DLQ as dlq.message.deadlettered and
- * terminates it there, for an operator to list and replay (npm run dlq).
+ * handled once across a fleet. It pulls only as many messages as it has free slots (a
+ * prefetched message cannot sit until its ack_wait runs out), keeps each message with
+ * working() while a long effect runs, and acks after the effect. A failure is retried by the
+ * worker's policy (nak with its backoff: the delivery count counts failures only); after the
+ * last attempt, and at once for a message that can never succeed (not a valid event of a type
+ * this build knows), the whole message goes to DLQ as dlq.message.deadlettered and is
+ * terminated, for an operator to list and replay (npm run dlq).
  */
 export class WorkerRunner {
   private readonly opts: WorkerRunnerOptions
   private readonly log: Logger
-  private messages?: ConsumerMessages
+  private readonly retry: RetryPolicy
+  private batch?: ConsumerMessages
   private loop?: Promise<void>
   private stopped = false
+  private ackWaitMs = 30_000
 
   constructor (opts: WorkerRunnerOptions) {
     this.opts = opts
+    this.retry = opts.worker.retry ?? opts.retry
     this.log = opts.log.child({ component: 'worker', worker: opts.worker.name })
   }
 
   async start (): Promise<void> {
     this.stopped = false
     await ensureConsumer(this.opts.jsm, this.opts.worker, this.log)
-    this.loop = this.run()
+    this.loop = keepRunning(async () => { await this.consume() }, {
+      stopped: () => this.stopped,
+      onError: err => { this.log.error({ err }, 'worker consumer failed; retrying'); return false }
+    })
   }
 
   async stop (): Promise<void> {
     this.stopped = true
-    this.messages?.stop()
+    this.batch?.stop()
     await this.loop
-  }
-
-  private async run (): Promise<void> {
-    let backoff = 100
-    while (!this.stopped) {
-      try {
-        await this.consume()
-        backoff = 100
-      } catch (err) {
-        if (this.stopped) break
-        this.log.error({ err }, 'worker consumer failed; retrying')
-        await new Promise(resolve => setTimeout(resolve, backoff))
-        backoff = Math.min(backoff * 2, 5000)
-      }
-    }
   }
 
   private async consume (): Promise<void> {
     const { js, worker } = this.opts
     const consumer = await js.consumers.get(worker.stream, worker.name)
+    this.ackWaitMs = Math.max(1000, ((await consumer.info(true)).config.ack_wait ?? 30e9) / 1_000_000)
     const concurrency = this.opts.concurrency ?? 32
-    this.messages = await consumer.consume({ max_messages: concurrency * 2 })
-    if (this.stopped) this.messages.stop()
     const inFlight = new Set<Promise<void>>()
     try {
-      for await (const m of this.messages) {
-        const p = this.handle(m).finally(() => inFlight.delete(p))
-        inFlight.add(p)
-        if (inFlight.size >= concurrency) await Promise.race(inFlight)
+      while (!this.stopped) {
+        const free = concurrency - inFlight.size
+        if (free === 0) {
+          await Promise.race(inFlight)
+          continue
+        }
+        this.batch = await consumer.fetch({ max_messages: free, expires: 2000 })
+        if (this.stopped) this.batch.stop()
+        for await (const m of this.batch) {
+          const p = this.handle(m).finally(() => inFlight.delete(p))
+          inFlight.add(p)
+        }
       }
     } finally {
-      this.messages.stop()
       await Promise.all(inFlight)
     }
   }
 
   private async handle (m: JsMsg): Promise<void> {
-    const { worker, maxDeliver, backoffMs } = this.opts
-    const deliveries = m.info.deliveryCount
+    const { worker } = this.opts
+    let event: StoredEvent
     try {
-      const result = await worker.handle(decodeEvent(m), m)
-      if (result === undefined) m.ack()
-      else m.nak(Math.max(1, Math.round(result.retryInMs)))
+      event = decodeEvent(m)
+      if (!isValidEvent(event)) throw new Error(`not a valid event of a type this build knows: ${event.type} v${event.version}`)
+    } catch (err) {
+      await this.giveUp(m, `poison message: ${(err as Error).message}`)
+      return
+    }
+    // keep the message while a long effect (SMTP, outbound HTTP) runs, so ack_wait never hands it to another instance
+    const keep = setInterval(() => { m.working() }, Math.max(500, this.ackWaitMs / 3))
+    try {
+      await worker.handle(event, m)
+      m.ack()
     } catch (err) {
       const error = err instanceof Error ? err.message : String(err)
-      if (deliveries >= maxDeliver) {
-        try {
-          await this.deadLetter(m, error, deliveries)
-          // no reason text: nats-server 2.9 only knows a bare +TERM and ignores "+TERM <reason>"
-          m.term()
-        } catch (dlqErr) {
-          this.log.error({ err: dlqErr, seq: m.seq }, 'dead-lettering failed; will retry')
-          m.nak(backoffMs)
-        }
+      const deliveries = m.info.deliveryCount
+      if (deliveries >= this.retry.attempts) {
+        await this.giveUp(m, error)
         return
       }
-      const delay = Math.min(backoffMs * 2 ** (deliveries - 1), 60_000)
+      const delay = backoffFor(this.retry.backoffMs, deliveries)
       this.log.warn({ seq: m.seq, subject: m.subject, deliveries, retryInMs: delay, error }, 'message failed; will retry')
       m.nak(delay)
+    } finally {
+      clearInterval(keep)
+    }
+  }
+
+  /** Dead-letters the message and terminates it; if DLQ cannot take it now, retries later. */
+  private async giveUp (m: JsMsg, error: string): Promise<void> {
+    try {
+      await this.deadLetter(m, error, m.info.deliveryCount)
+      // no reason text: nats-server 2.9 only knows a bare +TERM and ignores "+TERM <reason>"
+      m.term()
+    } catch (dlqErr) {
+      this.log.error({ err: dlqErr, seq: m.seq }, 'dead-lettering failed; will retry')
+      m.nak(backoffFor(this.retry.backoffMs, 1))
     }
   }
 
@@ -139,6 +155,13 @@ export async function ensureConsumer (jsm: JetStreamManager, worker: Worker, log
   const config: Partial<ConsumerConfig> = { ...wanted, ack_policy: wanted.ack_policy ?? AckPolicy.Explicit, deliver_policy: wanted.deliver_policy ?? DeliverPolicy.All }
   try {
     const info = await jsm.consumers.info(worker.stream, worker.name)
+    if (info.config.filter_subject !== config.filter_subject) {
+      // nats-server 2.9 cannot change a consumer's filter: a consumer that reads other subjects now is made anew
+      log.warn({ consumer: worker.name, from: info.config.filter_subject, to: config.filter_subject }, 'consumer filter changed: recreating the consumer')
+      await jsm.consumers.delete(worker.stream, worker.name)
+      await jsm.consumers.add(worker.stream, config)
+      return
+    }
     const { durable_name: _n, deliver_policy: _d, ...updatable } = config
     const current = Object.fromEntries(Object.keys(updatable).map(k => [k, info.config[k as keyof ConsumerConfig]]))
     if (!isDeepStrictEqual(current, updatable)) {

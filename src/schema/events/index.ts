@@ -6,6 +6,7 @@ import { JobCompleted, JobRequested, JobStatusChanged } from './jobs.js'
 import { MessageDeadLettered, MessageReplayed } from './dlq.js'
 import { MeetingCancelled, MeetingRescheduled, MeetingScheduled, MeetingUpdated, ParticipantAdded, ParticipantRemoved } from './meetings.js'
 import { NotificationDeferred, NotificationFailed, NotificationRequested, NotificationSent } from './notify.js'
+import { TimerFired } from './timers.js'
 
 /** One event type at one version. Published schemas never change; a new version is added. */
 export interface EventDefinition<S extends TSchema = TSchema> {
@@ -35,7 +36,8 @@ export const Events = {
   notificationRequested: define('notification.requested', 1, NotificationRequested),
   notificationSent: define('notification.sent', 1, NotificationSent),
   notificationDeferred: define('notification.deferred', 1, NotificationDeferred),
-  notificationFailed: define('notification.failed', 1, NotificationFailed)
+  notificationFailed: define('notification.failed', 1, NotificationFailed),
+  timerFired: define('timer.fired', 1, TimerFired)
 } as const
 
 export type EventData<D extends EventDefinition> = Static<D['schema']>

@@ -1,0 +1,113 @@
+import type { Transaction } from 'kysely'
+import type { DB } from './db.js'
+import { isEvent, type StoredEvent } from '../store/events.js'
+import { Events } from '../schema/events/index.js'
+import type { JobTimeoutPayload, MeetingReminderPayload, TimerKind } from '../schema/events/timers.js'
+import type { Database, TimerRow } from '../schema/database.js'
+import type { Projection } from './projection.js'
+
+// The durable timers' read model: one row per armed timer, indexed by due time. Rows are set
+// and cleared by the events of the stream they belong to (one projection per stream, each
+// owning its rows) and removed by that stream's timer.fired. A row costs no consumer ack slot
+// and no memory: the ticker (src/workers/timer-ticker.ts) reads only what is due.
+
+export interface TimerSet {
+  /** unique per arming kind and key: a re-armed timer keeps its id, a new set_seq fires it again */
+  timerId: string
+  kind: TimerKind
+  dueAt: number
+  payload: Record<string, unknown>
+  /** what a later event clears together */
+  group: string
+}
+
+export type TimerChange = { set: TimerSet } | { clearGroup: string }
+
+export interface TimerRules {
+  name: string
+  stream: string
+  version: number
+  changesOf: (ev: StoredEvent) => TimerChange[]
+}
+
+export function timerProjection (rules: TimerRules): Projection {
+  const { name, stream } = rules
+  return {
+    name,
+    stream,
+    version: rules.version,
+    tables: [],
+    async clear (trx) { await trx.deleteFrom('timers').where('projection', '=', name).execute() },
+    async apply (trx, events) {
+      for (const ev of events) {
+        if (isEvent(ev, Events.timerFired)) {
+          await trx.deleteFrom('timers').where('timer_id', '=', ev.data.timerId).where('set_seq', '=', ev.data.setSeq).execute()
+          continue
+        }
+        for (const change of rules.changesOf(ev)) await applyChange(trx, name, stream, ev.seq, change)
+      }
+    }
+  }
+}
+
+async function applyChange (trx: Transaction<Database>, projection: string, stream: string, seq: number, change: TimerChange): Promise<void> {
+  if ('clearGroup' in change) {
+    await trx.deleteFrom('timers').where('group_key', '=', change.clearGroup).where('projection', '=', projection).execute()
+    return
+  }
+  const t = change.set
+  const row = { due_at: t.dueAt, payload: JSON.stringify(t.payload), group_key: t.group, set_seq: seq, kind: t.kind }
+  await trx.insertInto('timers').values({ timer_id: t.timerId, projection, stream, ...row })
+    .onConflict(oc => oc.column('timer_id').doUpdateSet(row)).execute()
+}
+
+/** JOBS: job.requested arms the job's timeout at its deadline; its status clears it. */
+export const jobTimers = timerProjection({
+  name: 'timers-jobs',
+  stream: 'JOBS',
+  version: 1,
+  changesOf (ev) {
+    if (isEvent(ev, Events.jobRequested)) {
+      const { eventId, userId, requestedAt, deadline } = ev.data
+      const payload: JobTimeoutPayload = { eventId, userId, requestedAt, deadline }
+      return [{ set: { timerId: `job-timeout:${eventId}`, kind: 'job-timeout', dueAt: Date.parse(deadline), payload, group: `job:${eventId}` } }]
+    }
+    if (isEvent(ev, Events.jobStatusChanged)) return [{ clearGroup: `job:${ev.data.eventId}` }]
+    return []
+  }
+})
+
+/**
+ * MEETINGS: scheduling (or moving) a meeting arms one reminder `leadMs` before its start;
+ * moving it re-arms, cancelling clears. A meeting inside the lead window is due at once.
+ */
+export function meetingTimers (leadMs: number): Projection {
+  return timerProjection({
+    name: 'timers-meetings',
+    stream: 'MEETINGS',
+    version: 1,
+    changesOf (ev) {
+      if (isEvent(ev, Events.meetingScheduled) || isEvent(ev, Events.meetingRescheduled)) {
+        const { meetingId, startsAt, endsAt } = ev.data
+        const payload: MeetingReminderPayload = { meetingId, startsAt, endsAt }
+        const group = `meeting:${meetingId}`
+        return [
+          { clearGroup: group },
+          { set: { timerId: `meeting-reminder:${meetingId}:${new Date(startsAt).toISOString()}`, kind: 'meeting-reminder', dueAt: Date.parse(startsAt) - leadMs, payload, group } }
+        ]
+      }
+      if (isEvent(ev, Events.meetingCancelled)) return [{ clearGroup: `meeting:${ev.data.meetingId}` }]
+      return []
+    }
+  })
+}
+
+/** Timers due at `now`, earliest first. */
+export async function dueTimers (db: DB, now: number, limit: number): Promise<TimerRow[]> {
+  return await db.selectFrom('timers').selectAll().where('due_at', '<=', now).orderBy('due_at').limit(limit).execute()
+}
+
+export async function countTimers (db: DB): Promise<number> {
+  const row = await db.selectFrom('timers').select(eb => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()
+  return Number(row.n)
+}

@@ -1,0 +1,30 @@
+import { Type, type Static } from '@sinclair/typebox'
+import { JobId } from './jobs.js'
+import { UserId } from './collect.js'
+import { Instant, MeetingId } from './meetings.js'
+
+// Durable timers. A timer is set by a domain event (job.requested sets the job's timeout,
+// meeting.scheduled its reminder), kept as a row of the timers read model, and fired by the
+// ticker as one timer.fired on timer.<stream>.<timerId>.<setSeq> of the stream that set it.
+
+/** What each kind of timer carries to its effect, so the effect needs no look-up to start. */
+export const JobTimeoutPayload = Type.Object({ eventId: JobId, userId: UserId, requestedAt: Instant, deadline: Instant })
+export type JobTimeoutPayload = Static<typeof JobTimeoutPayload>
+
+export const MeetingReminderPayload = Type.Object({ meetingId: MeetingId, startsAt: Instant, endsAt: Instant })
+export type MeetingReminderPayload = Static<typeof MeetingReminderPayload>
+
+export const TimerKind = Type.Union([Type.Literal('job-timeout'), Type.Literal('meeting-reminder')])
+export type TimerKind = Static<typeof TimerKind>
+
+/** timer.fired v1: a timer came due. Appended once per arming (the subject must be empty). */
+export const TimerFired = Type.Object({
+  timerId: Type.String({ minLength: 1, maxLength: 300 }),
+  kind: TimerKind,
+  /** when it was due; the effect re-checks current state, so a late firing is still safe */
+  dueAt: Instant,
+  /** stream sequence of the event that armed it */
+  setSeq: Type.Integer({ minimum: 1 }),
+  payload: Type.Record(Type.String(), Type.Unknown())
+})
+export type TimerFired = Static<typeof TimerFired>
