@@ -21,6 +21,8 @@ export interface WorkerRunnerOptions {
   retry: RetryPolicy
   /** messages handled at once; also the most it pulls, so nothing waits prefetched */
   concurrency?: number
+  /** the consumer's config, when it is not declared in streams/<STREAM>.consumers.json (tests, tools) */
+  consumer?: Partial<ConsumerConfig>
 }
 
 /**
@@ -50,7 +52,7 @@ export class WorkerRunner {
 
   async start (): Promise<void> {
     this.stopped = false
-    await ensureConsumer(this.opts.jsm, this.opts.worker, this.log)
+    await ensureConsumer(this.opts.jsm, this.opts.worker, this.log, this.opts.consumer)
     this.loop = keepRunning(async () => { await this.consume() }, {
       stopped: () => this.stopped,
       onError: err => { this.log.error({ err }, 'worker consumer failed; retrying'); return false }
@@ -148,8 +150,10 @@ export class WorkerRunner {
 }
 
 /** The worker's consumer as streams/<STREAM>.consumers.json declares it: created, or updated. */
-export async function ensureConsumer (jsm: JetStreamManager, worker: Worker, log: Logger): Promise<void> {
-  const declared = JSON.parse(await readFile(join(STREAMS_DIR, `${worker.stream}.consumers.json`), 'utf8')) as ConsumerConfig[]
+export async function ensureConsumer (jsm: JetStreamManager, worker: Worker, log: Logger, declaredConfig?: Partial<ConsumerConfig>): Promise<void> {
+  const declared = declaredConfig !== undefined
+    ? [{ ...declaredConfig, durable_name: worker.name }]
+    : JSON.parse(await readFile(join(STREAMS_DIR, `${worker.stream}.consumers.json`), 'utf8')) as Partial<ConsumerConfig>[]
   const wanted = declared.find(c => c.durable_name === worker.name)
   if (wanted === undefined) throw new Error(`streams/${worker.stream}.consumers.json declares no consumer ${worker.name}`)
   const config: Partial<ConsumerConfig> = { ...wanted, ack_policy: wanted.ack_policy ?? AckPolicy.Explicit, deliver_policy: wanted.deliver_policy ?? DeliverPolicy.All }
