@@ -1,9 +1,12 @@
 # The service image compose.yaml builds. NATS runs in its own container (NATS_URL is set).
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 WORKDIR /app
-RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund
+# No compile toolchain: better-sqlite3 13 loads a prebuilt binary from its npm package. Install
+# scripts are skipped because npm would otherwise start a no-op `node-gyp rebuild` for it (it
+# ignores its gypfile:false) that still needs python3 and make; the only other production
+# script, esbuild's binary check, is not needed (its binary is an optional dependency).
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 COPY src ./src
 COPY streams ./streams
 COPY scripts ./scripts

@@ -1,13 +1,19 @@
 #!/bin/sh
 # Installs what a fresh machine lacks, then returns, so `npm start` and `npm test` work on a
 # fresh clone: the npm dependencies (from package-lock.json), and the Debian nats-server
-# package when NATS_URL is unset and no nats-server is on PATH.
+# package when NATS_URL is unset and no nats-server is on PATH. scripts/node.sh runs it with
+# the chosen node first on PATH, so `npm ci` runs on that node too.
 set -e
 cd "$(dirname "$0")/.."
 
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "jetway: installing npm dependencies (npm ci)" >&2
-  npm ci --no-audit --no-fund
+  echo "jetway: installing npm dependencies (npm ci) on node $(node -v)" >&2
+  # The npm that started us (npm_execpath is its npm-cli.js), run by the node on PATH; a plain
+  # `npm` could be a wrapper that names its own node.
+  case "${npm_execpath:-}" in
+    *npm-cli.js) node "$npm_execpath" ci --no-audit --no-fund ;;
+    *) npm ci --no-audit --no-fund ;;
+  esac
 fi
 
 if [ -z "${NATS_URL:-}" ] && ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ]; then

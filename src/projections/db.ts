@@ -1,7 +1,8 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import SQLite from 'better-sqlite3'
-import { Kysely, Migrator, SqliteDialect, type MigrationProvider } from 'kysely'
+import { Kysely, SqliteDialect } from 'kysely'
+import { Migrator, type MigrationProvider } from 'kysely/migration'
 import type { Database } from '../schema/database.js'
 import { migrations } from '../schema/migrations.js'
 

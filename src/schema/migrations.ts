@@ -1,4 +1,5 @@
-import type { Kysely, Migration } from 'kysely'
+import type { Kysely } from 'kysely'
+import type { Migration } from 'kysely/migration'
 
 // Frozen in time: a migration, once released, is never edited; add the next one instead.
 // They run on Kysely<any> because the Database type describes only the newest shape.
