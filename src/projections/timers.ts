@@ -3,7 +3,7 @@ import type { DB } from './db.js'
 import { isEvent, type StoredEvent } from '../store/events.js'
 import { Events } from '../schema/events/index.js'
 import type { JobTimeoutPayload, MeetingReminderPayload, TimerKind } from '../schema/events/timers.js'
-import type { Database, TimerRow } from '../schema/database.js'
+import type { Database, NewTimerRow, TimerRow } from '../schema/database.js'
 import type { Projection } from './projection.js'
 
 // The durable timers' read model: one row per armed timer, indexed by due time. Rows are set
@@ -39,26 +39,46 @@ export function timerProjection (rules: TimerRules): Projection {
     tables: [],
     async clear (trx) { await trx.deleteFrom('timers').where('projection', '=', name).execute() },
     async apply (trx, events) {
+      // consecutive arms go in as multi-row inserts; a clear or a firing first writes what came before it
+      let sets: NewTimerRow[] = []
+      const flush = async (): Promise<void> => {
+        for (let i = 0; i < sets.length; i += CHUNK) await upsert(trx, sets.slice(i, i + CHUNK))
+        sets = []
+      }
       for (const ev of events) {
         if (isEvent(ev, Events.timerFired)) {
+          await flush()
           await trx.deleteFrom('timers').where('timer_id', '=', ev.data.timerId).where('set_seq', '=', ev.data.setSeq).execute()
           continue
         }
-        for (const change of rules.changesOf(ev)) await applyChange(trx, name, stream, ev.seq, change)
+        for (const change of rules.changesOf(ev)) {
+          if ('clearGroup' in change) {
+            await flush()
+            await trx.deleteFrom('timers').where('group_key', '=', change.clearGroup).where('projection', '=', name).execute()
+          } else {
+            const t = change.set
+            sets.push({ timer_id: t.timerId, projection: name, stream, kind: t.kind, due_at: t.dueAt, payload: JSON.stringify(t.payload), group_key: t.group, set_seq: ev.seq })
+          }
+        }
       }
+      await flush()
     }
   }
 }
 
-async function applyChange (trx: Transaction<Database>, projection: string, stream: string, seq: number, change: TimerChange): Promise<void> {
-  if ('clearGroup' in change) {
-    await trx.deleteFrom('timers').where('group_key', '=', change.clearGroup).where('projection', '=', projection).execute()
-    return
-  }
-  const t = change.set
-  const row = { due_at: t.dueAt, payload: JSON.stringify(t.payload), group_key: t.group, set_seq: seq, kind: t.kind }
-  await trx.insertInto('timers').values({ timer_id: t.timerId, projection, stream, ...row })
-    .onConflict(oc => oc.column('timer_id').doUpdateSet(row)).execute()
+// 500 rows x 8 columns stays far below SQLite's 32766 bound parameters.
+const CHUNK = 500
+
+async function upsert (trx: Transaction<Database>, rows: NewTimerRow[]): Promise<void> {
+  // the last arming of a timer id in one statement wins, as it would one by one
+  const byId = new Map(rows.map(r => [r.timer_id, r]))
+  await trx.insertInto('timers').values([...byId.values()]).onConflict(oc => oc.column('timer_id').doUpdateSet(eb => ({
+    kind: eb.ref('excluded.kind'),
+    due_at: eb.ref('excluded.due_at'),
+    payload: eb.ref('excluded.payload'),
+    group_key: eb.ref('excluded.group_key'),
+    set_seq: eb.ref('excluded.set_seq')
+  }))).execute()
 }
 
 /** JOBS: job.requested arms the job's timeout at its deadline; its status clears it. */

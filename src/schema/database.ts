@@ -116,4 +116,5 @@ export type MeetingRow = Selectable<MeetingTable>
 export type NotificationRow = Selectable<NotificationTable>
 export type OutboxRow = Selectable<OutboxTable>
 export type TimerRow = Selectable<TimerTable>
+export type NewTimerRow = Insertable<TimerTable>
 export type { Generated }
