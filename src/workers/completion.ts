@@ -3,6 +3,7 @@ import { appendEvent, decodeEvent, isEvent } from '../store/events.js'
 import { ErrorCodes, JetwayError } from '../lib/errors.js'
 import { Events } from '../schema/events/index.js'
 import { Subjects } from '../store/subjects.js'
+import { lastOnSubject } from '../store/subject-reader.js'
 import type { Clock } from '../lib/time.js'
 import type { Worker } from './worker.js'
 
@@ -20,7 +21,7 @@ export function completionWorker (deps: { js: JetStreamClient, jsm: JetStreamMan
     async handle (event) {
       if (!isEvent(event, Events.jobCompleted)) return
       const completion = event.data
-      const stored = await deps.jsm.direct.getMessage('JOBS', { last_by_subj: Subjects.jobRequested(completion.eventId) })
+      const stored = await lastOnSubject(deps.jsm, 'JOBS', Subjects.jobRequested(completion.eventId))
       const request = stored === null ? undefined : decodeEvent(stored)
       if (request === undefined || !isEvent(request, Events.jobRequested)) {
         throw new Error(`no job.requested for eventId ${completion.eventId}`)

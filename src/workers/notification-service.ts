@@ -6,6 +6,7 @@ import { appendEvent, decodeEvent, isEvent } from '../store/events.js'
 import { Events, type EventData, type EventDefinition } from '../schema/events/index.js'
 import type { NotificationRequested } from '../schema/events/notify.js'
 import { Subjects } from '../store/subjects.js'
+import { lastOnSubject } from '../store/subject-reader.js'
 import type { Clock } from '../lib/time.js'
 import type { RetryPolicy, Worker } from './worker.js'
 import { REPLAY_HEADER } from './dead-letters.js'
@@ -70,7 +71,7 @@ export function notificationServiceWorker (deps: NotificationServiceDeps): Worke
       if (!isEvent(event, Events.notificationRequested)) return
       const n = event.data
       const id = n.notificationId
-      const previous = await deps.jsm.direct.getMessage('NOTIFY', { last_by_subj: Subjects.notificationResult(id) })
+      const previous = await lastOnSubject(deps.jsm, 'NOTIFY', Subjects.notificationResult(id))
       // an operator's replay from the DLQ (npm run dlq -- replay) means "try again": only a sent one is done
       const replayOf = msg.headers?.get(REPLAY_HEADER) ?? ''
       if (previous !== null) {

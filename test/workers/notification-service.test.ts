@@ -49,3 +49,24 @@ t.test('after the last attempt a transient failure is failed and dead-lettered',
   }
   t.match(letters, [{ stream: 'NOTIFY', consumer: 'notification-service-group', deliveries: 3 }])
 })
+
+t.test('a dead-lettered email replayed from the DLQ is sent again (once the SMTP peer is back)', async t => {
+  let peerUp = false
+  const smtp = await smtpServer(t, address => address === 'later@example.com' && !peerUp ? 421 : undefined)
+  const { app, runtime } = await startService(t, { env: { SMTP_URL: smtp.url, WORKER_BACKOFF: '20ms', WORKER_MAX_DELIVER: '2' } })
+  const m = (await post(app, '/api/meetings', create([{ email: 'later@example.com' }]))).json()
+  await records(app, m.id, items => items[0]?.status === 'failed')
+  const { listDeadLetters, replayDeadLetter } = await import('../../src/workers/dead-letters.js')
+  let letters = await listDeadLetters(runtime.jsm)
+  while (letters.length === 0) {
+    await new Promise(resolve => setTimeout(resolve, 25))
+    letters = await listDeadLetters(runtime.jsm)
+  }
+  t.equal(smtp.mails.length, 0, 'nothing arrived yet')
+  peerUp = true
+  await replayDeadLetter(runtime.js, runtime.jsm, letters[0]!.dlqSeq, runtime.clock)
+  const [mail] = await smtp.until(1)
+  t.equal(mail!.to, 'later@example.com', 'the replay sent it')
+  const [record] = await records(app, m.id, items => items[0]?.status === 'sent')
+  t.match(record, { status: 'sent' }, 'and the delivery record says so')
+})
