@@ -29,6 +29,8 @@ export interface Config {
   timerTickMs: number
   /** base of links in emails */
   publicUrl: string
+  /** callback tasks (seed 003); tokenSecret undefined: a secret kept in DATA_DIR */
+  tasks: { tokenSecret: string | undefined, timeoutMs: number, scheduleGraceMs: number }
 }
 
 export class ConfigError extends Error {
@@ -92,6 +94,11 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     mail: { smtpUrl: e.SMTP_URL, from: e.MAIL_FROM ?? 'Jetway <jetway@localhost>' },
     reminderLeadMs: parseDuration(e.REMINDER_LEAD ?? '30m')!,
     timerTickMs: parseDuration(e.TIMER_TICK ?? '250ms')!,
-    publicUrl: (e.PUBLIC_URL ?? `http://${e.HOST ?? '127.0.0.1'}:${e.PORT ?? 3000}`).replace(/\/$/, '')
+    publicUrl: (e.PUBLIC_URL ?? `http://${e.HOST ?? '127.0.0.1'}:${e.PORT ?? 3000}`).replace(/\/$/, ''),
+    tasks: {
+      tokenSecret: e.TASK_TOKEN_SECRET,
+      timeoutMs: parseDuration(e.TASK_TIMEOUT ?? '7d')!,
+      scheduleGraceMs: parseDuration(e.SCHEDULE_GRACE ?? '30s')!
+    }
   }
 }

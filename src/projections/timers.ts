@@ -2,7 +2,7 @@ import type { Transaction } from 'kysely'
 import type { DB } from './db.js'
 import { isEvent, type StoredEvent } from '../store/events.js'
 import { Events } from '../schema/events/index.js'
-import type { JobTimeoutPayload, MeetingReminderPayload, TimerKind } from '../schema/events/timers.js'
+import type { JobTimeoutPayload, MeetingReminderPayload, ScheduleTickPayload, TaskTimerPayload, TimerKind } from '../schema/events/timers.js'
 import type { Database, NewTimerRow, TimerRow } from '../schema/database.js'
 import type { Projection } from './projection.js'
 
@@ -131,3 +131,44 @@ export async function countTimers (db: DB): Promise<number> {
   const row = await db.selectFrom('timers').select(eb => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()
   return Number(row.n)
 }
+
+/**
+ * TASKS: task.created arms the task's hard cap (task-timeout, at its deadline) and, with
+ * heartbeatSeconds, its heartbeat deadline (task-heartbeat), which each heartbeat re-arms under
+ * the same id; an outcome clears both. A schedule's next tick (schedule-tick) is armed by
+ * schedule.created and by each schedule.ticked; schedule.deleted clears it.
+ */
+export const taskTimers = timerProjection({
+  name: 'timers-tasks',
+  stream: 'TASKS',
+  version: 1,
+  changesOf (ev) {
+    if (isEvent(ev, Events.taskCreated)) {
+      const { taskId, deadline, heartbeatSeconds } = ev.data
+      const payload: TaskTimerPayload = { taskId }
+      const group = `task:${taskId}`
+      return [
+        { set: { timerId: `task-timeout:${taskId}`, kind: 'task-timeout', dueAt: Date.parse(deadline), payload, group } },
+        ...(heartbeatSeconds === undefined
+          ? []
+          : [{ set: { timerId: `task-heartbeat:${taskId}`, kind: 'task-heartbeat' as const, dueAt: Date.parse(ev.time) + heartbeatSeconds * 1000, payload, group } }])
+      ]
+    }
+    if (isEvent(ev, Events.taskHeartbeatReceived)) {
+      const { taskId, heartbeatDeadline } = ev.data
+      if (heartbeatDeadline === undefined) return []
+      const payload: TaskTimerPayload = { taskId }
+      return [{ set: { timerId: `task-heartbeat:${taskId}`, kind: 'task-heartbeat', dueAt: Date.parse(heartbeatDeadline), payload, group: `task:${taskId}` } }]
+    }
+    if (isEvent(ev, Events.taskSucceeded) || isEvent(ev, Events.taskFailed) || isEvent(ev, Events.taskTimedOut)) return [{ clearGroup: `task:${ev.data.taskId}` }]
+    if (isEvent(ev, Events.scheduleCreated) || isEvent(ev, Events.scheduleTicked)) {
+      const { scheduleId, nextTick } = ev.data
+      const group = `schedule:${scheduleId}`
+      if (nextTick === null) return [{ clearGroup: group }]
+      const payload: ScheduleTickPayload = { scheduleId, tick: nextTick }
+      return [{ set: { timerId: `schedule-tick:${scheduleId}`, kind: 'schedule-tick', dueAt: Date.parse(nextTick), payload, group } }]
+    }
+    if (isEvent(ev, Events.scheduleDeleted)) return [{ clearGroup: `schedule:${ev.data.scheduleId}` }]
+    return []
+  }
+})

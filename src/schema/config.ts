@@ -33,6 +33,9 @@ export const Env = Type.Object({
   MAIL_FROM: Type.Optional(Type.String({ minLength: 3 })),
   REMINDER_LEAD: Type.Optional(Type.String({ pattern: DURATION })),
   TIMER_TICK: Type.Optional(Type.String({ pattern: DURATION, description: 'how often each instance looks for due timers' })),
-  PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://' }))
+  PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
+  TASK_TOKEN_SECRET: Type.Optional(Type.String({ minLength: 32, description: 'HMAC secret of task and approval tokens; a fleet must share it' })),
+  TASK_TIMEOUT: Type.Optional(Type.String({ pattern: DURATION, description: 'timeout of a task that names no timeoutSeconds' })),
+  SCHEDULE_GRACE: Type.Optional(Type.String({ pattern: DURATION, description: 'a schedule tick found later than this is skipped' }))
 })
 export type Env = Static<typeof Env>

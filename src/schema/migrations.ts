@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely'
+import { sql, type Kysely } from 'kysely'
 import type { Migration } from 'kysely/migration'
 
 // Frozen in time: a migration, once released, is never edited; add the next one instead.
@@ -104,6 +104,69 @@ export const migrations: Record<string, Migration> = {
         .execute()
       await db.schema.createIndex('timers_by_due').on('timers').columns(['due_at']).execute()
       await db.schema.createIndex('timers_by_group').on('timers').columns(['group_key']).execute()
+    }
+  },
+  '0007_tasks': {
+    async up (db: Kysely<any>) {
+      await db.schema.createTable('tasks')
+        .addColumn('task_id', 'text', c => c.primaryKey())
+        .addColumn('owner', 'text', c => c.notNull())
+        .addColumn('type', 'text', c => c.notNull())
+        .addColumn('title', 'text', c => c.notNull())
+        .addColumn('status', 'text', c => c.notNull())
+        .addColumn('input', 'text', c => c.notNull())
+        .addColumn('output', 'text')
+        .addColumn('error', 'text')
+        .addColumn('cause', 'text')
+        .addColumn('decided_by', 'text')
+        .addColumn('approvers', 'text', c => c.notNull())
+        .addColumn('created_at', 'text', c => c.notNull())
+        .addColumn('decided_at', 'text')
+        .addColumn('deadline', 'text', c => c.notNull())
+        .addColumn('timeout_seconds', 'integer', c => c.notNull())
+        .addColumn('heartbeat_seconds', 'integer')
+        .addColumn('heartbeat_deadline', 'text')
+        .addColumn('last_heartbeat_at', 'text')
+        .addColumn('callback_url', 'text')
+        .addColumn('schedule_id', 'text')
+        .addColumn('schedule_tick', 'text')
+        .addColumn('version', 'integer', c => c.notNull())
+        .addColumn('created_seq', 'integer', c => c.notNull())
+        .execute()
+      await db.schema.createIndex('tasks_by_owner').on('tasks').columns(['owner', 'created_seq']).execute()
+      await db.schema.createIndex('tasks_by_schedule').on('tasks').columns(['schedule_id', 'schedule_tick']).execute()
+      await db.schema.createTable('task_callbacks')
+        .addColumn('task_id', 'text', c => c.notNull())
+        .addColumn('attempt', 'integer', c => c.notNull())
+        .addColumn('outcome', 'text', c => c.notNull())
+        .addColumn('status_code', 'integer')
+        .addColumn('error', 'text')
+        .addColumn('final', 'integer', c => c.notNull())
+        .addColumn('at', 'text', c => c.notNull())
+        .addPrimaryKeyConstraint('task_callbacks_pk', ['task_id', 'attempt'])
+        .execute()
+      await db.schema.createTable('schedules')
+        .addColumn('schedule_id', 'text', c => c.primaryKey())
+        .addColumn('owner', 'text', c => c.notNull())
+        .addColumn('name', 'text', c => c.notNull())
+        .addColumn('cron', 'text', c => c.notNull())
+        .addColumn('timezone', 'text', c => c.notNull())
+        .addColumn('task', 'text', c => c.notNull())
+        .addColumn('created_at', 'text', c => c.notNull())
+        .addColumn('next_tick', 'text')
+        .addColumn('last_tick', 'text')
+        .addColumn('last_task_id', 'text')
+        .addColumn('last_skipped', 'integer')
+        .addColumn('deleted', 'integer', c => c.notNull())
+        .addColumn('version', 'integer', c => c.notNull())
+        .addColumn('created_seq', 'integer', c => c.notNull())
+        .execute()
+      await db.schema.createIndex('schedules_by_owner').on('schedules').columns(['owner', 'created_seq']).execute()
+      // delivery records about anything (notification.requested v2): a task's approval emails
+      await db.schema.alterTable('notifications').addColumn('about_type', 'text', c => c.notNull().defaultTo('meeting')).execute()
+      await db.schema.alterTable('notifications').addColumn('about_id', 'text', c => c.notNull().defaultTo('')).execute()
+      await db.updateTable('notifications').set({ about_id: sql`meeting_id` }).execute()
+      await db.schema.createIndex('notifications_by_about').on('notifications').columns(['about_type', 'about_id', 'requested_at']).execute()
     }
   }
 }

@@ -9,6 +9,10 @@ import type { Logger } from 'pino'
 import { meetingNotifierWorker } from './meeting-notifier.js'
 import { notificationServiceWorker } from './notification-service.js'
 import { reminderSchedulerWorker } from './reminder-scheduler.js'
+import { taskNotifierWorker } from './task-notifier.js'
+import { taskTimeoutsWorker } from './task-timeouts.js'
+import { scheduleTickerWorker } from './schedule-ticker.js'
+import { taskSecret } from '../lib/task-tokens.js'
 
 /** Every worker this build runs with the `workers` role. */
 export function workers (config: Config, deps: { js: JetStreamClient, jsm: JetStreamManager, clock: Clock, log: Logger }): Worker[] {
@@ -18,6 +22,9 @@ export function workers (config: Config, deps: { js: JetStreamClient, jsm: JetSt
     ...(config.jobs.simulator ? [jobSimulatorWorker(deps)] : []),
     meetingNotifierWorker({ ...deps, publicUrl: config.publicUrl }),
     reminderSchedulerWorker({ ...deps, publicUrl: config.publicUrl }),
-    notificationServiceWorker({ ...deps, smtpUrl: config.mail.smtpUrl, from: config.mail.from, retry: defaultRetry(config.workers.maxDeliver, config.workers.backoffMs) })
+    notificationServiceWorker({ ...deps, smtpUrl: config.mail.smtpUrl, from: config.mail.from, retry: defaultRetry(config.workers.maxDeliver, config.workers.backoffMs) }),
+    taskNotifierWorker({ ...deps, publicUrl: config.publicUrl, secret: taskSecret(config) }),
+    taskTimeoutsWorker(deps),
+    scheduleTickerWorker({ ...deps, graceMs: config.tasks.scheduleGraceMs, defaultTimeoutMs: config.tasks.timeoutMs })
   ]
 }

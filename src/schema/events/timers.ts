@@ -14,7 +14,18 @@ export type JobTimeoutPayload = Static<typeof JobTimeoutPayload>
 export const MeetingReminderPayload = Type.Object({ meetingId: MeetingId, startsAt: Instant, endsAt: Instant })
 export type MeetingReminderPayload = Static<typeof MeetingReminderPayload>
 
-export const TimerKind = Type.Union([Type.Literal('job-timeout'), Type.Literal('meeting-reminder')])
+/** task-timeout (its hard cap) and task-heartbeat (re-armed by each heartbeat): the task to check */
+export const TaskTimerPayload = Type.Object({ taskId: Type.String({ minLength: 1, maxLength: 64 }) })
+export type TaskTimerPayload = Static<typeof TaskTimerPayload>
+
+/** schedule-tick: the schedule and the tick it stands for */
+export const ScheduleTickPayload = Type.Object({ scheduleId: Type.String({ minLength: 1, maxLength: 64 }), tick: Instant })
+export type ScheduleTickPayload = Static<typeof ScheduleTickPayload>
+
+export const TimerKind = Type.Union([
+  Type.Literal('job-timeout'), Type.Literal('meeting-reminder'),
+  Type.Literal('task-timeout'), Type.Literal('task-heartbeat'), Type.Literal('schedule-tick')
+])
 export type TimerKind = Static<typeof TimerKind>
 
 /** timer.fired v1: a timer came due. Appended once per arming (the subject must be empty). */
