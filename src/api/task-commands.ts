@@ -12,6 +12,7 @@ import type { Runtime } from '../runtime.js'
 
 /** A token that is not one this service issued (Step Functions' InvalidToken). */
 export class InvalidToken extends JetwayError {
+  override name = 'InvalidToken'
   constructor (reason: 'malformed' | 'forged') {
     super(ErrorCodes.validation, `invalid task token (InvalidToken): ${reason === 'malformed' ? 'not a task token' : 'its signature does not match'}`,
       [{ field: 'taskToken', message: 'is not a task token this service issued' }])
@@ -20,6 +21,7 @@ export class InvalidToken extends JetwayError {
 
 /** Output that is not JSON text, or more than 256 KiB of it (Step Functions' InvalidOutput). */
 export class InvalidOutput extends JetwayError {
+  override name = 'InvalidOutput'
   constructor (message: string) {
     super(ErrorCodes.validation, `invalid output (InvalidOutput): ${message}`, [{ field: 'output', message }])
   }

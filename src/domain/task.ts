@@ -29,6 +29,7 @@ export interface TaskState extends TaskCreated {
 
 /** A completion for a task that is not there: Step Functions' TaskDoesNotExist. */
 export class TaskNotFound extends JetwayError {
+  override name = 'TaskNotFound'
   constructor () {
     super(ErrorCodes.notFound, 'no such task (TaskDoesNotExist)')
   }
@@ -36,6 +37,7 @@ export class TaskNotFound extends JetwayError {
 
 /** A completion or heartbeat for a closed task: Step Functions' TaskTimedOut. */
 export class TaskClosed extends JetwayError {
+  override name = 'TaskClosed'
   constructor (readonly taskId: string, readonly status: TaskStatus) {
     super(ErrorCodes.conflict, `task ${taskId} is ${status}: it takes no completion or heartbeat (TaskTimedOut)`)
   }

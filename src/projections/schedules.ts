@@ -5,12 +5,11 @@ import type { ScheduleRow } from '../schema/database.js'
 import type { Projection } from './projection.js'
 
 // Schedules (seed 003's EventBridge rules) as rows: the pattern, the task template, the next
-// tick and the last one.
+// tick and the last one. It reads all of TASKS, so any TASKS Jetway-Seq can be waited for here.
 
 export const schedules: Projection = {
   name: 'schedules',
   stream: 'TASKS',
-  filter: 'schedules.>',
   version: 1,
   tables: ['schedules'],
   async apply (trx, events) {

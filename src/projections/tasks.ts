@@ -6,12 +6,12 @@ import type { TaskCallbackRow, TaskRow } from '../schema/database.js'
 import type { Projection } from './projection.js'
 
 // Tasks as rows (seed 003's waiting tasks): status, input, output or error/cause, who decided,
-// and the times; plus each delivery attempt of a task's outcome to its callbackUrl.
+// and the times; plus each delivery attempt of a task's outcome to its callbackUrl. It reads
+// all of TASKS (no subject filter), so a Jetway-Seq of any TASKS write can be waited for here.
 
 export const tasks: Projection = {
   name: 'tasks',
   stream: 'TASKS',
-  filter: 'tasks.>',
   version: 1,
   tables: ['tasks', 'task_callbacks'],
   async apply (trx, events) {

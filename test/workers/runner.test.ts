@@ -34,7 +34,13 @@ async function publish (runtime: Runtime, n: number): Promise<void> {
 
 function run (t: Test, runtime: Runtime, worker: Worker, consumer: object, concurrency?: number): WorkerRunner {
   const runner = new WorkerRunner({
-    worker, js: runtime.js, jsm: runtime.jsm, log, clock: runtime.clock, retry: defaultRetry(5, 50), concurrency,
+    worker,
+    js: runtime.js,
+    jsm: runtime.jsm,
+    log,
+    clock: runtime.clock,
+    retry: defaultRetry(5, 50),
+    concurrency,
     consumer: { filter_subject: 'work.>', ack_policy: 'explicit', ...consumer } as object
   })
   t.teardown(async () => { await runner.stop() })
