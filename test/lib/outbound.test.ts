@@ -191,9 +191,14 @@ t.test('with RELAY_ALLOW unset, private and loopback targets are refused and not
   const target = await httpTarget(t)
   const outbound = client(t)
   const hosts = ['127.0.0.1', '10.0.0.1', '169.254.169.254', '[::ffff:127.0.0.1]', '[::1]', 'localhost', '2130706433', '0x7f.1', '[64:ff9b::7f00:1]']
-  for (const host of hosts) {
-    const err = await failure(outbound.request({ method: 'GET', url: `http://${host}:${target.port}/` }))
-    t.equal(err.code, OutboundErrorCodes.refused, host)
+  const urls = [
+    ...hosts.map(host => `http://${host}:${target.port}/`),
+    // over TLS the same guard runs (tls.connect takes the lookup hook too)
+    `https://localhost:${target.port}/`, `https://127.0.0.1:${target.port}/`
+  ]
+  for (const url of urls) {
+    const err = await failure(outbound.request({ method: 'GET', url }))
+    t.equal(err.code, OutboundErrorCodes.refused, url)
     t.equal(err.retryable, false)
     t.match(err.message, /refused unless RELAY_ALLOW lists it/)
   }
