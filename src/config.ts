@@ -2,6 +2,8 @@ import { resolve } from 'node:path'
 import { Value } from '@sinclair/typebox/value'
 import { Env, Roles } from './schema/config.js'
 import { parseDuration } from './lib/duration.js'
+import { parseAllowList, type AllowListError } from './lib/ssrf.js'
+import { isWebhookSecret, webhookKeyBytes } from './lib/webhooks.js'
 
 export type Role = typeof Roles[number]
 
@@ -29,6 +31,15 @@ export interface Config {
   timerTickMs: number
   /** base of links in emails */
   publicUrl: string
+  /** every outbound HTTP call (src/lib/outbound.ts): createOutbound(config.outbound) */
+  outbound: {
+    /** RELAY_ALLOW: CIDRs, IPs or host names let through the SSRF guard */
+    allow: string[]
+    timeoutMs: number
+    maxBodyBytes: number
+    /** WEBHOOK_SECRET, `whsec_…`: the default Standard Webhooks signing key */
+    webhookSecret: string | undefined
+  }
 }
 
 export class ConfigError extends Error {
@@ -56,6 +67,17 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   }
   if (authMode === 'jwt' && e.JWT_SECRET === undefined && e.JWT_JWKS_URL === undefined) {
     throw new ConfigError('AUTH_MODE=jwt needs JWT_SECRET (HS256) or JWT_JWKS_URL')
+  }
+  const allow = (e.RELAY_ALLOW ?? '').split(',').map(a => a.trim()).filter(a => a !== '')
+  try {
+    parseAllowList(allow)
+  } catch (err) {
+    throw new ConfigError(`invalid configuration:\n  RELAY_ALLOW: ${(err as AllowListError).message}`)
+  }
+  const outboundTimeoutMs = parseDuration(e.OUTBOUND_TIMEOUT ?? '30s')!
+  if (outboundTimeoutMs <= 0) throw new ConfigError('invalid configuration:\n  OUTBOUND_TIMEOUT must be more than 0')
+  if (e.WEBHOOK_SECRET !== undefined && (!isWebhookSecret(e.WEBHOOK_SECRET) || webhookKeyBytes(e.WEBHOOK_SECRET) < 24)) {
+    throw new ConfigError('invalid configuration:\n  WEBHOOK_SECRET: expected whsec_ followed by the base64 of at least 24 random bytes')
   }
   const dataDir = resolve(e.DATA_DIR ?? './data')
   return {
@@ -92,6 +114,12 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     mail: { smtpUrl: e.SMTP_URL, from: e.MAIL_FROM ?? 'Jetway <jetway@localhost>' },
     reminderLeadMs: parseDuration(e.REMINDER_LEAD ?? '30m')!,
     timerTickMs: parseDuration(e.TIMER_TICK ?? '250ms')!,
-    publicUrl: (e.PUBLIC_URL ?? `http://${e.HOST ?? '127.0.0.1'}:${e.PORT ?? 3000}`).replace(/\/$/, '')
+    publicUrl: (e.PUBLIC_URL ?? `http://${e.HOST ?? '127.0.0.1'}:${e.PORT ?? 3000}`).replace(/\/$/, ''),
+    outbound: {
+      allow,
+      timeoutMs: outboundTimeoutMs,
+      maxBodyBytes: Number(e.OUTBOUND_MAX_BODY ?? 10 * 1024 * 1024),
+      webhookSecret: e.WEBHOOK_SECRET
+    }
   }
 }

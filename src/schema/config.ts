@@ -33,6 +33,11 @@ export const Env = Type.Object({
   MAIL_FROM: Type.Optional(Type.String({ minLength: 3 })),
   REMINDER_LEAD: Type.Optional(Type.String({ pattern: DURATION })),
   TIMER_TICK: Type.Optional(Type.String({ pattern: DURATION, description: 'how often each instance looks for due timers' })),
-  PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://' }))
+  PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
+  RELAY_ALLOW: Type.Optional(Type.String({ description: 'comma-separated CIDRs, IPs or host names (*.domain) outbound calls may reach although private' })),
+  OUTBOUND_TIMEOUT: Type.Optional(Type.String({ pattern: DURATION, description: 'total timeout of one outbound HTTP call' })),
+  OUTBOUND_MAX_BODY: Type.Optional(Type.String({ pattern: '^[1-9]\\d*$', description: 'largest outbound response body, bytes' })),
+  // checked in src/config.ts, whose message does not echo the secret
+  WEBHOOK_SECRET: Type.Optional(Type.String({ description: 'Standard Webhooks key: whsec_ and the base64 of at least 24 bytes' }))
 })
 export type Env = Static<typeof Env>
