@@ -34,7 +34,13 @@ async function publish (runtime: Runtime, n: number): Promise<void> {
 
 function run (t: Test, runtime: Runtime, worker: Worker, consumer: object, concurrency?: number): WorkerRunner {
   const runner = new WorkerRunner({
-    worker, js: runtime.js, jsm: runtime.jsm, log, clock: runtime.clock, retry: defaultRetry(5, 50), concurrency,
+    worker,
+    js: runtime.js,
+    jsm: runtime.jsm,
+    log,
+    clock: runtime.clock,
+    retry: defaultRetry(5, 50),
+    concurrency,
     consumer: { filter_subject: 'work.>', ack_policy: 'explicit', ...consumer } as object
   })
   t.teardown(async () => { await runner.stop() })
@@ -64,12 +70,12 @@ t.test('a long effect keeps its message with working(): ack_wait of 1 s never ha
 
 t.test('the prefetch is bounded by the free slots: never more messages out than the concurrency', async t => {
   const runtime = await setUp(t)
-  let done = 0
+  const counter = { done: 0 }
   let maxOut = 0
-  const worker: Worker = { name: 'bounded', stream: 'WORK', async handle () { await sleep(100); done++ } }
+  const worker: Worker = { name: 'bounded', stream: 'WORK', async handle () { await sleep(100); counter.done++ } }
   await publish(runtime, 20)
   await run(t, runtime, worker, { ack_wait: 30_000_000_000 }, 3).start()
-  while (done < 20) {
+  while (counter.done < 20) {
     const info = await runtime.jsm.consumers.info('WORK', 'bounded')
     maxOut = Math.max(maxOut, info.num_ack_pending)
     await sleep(20)
