@@ -90,7 +90,7 @@ t.test('two instances on one nats-server: each completion yields one status even
 
 t.test('jwt mode: a user subscribes only to their own jobs', async t => {
   const SECRET = 'sse-test-secret-0123456789'
-  const sign = createSigner({ key: SECRET })
+  const sign = createSigner({ key: SECRET, expiresIn: 3_600_000 })
   const alice = sign({ sub: 'alice' })
   const bob = sign({ sub: 'bob' })
   const { app, url } = await startService(t, { env: { ...FAST, AUTH_MODE: 'jwt', JWT_SECRET: SECRET }, listen: 0 })
