@@ -1,7 +1,7 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Runtime } from './runtime.js'
-import { installErrorHandlers } from './api/errors.js'
+import { frameworkError, installErrorHandlers } from './api/errors.js'
 import { requestIdOf } from './lib/log.js'
 import { validatorCompiler } from './api/validation.js'
 import { buildAuth } from './api/auth.js'
@@ -22,6 +22,10 @@ export async function buildApp (runtime: Runtime): Promise<FastifyInstance> {
     // a client's x-request-id is kept only when short printable ASCII (src/lib/log.ts)
     requestIdHeader: false,
     genReqId: requestIdOf,
+    // the schemas bound path parameters (a 200-character user id, percent-encoded, is longer
+    // than the router's default 100); a bad path is a problem body like any other error
+    maxParamLength: 2400,
+    frameworkErrors: frameworkError,
     return503OnClosing: true,
     forceCloseConnections: 'idle'
   }).withTypeProvider<TypeBoxTypeProvider>()

@@ -27,6 +27,7 @@ const TITLES: Record<number, string> = {
   409: 'Conflict',
   412: 'Precondition Failed',
   413: 'Content Too Large',
+  414: 'URI Too Long',
   415: 'Unsupported Media Type',
   422: 'Unprocessable Content',
   429: 'Too Many Requests',
@@ -85,6 +86,16 @@ export function installErrorHandlers (app: FastifyInstance): void {
   })
   app.setNotFoundHandler((request, reply) =>
     sendProblem(request, reply, 404, ErrorCodes.notFound, `no route ${request.method} ${request.url.split('?')[0] ?? ''}`))
+}
+
+/**
+ * Fastify's `frameworkErrors`: errors raised before routing (a path that is not valid
+ * percent-encoded UTF-8, a path parameter over the router's length) get problem bodies too.
+ */
+export function frameworkError (err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const tooLong = err.code === 'FST_ERR_MAX_PARAM_LENGTH'
+  const message = tooLong ? 'has a parameter longer than any route takes' : 'is not valid percent-encoded UTF-8'
+  sendProblem(request, reply, tooLong ? 414 : 400, typeof err.code === 'string' ? err.code : ErrorCodes.validation, `the path ${message}`, [{ field: '(path)', message }])
 }
 
 function handle (err: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {

@@ -64,7 +64,15 @@ t.test('hostile ids, user ids, names and sizes: 4xx naming the field, nothing st
     ['ESC in a search user_id', async () => await send('GET', '/api/event/u%1b1'), 'user_id'],
     // an event_id with a space at either end would be another id that looks the same
     ['leading space in event_id', async () => await send('POST', '/api/collect', JSON.stringify({ ...good, event_id: ' e1' })), 'event_id'],
-    ['trailing space in event_id', async () => await send('POST', '/api/collect', JSON.stringify({ ...good, event_id: 'e1 ' })), 'event_id']
+    ['trailing space in event_id', async () => await send('POST', '/api/collect', JSON.stringify({ ...good, event_id: 'e1 ' })), 'event_id'],
+    // a path that is not percent-encoded UTF-8 (a lone surrogate's CESU-8 bytes, a bare 0xFF)
+    ['a lone surrogate in a path', async () => await send('POST', '/noti/complete/%ED%A0%80', '{"eventStatus":"Y"}'), '(path)'],
+    ['invalid UTF-8 in a path', async () => await send('GET', '/api/event/%ff'), '(path)'],
+    ['a path parameter over any limit', async () => await send('GET', `/api/event/${'u'.repeat(3000)}`), '(path)'],
+    ['a user_id in a path over the user_id limit', async () => await send('GET', `/api/event/${'u'.repeat(201)}`), 'user_id'],
+    // an offset that pushes a time out of the years the seed's format prints
+    ['an event_datetime past year 9999', async () => await send('POST', '/api/collect', JSON.stringify({ ...good, event_datetime: '9999-12-31T23:59:59-23:59' })), 'event_datetime'],
+    ['an event_datetime before year 0', async () => await send('POST', '/api/collect', JSON.stringify({ ...good, event_datetime: '0000-01-01T00:00:00+00:01' })), 'event_datetime']
   ]
   for (const [what, request, field] of cases) refused(t, await request(), field, what)
 
@@ -77,6 +85,10 @@ t.test('hostile ids, user ids, names and sizes: 4xx naming the field, nothing st
   t.equal((await send('POST', '/noti/events', JSON.stringify([{ id: 'job-6', eventType: 'A.FailEvent', data: { desc } }]))).statusCode, 200)
   t.equal((await send('POST', '/noti/events', ce({ id: 'job-7', type: 'a.FailEvent', data: { reason: `multi\nline\ttext ${desc.slice(16)}` } }), cloudevent)).statusCode, 200)
   t.equal(await countOn(runtime, 'JOBS', 'jobs.completed.>'), 3)
+
+  // the same limit in a path as in a body: a 200-character user id (even all non-ASCII)
+  t.equal((await send('GET', `/api/event/${'u'.repeat(200)}`)).statusCode, 200)
+  t.equal((await send('GET', `/api/event/${encodeURIComponent('\u{1F600}'.repeat(100))}`)).statusCode, 200)
 
   // in a batch, a bad event_id rejects that event only
   const batch = await post(app, '/api/collect/batch', { events: [{ ...good, event_id: 'b1' }, { ...good, event_id: 'b\r\n2' }, { ...good, event_id: ' b3' }, { ...good, event_id: 'b4' }] })
