@@ -24,7 +24,7 @@ export async function buildApp (runtime: Runtime): Promise<FastifyInstance> {
     genReqId: requestIdOf,
     // the schemas bound path parameters (a 200-character user id, percent-encoded, is longer
     // than the router's default 100); a bad path is a problem body like any other error
-    maxParamLength: 2400,
+    routerOptions: { maxParamLength: 2400 },
     frameworkErrors: frameworkError,
     return503OnClosing: true,
     forceCloseConnections: 'idle'

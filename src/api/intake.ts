@@ -74,7 +74,7 @@ export function completionOf (ev: { id: unknown, type: unknown, data: unknown },
   if (given(data.eventId)) eventId = check<string>(checkJobId, asId(data.eventId), 'data.eventId')
   else if (sourceId !== undefined) eventId = check<string>(checkJobId, sourceId, names.id)
   else if (!given(ev.id)) errors.push({ field: field('data.eventId'), message: `names no job (data.eventId or ${names.id})` })
-  const type = ev.type === undefined ? '' : check<string>(checkSourceType, ev.type, names.type) ?? ''
+  const type = given(ev.type) ? check<string>(checkSourceType, ev.type, names.type) ?? '' : ''
   const status = typeof data.status === 'string' ? data.status.toLowerCase() : typeof data.eventStatus === 'string' ? data.eventStatus.toLowerCase() : undefined
   let eventStatus: EventStatus | undefined
   if (/CompleteEvent$|Completed?$|Succeeded$/i.test(type) || (status !== undefined && SUCCESS.has(status))) eventStatus = 'Y'
