@@ -17,7 +17,7 @@ export interface Config {
   dataDir: string
   dbFile: string
   roles: Set<Role>
-  auth: { mode: 'off' } | { mode: 'jwt', secret?: string, jwksUrl?: string, issuer?: string }
+  auth: { mode: 'off' } | { mode: 'jwt', secret?: string, jwksUrl?: string, issuer?: string, audience?: string[] }
   logLevel: string
   stream: { replicas: number, storage: 'file' | 'memory', duplicateWindowMs: number }
   bodyLimit: number
@@ -79,6 +79,14 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   if (e.WEBHOOK_SECRET !== undefined && (!isWebhookSecret(e.WEBHOOK_SECRET) || webhookKeyBytes(e.WEBHOOK_SECRET) < 24)) {
     throw new ConfigError('invalid configuration:\n  WEBHOOK_SECRET: expected whsec_ followed by the base64 of at least 24 random bytes')
   }
+  // The completion intake sets the outcome of anyone's job: in jwt mode it takes INTAKE_KEY or
+  // a token with role service/admin. Production wants the key, or says it means token-only.
+  if (e.INTAKE_AUTH === 'token' && (authMode !== 'jwt' || e.INTAKE_KEY !== undefined)) {
+    throw new ConfigError('INTAKE_AUTH=token (intake by service tokens only) needs AUTH_MODE=jwt and no INTAKE_KEY')
+  }
+  if (production && authMode === 'jwt' && e.INTAKE_KEY === undefined && e.INTAKE_AUTH === undefined) {
+    throw new ConfigError('AUTH_MODE=jwt in production needs INTAKE_KEY for the completion intake, or INTAKE_AUTH=token to accept only tokens with role service or admin there')
+  }
   const dataDir = resolve(e.DATA_DIR ?? './data')
   return {
     production,
@@ -91,7 +99,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     roles: new Set((e.ROLES ?? 'api,projections,workers').split(',').map(r => r.trim() as Role)),
     auth: authMode === 'off'
       ? { mode: 'off' }
-      : { mode: 'jwt', secret: e.JWT_SECRET, jwksUrl: e.JWT_JWKS_URL, issuer: e.JWT_ISSUER },
+      : { mode: 'jwt', secret: e.JWT_SECRET, jwksUrl: e.JWT_JWKS_URL, issuer: e.JWT_ISSUER, audience: e.JWT_AUDIENCE?.split(',').map(a => a.trim()) },
     logLevel: e.LOG_LEVEL ?? 'info',
     stream: {
       replicas: Number(e.STREAM_REPLICAS ?? 1),
