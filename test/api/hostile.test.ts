@@ -132,3 +132,19 @@ t.test('a client x-request-id is kept only when short printable ASCII', async t 
   t.equal(problem.statusCode, 404)
   t.match(problem.headers['x-request-id'], UUID)
 })
+
+t.test('meetings: control characters and lone surrogates in names, user ids and text are refused, nothing stored', async t => {
+  const { app, runtime } = await startService(t)
+  const meeting = (over: object) => JSON.stringify({
+    title: 'Sync', startsAt: '2030-01-01T10:00:00Z', durationMinutes: 30, location: 'Room', participants: [{ email: 'a@example.com' }],
+    organizer: { userId: 'org', email: 'org@example.com' }, ...over
+  })
+  const create = async (over: object) => await app.inject({ method: 'POST', url: '/api/meetings', payload: meeting(over), headers: json })
+  refused(t, await create({ organizer: { userId: 'org\r\nX', email: 'org@example.com' } }), 'organizer.userId', 'CR LF in organizer.userId')
+  refused(t, await create({ title: 'Sync\u0000' }), 'title', 'NUL in the title')
+  refused(t, await create({ location: 'Room\uD800' }), 'location', 'a lone surrogate in the location')
+  refused(t, await create({ participants: [{ email: 'a@example.com', name: 'Ann\u001B[31m' }] }), 'participants.0.name', 'ESC in a participant name')
+  refused(t, await create({ description: 'ok\u0007' }), 'description', 'BEL in the description')
+  t.equal((await runtime.jsm.streams.info('MEETINGS')).state.messages, 0, 'nothing stored')
+  t.equal((await create({ description: 'line one\nline two\ttabbed' })).statusCode, 201, 'line breaks and tabs are text')
+})

@@ -1,6 +1,7 @@
 import { Type, type TString } from '@sinclair/typebox'
 import * as collect from '../events/collect.js'
 import * as jobs from '../events/jobs.js'
+import * as meetings from '../events/meetings.js'
 
 // Fields as they enter over HTTP: one definition per field, reused on every route that takes
 // it, so the same field has the same limits everywhere. They keep the bounds of the published
@@ -41,3 +42,13 @@ export const EventDesc = Type.String({ maxLength: jobs.EventDesc.maxLength, patt
 export const SourceId = Type.String({ minLength: 1, maxLength: 256, pattern: ID_PATTERN })
 /** the type an intake sender gave its event (Event Grid `eventType`, CloudEvents `type`) */
 export const SourceType = Type.String({ minLength: 1, maxLength: 256, pattern: NAME_PATTERN })
+
+/** a meeting's title and location, a person's name: one line of text */
+export const Title = edge(meetings.Title, NAME_PATTERN)
+export const Location = edge(meetings.Location, NAME_PATTERN)
+export const PersonName = edge(meetings.PersonName, NAME_PATTERN)
+/** a meeting's description, a cancel reason: free text */
+export const Description = Type.String({ maxLength: meetings.Description.maxLength, pattern: TEXT_PATTERN })
+export const Reason = Type.String({ maxLength: 1000, pattern: TEXT_PATTERN })
+export const Participant = Type.Object({ email: meetings.Email, name: Type.Optional(PersonName) })
+export const Organizer = Type.Object({ userId: UserId, email: meetings.Email, name: Type.Optional(PersonName) })
