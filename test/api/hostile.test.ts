@@ -136,8 +136,13 @@ t.test('a client x-request-id is kept only when short printable ASCII', async t 
 t.test('meetings: control characters and lone surrogates in names, user ids and text are refused, nothing stored', async t => {
   const { app, runtime } = await startService(t)
   const meeting = (over: object) => JSON.stringify({
-    title: 'Sync', startsAt: '2030-01-01T10:00:00Z', durationMinutes: 30, location: 'Room', participants: [{ email: 'a@example.com' }],
-    organizer: { userId: 'org', email: 'org@example.com' }, ...over
+    title: 'Sync',
+    startsAt: '2030-01-01T10:00:00Z',
+    durationMinutes: 30,
+    location: 'Room',
+    participants: [{ email: 'a@example.com' }],
+    organizer: { userId: 'org', email: 'org@example.com' },
+    ...over
   })
   const create = async (over: object) => await app.inject({ method: 'POST', url: '/api/meetings', payload: meeting(over), headers: json })
   refused(t, await create({ organizer: { userId: 'org\r\nX', email: 'org@example.com' } }), 'organizer.userId', 'CR LF in organizer.userId')
