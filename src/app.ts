@@ -1,8 +1,8 @@
-import { randomUUID } from 'node:crypto'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Runtime } from './runtime.js'
-import { installErrorHandlers } from './api/errors.js'
+import { frameworkError, installErrorHandlers } from './api/errors.js'
+import { requestIdOf } from './lib/log.js'
 import { validatorCompiler } from './api/validation.js'
 import { buildAuth } from './api/auth.js'
 import { health } from './api/health.js'
@@ -20,8 +20,13 @@ export async function buildApp (runtime: Runtime): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: runtime.log as FastifyBaseLogger,
     bodyLimit: config.bodyLimit,
-    requestIdHeader: 'x-request-id',
-    genReqId: () => randomUUID(),
+    // a client's x-request-id is kept only when short printable ASCII (src/lib/log.ts)
+    requestIdHeader: false,
+    genReqId: requestIdOf,
+    // the schemas bound path parameters (a 200-character user id, percent-encoded, is longer
+    // than the router's default 100); a bad path is a problem body like any other error
+    routerOptions: { maxParamLength: 2400 },
+    frameworkErrors: frameworkError,
     return503OnClosing: true,
     forceCloseConnections: 'idle'
   }).withTypeProvider<TypeBoxTypeProvider>()

@@ -2,6 +2,8 @@ import { resolve } from 'node:path'
 import { Value } from '@sinclair/typebox/value'
 import { Env, Roles } from './schema/config.js'
 import { parseDuration } from './lib/duration.js'
+import { parseAllowList, type AllowListError } from './lib/ssrf.js'
+import { isWebhookSecret, webhookKeyBytes } from './lib/webhooks.js'
 
 export type Role = typeof Roles[number]
 
@@ -15,7 +17,7 @@ export interface Config {
   dataDir: string
   dbFile: string
   roles: Set<Role>
-  auth: { mode: 'off' } | { mode: 'jwt', secret?: string, jwksUrl?: string, issuer?: string }
+  auth: { mode: 'off' } | { mode: 'jwt', secret?: string, jwksUrl?: string, issuer?: string, audience?: string[] }
   logLevel: string
   stream: { replicas: number, storage: 'file' | 'memory', duplicateWindowMs: number }
   bodyLimit: number
@@ -29,6 +31,15 @@ export interface Config {
   timerTickMs: number
   /** base of links in emails */
   publicUrl: string
+  /** every outbound HTTP call (src/lib/outbound.ts): createOutbound(config.outbound) */
+  outbound: {
+    /** RELAY_ALLOW: CIDRs, IPs or host names let through the SSRF guard */
+    allow: string[]
+    timeoutMs: number
+    maxBodyBytes: number
+    /** WEBHOOK_SECRET, `whsec_…`: the default Standard Webhooks signing key */
+    webhookSecret: string | undefined
+  }
   /** callback tasks (seed 003); tokenSecret undefined: a secret kept in DATA_DIR */
   tasks: { tokenSecret: string | undefined, timeoutMs: number, scheduleGraceMs: number }
 }
@@ -59,6 +70,28 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   if (authMode === 'jwt' && e.JWT_SECRET === undefined && e.JWT_JWKS_URL === undefined) {
     throw new ConfigError('AUTH_MODE=jwt needs JWT_SECRET (HS256) or JWT_JWKS_URL')
   }
+  const allow = (e.RELAY_ALLOW ?? '').split(',').map(a => a.trim()).filter(a => a !== '')
+  try {
+    parseAllowList(allow)
+  } catch (err) {
+    throw new ConfigError(`invalid configuration:\n  RELAY_ALLOW: ${(err as AllowListError).message}`)
+  }
+  const outboundTimeoutMs = parseDuration(e.OUTBOUND_TIMEOUT ?? '30s')!
+  if (outboundTimeoutMs <= 0) throw new ConfigError('invalid configuration:\n  OUTBOUND_TIMEOUT must be more than 0')
+  if (e.WEBHOOK_SECRET !== undefined && (!isWebhookSecret(e.WEBHOOK_SECRET) || webhookKeyBytes(e.WEBHOOK_SECRET) < 24)) {
+    throw new ConfigError('invalid configuration:\n  WEBHOOK_SECRET: expected whsec_ followed by the base64 of at least 24 random bytes')
+  }
+  if (e.TASK_TOKEN_SECRET !== undefined && e.TASK_TOKEN_SECRET.length < 32) {
+    throw new ConfigError('invalid configuration:\n  TASK_TOKEN_SECRET: expected at least 32 characters (e.g. openssl rand -base64 32)')
+  }
+  // The completion intake sets the outcome of anyone's job: in jwt mode it takes INTAKE_KEY or
+  // a token with role service/admin. Production wants the key, or says it means token-only.
+  if (e.INTAKE_AUTH === 'token' && (authMode !== 'jwt' || e.INTAKE_KEY !== undefined)) {
+    throw new ConfigError('INTAKE_AUTH=token (intake by service tokens only) needs AUTH_MODE=jwt and no INTAKE_KEY')
+  }
+  if (production && authMode === 'jwt' && e.INTAKE_KEY === undefined && e.INTAKE_AUTH === undefined) {
+    throw new ConfigError('AUTH_MODE=jwt in production needs INTAKE_KEY for the completion intake, or INTAKE_AUTH=token to accept only tokens with role service or admin there')
+  }
   const dataDir = resolve(e.DATA_DIR ?? './data')
   return {
     production,
@@ -71,7 +104,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     roles: new Set((e.ROLES ?? 'api,projections,workers').split(',').map(r => r.trim() as Role)),
     auth: authMode === 'off'
       ? { mode: 'off' }
-      : { mode: 'jwt', secret: e.JWT_SECRET, jwksUrl: e.JWT_JWKS_URL, issuer: e.JWT_ISSUER },
+      : { mode: 'jwt', secret: e.JWT_SECRET, jwksUrl: e.JWT_JWKS_URL, issuer: e.JWT_ISSUER, audience: e.JWT_AUDIENCE?.split(',').map(a => a.trim()) },
     logLevel: e.LOG_LEVEL ?? 'info',
     stream: {
       replicas: Number(e.STREAM_REPLICAS ?? 1),
@@ -95,6 +128,12 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     reminderLeadMs: parseDuration(e.REMINDER_LEAD ?? '30m')!,
     timerTickMs: parseDuration(e.TIMER_TICK ?? '250ms')!,
     publicUrl: (e.PUBLIC_URL ?? `http://${e.HOST ?? '127.0.0.1'}:${e.PORT ?? 3000}`).replace(/\/$/, ''),
+    outbound: {
+      allow,
+      timeoutMs: outboundTimeoutMs,
+      maxBodyBytes: Number(e.OUTBOUND_MAX_BODY ?? 10 * 1024 * 1024),
+      webhookSecret: e.WEBHOOK_SECRET
+    },
     tasks: {
       tokenSecret: e.TASK_TOKEN_SECRET,
       timeoutMs: parseDuration(e.TASK_TIMEOUT ?? '7d')!,

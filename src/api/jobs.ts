@@ -12,7 +12,7 @@ import type { JobRow } from '../schema/database.js'
 import type { Runtime } from '../runtime.js'
 import type { Auth } from './auth.js'
 import { sendSeq, waitForProjection } from './consistency.js'
-import { intake, requireIntakeKey } from './intake.js'
+import { intake, intakeGuard } from './intake.js'
 import { SseHub, lastEventIdOf, streamEvents } from './sse.js'
 
 // Job notifications of seed 000: POST /noti/pub starts a job and answers its eventId at once;
@@ -122,11 +122,11 @@ export const jobs: FastifyPluginAsyncTypebox<JobsOptions> = async (app, { runtim
     })
   })
 
-  // The completion intake authenticates with INTAKE_KEY (a machine caller), not a user token.
-  await app.register(intake, { runtime })
+  // The completion intake is for a machine caller: INTAKE_KEY, or a service token (intakeGuard).
+  await app.register(intake, { runtime, auth })
   await app.register(async scope => {
     const api = scope.withTypeProvider<TypeBoxTypeProvider>()
-    api.addHook('onRequest', async request => { requireIntakeKey(request, config.jobs.intakeKey) })
+    api.addHook('onRequest', intakeGuard(auth, config.jobs.intakeKey))
     api.post('/noti/complete/:eventId', { schema: { params: JobParams, body: CompleteRequest, response: { 200: IntakeResponse } } }, async (request, reply) => {
       const { eventId } = request.params
       const appended = await appendEvent(js, {

@@ -17,6 +17,7 @@ export const Env = Type.Object({
   JWT_SECRET: Type.Optional(Type.String({ minLength: 16 })),
   JWT_JWKS_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
   JWT_ISSUER: Type.Optional(Type.String({ minLength: 1 })),
+  JWT_AUDIENCE: Type.Optional(Type.String({ pattern: '^\\s*[^,\\s]+(\\s*,\\s*[^,\\s]+)*\\s*$', description: 'accepted aud values, comma-separated' })),
   LOG_LEVEL: Type.Optional(Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map(l => Type.Literal(l)))),
   STREAM_REPLICAS: Type.Optional(Type.String({ pattern: '^[1-5]$' })),
   STREAM_STORAGE: Type.Optional(Type.Union([Type.Literal('file'), Type.Literal('memory')])),
@@ -26,6 +27,7 @@ export const Env = Type.Object({
   JOB_TIMEOUT: Type.Optional(Type.String({ pattern: DURATION })),
   JOB_SIMULATOR: Type.Optional(Type.Union([Type.Literal('on'), Type.Literal('off')])),
   INTAKE_KEY: Type.Optional(Type.String({ minLength: 8 })),
+  INTAKE_AUTH: Type.Optional(Type.Literal('token', { description: 'jwt mode without INTAKE_KEY: intake by service tokens only, on purpose' })),
   SSE_HEARTBEAT: Type.Optional(Type.String({ pattern: DURATION })),
   WORKER_MAX_DELIVER: Type.Optional(Type.String({ pattern: '^[1-9]\\d{0,2}$' })),
   WORKER_BACKOFF: Type.Optional(Type.String({ pattern: DURATION })),
@@ -34,7 +36,13 @@ export const Env = Type.Object({
   REMINDER_LEAD: Type.Optional(Type.String({ pattern: DURATION })),
   TIMER_TICK: Type.Optional(Type.String({ pattern: DURATION, description: 'how often each instance looks for due timers' })),
   PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
-  TASK_TOKEN_SECRET: Type.Optional(Type.String({ minLength: 32, description: 'HMAC secret of task and approval tokens; a fleet must share it' })),
+  RELAY_ALLOW: Type.Optional(Type.String({ description: 'comma-separated CIDRs, IPs or host names (*.domain) outbound calls may reach although private' })),
+  OUTBOUND_TIMEOUT: Type.Optional(Type.String({ pattern: DURATION, description: 'total timeout of one outbound HTTP call' })),
+  OUTBOUND_MAX_BODY: Type.Optional(Type.String({ pattern: '^[1-9]\\d*$', description: 'largest outbound response body, bytes' })),
+  // checked in src/config.ts, whose message does not echo the secret
+  WEBHOOK_SECRET: Type.Optional(Type.String({ description: 'Standard Webhooks key: whsec_ and the base64 of at least 24 bytes' })),
+  // checked in src/config.ts (at least 32 characters), whose message does not echo the secret
+  TASK_TOKEN_SECRET: Type.Optional(Type.String({ description: 'HMAC secret of task and approval tokens; a fleet must share it' })),
   TASK_TIMEOUT: Type.Optional(Type.String({ pattern: DURATION, description: 'timeout of a task that names no timeoutSeconds' })),
   SCHEDULE_GRACE: Type.Optional(Type.String({ pattern: DURATION, description: 'a schedule tick found later than this is skipped' }))
 })

@@ -90,6 +90,29 @@ export const migrations: Record<string, Migration> = {
         .execute()
     }
   },
+  '0004_collect_scoped_to_user': {
+    // event_id is unique per user, not across users. SQLite cannot drop a column's UNIQUE, so
+    // the table is rebuilt as its docs describe (create new, copy, drop old, rename) and its
+    // search index made again; rows are kept. Runs in the migrator's transaction.
+    async up (db: Kysely<any>) {
+      await db.schema.createTable('collect_events_0004')
+        .addColumn('seq', 'integer', c => c.primaryKey())
+        .addColumn('event_id', 'text', c => c.notNull())
+        .addColumn('user_id', 'text', c => c.notNull())
+        .addColumn('event', 'text', c => c.notNull())
+        .addColumn('event_datetime', 'text', c => c.notNull())
+        .addColumn('parameters', 'text')
+        .addColumn('received_at', 'text', c => c.notNull())
+        .addUniqueConstraint('collect_events_user_event_id', ['user_id', 'event_id'])
+        .execute()
+      await sql`INSERT INTO collect_events_0004 (seq, event_id, user_id, event, event_datetime, parameters, received_at)
+        SELECT seq, event_id, user_id, event, event_datetime, parameters, received_at FROM collect_events`.execute(db)
+      await db.schema.dropTable('collect_events').execute()
+      await db.schema.alterTable('collect_events_0004').renameTo('collect_events').execute()
+      await db.schema.createIndex('collect_events_by_user_time')
+        .on('collect_events').columns(['user_id', 'event_datetime', 'seq']).execute()
+    }
+  },
   '0005_timers': {
     async up (db: Kysely<any>) {
       await db.schema.createTable('timers')

@@ -6,7 +6,7 @@ import { createSigner } from 'fast-jwt'
 import { startService, post } from '../fixtures/service.js'
 
 const SECRET = 'a-test-secret-of-enough-length'
-const sign = createSigner({ key: SECRET, algorithm: 'HS256' })
+const sign = createSigner({ key: SECRET, algorithm: 'HS256', expiresIn: 3_600_000 })
 const bearer = (claims: object) => ({ authorization: `Bearer ${sign(claims)}` })
 const event = (id: string, user: string) => ({ event_id: id, event: 'view', user_id: user })
 
@@ -23,7 +23,7 @@ t.test('jwt (HS256): a user writes and reads only their own events; admin acts f
   const none = await post(app, '/api/collect', event('j-0', 'alice'))
   t.equal(none.statusCode, 401)
   t.match(none.json(), { status: 401, code: 'JETWAY_UNAUTHORIZED', is_success: false })
-  const forged = await post(app, '/api/collect', event('j-0', 'alice'), { authorization: `Bearer ${createSigner({ key: 'another-secret-entirely!!' })({ sub: 'alice' })}` })
+  const forged = await post(app, '/api/collect', event('j-0', 'alice'), { authorization: `Bearer ${createSigner({ key: 'another-secret-entirely!!', expiresIn: 3_600_000 })({ sub: 'alice' })}` })
   t.equal(forged.statusCode, 401)
 
   const alice = bearer({ sub: 'alice' })
@@ -69,7 +69,7 @@ t.test('jwt (JWKS): RS256 tokens verified with keys from a JWKS URL', async t =>
   t.teardown(() => { jwks.close() })
   const url = `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/keys.json`
   const { app } = await startService(t, { env: { AUTH_MODE: 'jwt', JWT_JWKS_URL: url } })
-  const signRs = createSigner({ key: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), algorithm: 'RS256', kid: 'k1' })
+  const signRs = createSigner({ key: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), algorithm: 'RS256', kid: 'k1', expiresIn: 3_600_000 })
   const ok = await post(app, '/api/collect', event('k-1', 'carol'), { authorization: `Bearer ${signRs({ sub: 'carol' })}` })
   t.equal(ok.statusCode, 200)
   const hs = await post(app, '/api/collect', event('k-2', 'carol'), bearer({ sub: 'carol' }))

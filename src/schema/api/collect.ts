@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
-import { EventId, EventName, MicroTime, Parameters, UserId } from '../events/collect.js'
+import { MicroTime, Parameters } from '../events/collect.js'
+import { EventId, EventName, UserId } from './fields.js'
 import { FieldError } from './problem.js'
 
 // HTTP bodies of the event collector (seed 002).

@@ -1,11 +1,33 @@
 import { Type, type Static } from '@sinclair/typebox'
-import {
-  Approvers, CallbackUrl, Cron, Owner, ScheduleId, ScheduleName, Seconds, TaskCause, TaskErrorName, TaskId, TaskInput,
-  TaskTemplate, TaskTitle, TaskType, TimeZone
-} from '../events/tasks.js'
+import * as events from '../events/tasks.js'
+import { Approvers, ScheduleId, Seconds, TaskId, TaskInput, TimeZone } from '../events/tasks.js'
 import { MinSeqQuery } from './common.js'
+import { NAME_PATTERN, TEXT_PATTERN, UserId } from './fields.js'
 
-// HTTP bodies of callback tasks and schedules (seed 003).
+// HTTP bodies of callback tasks and schedules (seed 003). Text fields keep the bounds of the
+// event schemas and refuse at the edge what fields.ts refuses everywhere (control characters,
+// lone surrogates).
+
+const TaskType = Type.String({ minLength: events.TaskType.minLength, maxLength: events.TaskType.maxLength, pattern: NAME_PATTERN })
+const TaskTitle = Type.String({ maxLength: events.TaskTitle.maxLength, pattern: NAME_PATTERN })
+const TaskErrorName = Type.String({ maxLength: events.TaskErrorName.maxLength, pattern: NAME_PATTERN })
+const TaskCause = Type.String({ maxLength: events.TaskCause.maxLength, pattern: TEXT_PATTERN })
+const ScheduleName = Type.String({ minLength: 1, maxLength: events.ScheduleName.maxLength, pattern: NAME_PATTERN })
+const Cron = Type.String({ minLength: 1, maxLength: events.Cron.maxLength, pattern: NAME_PATTERN, description: '5 fields, or 6 with seconds first (croner syntax)' })
+/** printable ASCII without spaces: a URL as sent, checked again by the outbound guard when called */
+const CallbackUrl = Type.String({ maxLength: 2048, pattern: '^https?://[\\x21-\\x7E]+$' })
+const Owner = Type.String({ minLength: UserId.minLength, maxLength: UserId.maxLength, pattern: UserId.pattern, description: 'AUTH_MODE=off (required to create), or an admin acting for another user' })
+
+/** a schedule's task: the body of POST /api/tasks without the owner */
+export const TaskTemplate = Type.Object({
+  type: TaskType,
+  title: Type.Optional(TaskTitle),
+  input: Type.Optional(TaskInput),
+  approvers: Type.Optional(Approvers),
+  timeoutSeconds: Type.Optional(Seconds),
+  heartbeatSeconds: Type.Optional(Seconds),
+  callbackUrl: Type.Optional(CallbackUrl)
+}, { additionalProperties: false })
 
 export const CreateTask = Type.Object({
   type: TaskType,
@@ -15,7 +37,7 @@ export const CreateTask = Type.Object({
   timeoutSeconds: Type.Optional(Seconds),
   heartbeatSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 99_999_999, description: 'must be less than timeoutSeconds' })),
   callbackUrl: Type.Optional(CallbackUrl),
-  owner: Type.Optional(Type.String({ ...Owner, description: 'AUTH_MODE=off (required), or an admin acting for another user' }))
+  owner: Type.Optional(Owner)
 }, { additionalProperties: false })
 export type CreateTask = Static<typeof CreateTask>
 
@@ -75,7 +97,7 @@ export const TaskParams = Type.Object({ id: TaskId })
 export const TaskListQuery = Type.Object({
   status: Type.Optional(TaskStatus),
   type: Type.Optional(TaskType),
-  owner: Type.Optional(Type.String({ ...Owner, description: 'AUTH_MODE=off or admin: whose tasks (default: all)' })),
+  owner: Type.Optional(Owner),
   limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }),
   cursor: Type.Optional(Type.String({ pattern: '^\\d{1,15}$', description: 'nextCursor of the previous page' })),
   ...MinSeqQuery.properties
@@ -86,15 +108,15 @@ export const TaskList = Type.Object({ items: Type.Array(Task), nextCursor: Type.
 export const TaskSseQuery = Type.Object({
   lastEventId: Type.Optional(Type.String()),
   access_token: Type.Optional(Type.String()),
-  owner: Type.Optional(Type.String({ ...Owner, description: 'AUTH_MODE=off or admin: whose tasks' }))
+  owner: Type.Optional(Owner)
 })
 
 export const CreateSchedule = Type.Object({
   name: ScheduleName,
-  cron: Type.String({ ...Cron, description: '5 fields, or 6 with seconds first (croner syntax)' }),
-  timezone: Type.String({ ...TimeZone, default: 'UTC', description: 'IANA time zone of the pattern' }),
+  cron: Cron,
+  timezone: Type.String({ minLength: 1, maxLength: TimeZone.maxLength, pattern: TimeZone.pattern, default: 'UTC', description: 'IANA time zone of the pattern' }),
   task: TaskTemplate,
-  owner: Type.Optional(Type.String({ ...Owner, description: 'AUTH_MODE=off (required), or an admin acting for another user' }))
+  owner: Type.Optional(Owner)
 }, { additionalProperties: false })
 export type CreateSchedule = Static<typeof CreateSchedule>
 
@@ -117,7 +139,7 @@ export type Schedule = Static<typeof Schedule>
 
 export const ScheduleParams = Type.Object({ id: ScheduleId })
 export const ScheduleListQuery = Type.Object({
-  owner: Type.Optional(Type.String({ ...Owner })),
+  owner: Type.Optional(Owner),
   limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }),
   cursor: Type.Optional(Type.String({ pattern: '^\\d{1,15}$' })),
   ...MinSeqQuery.properties
