@@ -28,3 +28,12 @@ if [ -z "${NATS_URL:-}" ] && ! command -v nats-server >/dev/null 2>&1 && [ ! -x 
     echo "jetway: disabled the nats-server system service the package enabled (Jetway starts its own)" >&2
   fi
 fi
+
+# `npm test` drives one approval page in Debian's chromium (test/api/approval-browser.test.ts).
+if [ "${npm_lifecycle_event:-}" = "test" ] && [ ! -x /usr/bin/chromium ]; then
+  echo "jetway: installing chromium (Debian package) for the browser test" >&2
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
