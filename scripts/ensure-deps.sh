@@ -2,8 +2,7 @@
 # Installs what a fresh machine lacks, then returns, so `npm start` and `npm test` work on a
 # fresh clone: the npm dependencies (from package-lock.json), and the Debian nats-server
 # package when NATS_URL is unset and no nats-server is on PATH (and chromium for `npm test`).
-# scripts/node.sh runs it with
-# the chosen node first on PATH, so `npm ci` runs on that node too.
+# scripts/node.sh runs it with the chosen node first on PATH, so `npm ci` runs on that node too.
 set -e
 cd "$(dirname "$0")/.."
 
