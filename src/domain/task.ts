@@ -93,12 +93,14 @@ export function decide (state: TaskState | undefined, command: TaskCommand): Dec
     throw new TaskClosed(state.taskId, state.status)
   }
   const { taskId, owner } = state
+  // an outcome names where it will be delivered, so its callback timer needs no look-up
+  const callback = state.callbackUrl === undefined ? {} : { callbackUrl: state.callbackUrl }
   const expired = expiredAt(state, command.at)
   if (expired !== undefined) {
     const cause = expired === 'States.Timeout'
       ? `no completion within timeoutSeconds (${state.timeoutSeconds})`
       : `no heartbeat within heartbeatSeconds (${state.heartbeatSeconds ?? 0})`
-    return [decision(Events.taskTimedOut, { taskId, owner, error: expired, cause })]
+    return [decision(Events.taskTimedOut, { taskId, owner, error: expired, cause, ...callback })]
   }
   switch (command.kind) {
     case 'expire':
@@ -108,14 +110,15 @@ export function decide (state: TaskState | undefined, command: TaskCommand): Dec
       return [decision(Events.taskHeartbeatReceived, { taskId, owner, ...(heartbeatDeadline === undefined ? {} : { heartbeatDeadline }) })]
     }
     case 'succeed':
-      return [decision(Events.taskSucceeded, { taskId, owner, output: command.output, decidedBy: command.by })]
+      return [decision(Events.taskSucceeded, { taskId, owner, output: command.output, decidedBy: command.by, ...callback })]
     case 'fail':
       return [decision(Events.taskFailed, {
         taskId,
         owner,
         ...(command.error === undefined ? {} : { error: command.error }),
         ...(command.cause === undefined ? {} : { cause: command.cause }),
-        decidedBy: command.by
+        decidedBy: command.by,
+        ...callback
       })]
   }
 }

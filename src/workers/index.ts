@@ -13,6 +13,8 @@ import { taskNotifierWorker } from './task-notifier.js'
 import { taskTimeoutsWorker } from './task-timeouts.js'
 import { scheduleTickerWorker } from './schedule-ticker.js'
 import { taskSecret } from '../lib/task-tokens.js'
+import { taskCallbacksWorker } from './task-callbacks.js'
+import { createOutbound } from '../lib/outbound.js'
 
 /** Every worker this build runs with the `workers` role. */
 export function workers (config: Config, deps: { js: JetStreamClient, jsm: JetStreamManager, clock: Clock, log: Logger }): Worker[] {
@@ -25,6 +27,12 @@ export function workers (config: Config, deps: { js: JetStreamClient, jsm: JetSt
     notificationServiceWorker({ ...deps, smtpUrl: config.mail.smtpUrl, from: config.mail.from, retry: defaultRetry(config.workers.maxDeliver, config.workers.backoffMs) }),
     taskNotifierWorker({ ...deps, publicUrl: config.publicUrl, secret: taskSecret(config) }),
     taskTimeoutsWorker(deps),
-    scheduleTickerWorker({ ...deps, graceMs: config.tasks.scheduleGraceMs, defaultTimeoutMs: config.tasks.timeoutMs })
+    scheduleTickerWorker({ ...deps, graceMs: config.tasks.scheduleGraceMs, defaultTimeoutMs: config.tasks.timeoutMs }),
+    taskCallbacksWorker({
+      ...deps,
+      outbound: createOutbound({ ...config.outbound, clock: deps.clock }),
+      signed: config.outbound.webhookSecret !== undefined,
+      retry: defaultRetry(config.workers.maxDeliver, config.workers.backoffMs)
+    })
   ]
 }

@@ -64,7 +64,9 @@ export const TaskSucceeded = Type.Object({
   owner: Owner,
   /** any JSON value; its JSON text is at most 256 KiB */
   output: Type.Unknown(),
-  decidedBy: DecidedBy
+  decidedBy: DecidedBy,
+  /** the task's callbackUrl, where this outcome is delivered */
+  callbackUrl: Type.Optional(CallbackUrl)
 })
 export type TaskSucceeded = Static<typeof TaskSucceeded>
 
@@ -74,7 +76,8 @@ export const TaskFailed = Type.Object({
   owner: Owner,
   error: Type.Optional(TaskErrorName),
   cause: Type.Optional(TaskCause),
-  decidedBy: DecidedBy
+  decidedBy: DecidedBy,
+  callbackUrl: Type.Optional(CallbackUrl)
 })
 export type TaskFailed = Static<typeof TaskFailed>
 
@@ -86,7 +89,8 @@ export const TaskTimedOut = Type.Object({
   taskId: TaskId,
   owner: Owner,
   error: TimeoutError,
-  cause: Type.String()
+  cause: Type.String(),
+  callbackUrl: Type.Optional(CallbackUrl)
 })
 export type TaskTimedOut = Static<typeof TaskTimedOut>
 
@@ -103,12 +107,16 @@ export const CallbackAttempt = {
 export const TaskCallbackDelivered = Type.Object({ ...CallbackAttempt, statusCode: Type.Integer() })
 export type TaskCallbackDelivered = Static<typeof TaskCallbackDelivered>
 
-/** task.callback.failed v1: one attempt failed; `final` when no attempt follows (dead-lettered) */
+/**
+ * task.callback.failed v1: one attempt failed. Not `final`: the next attempt is due at
+ * `retryAt` (a durable timer). `final`: no attempt follows; the message is dead-lettered.
+ */
 export const TaskCallbackFailed = Type.Object({
   ...CallbackAttempt,
   statusCode: Type.Optional(Type.Integer()),
   error: Type.String({ maxLength: 1000 }),
-  final: Type.Boolean()
+  final: Type.Boolean(),
+  retryAt: Type.Optional(Instant)
 })
 export type TaskCallbackFailed = Static<typeof TaskCallbackFailed>
 

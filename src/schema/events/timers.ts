@@ -22,9 +22,13 @@ export type TaskTimerPayload = Static<typeof TaskTimerPayload>
 export const ScheduleTickPayload = Type.Object({ scheduleId: Type.String({ minLength: 1, maxLength: 64 }), tick: Instant })
 export type ScheduleTickPayload = Static<typeof ScheduleTickPayload>
 
+/** task-callback: an attempt to deliver a task's outcome to its callbackUrl (the first is due at the outcome) */
+export const TaskCallbackPayload = Type.Object({ taskId: Type.String({ minLength: 1, maxLength: 64 }), attempt: Type.Integer({ minimum: 1 }) })
+export type TaskCallbackPayload = Static<typeof TaskCallbackPayload>
+
 export const TimerKind = Type.Union([
   Type.Literal('job-timeout'), Type.Literal('meeting-reminder'),
-  Type.Literal('task-timeout'), Type.Literal('task-heartbeat'), Type.Literal('schedule-tick')
+  Type.Literal('task-timeout'), Type.Literal('task-heartbeat'), Type.Literal('schedule-tick'), Type.Literal('task-callback')
 ])
 export type TimerKind = Static<typeof TimerKind>
 
