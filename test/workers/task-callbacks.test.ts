@@ -72,7 +72,7 @@ t.test('the outcome reaches callbackUrl signed (standardwebhooks verifies it), r
   t.equal(hook.hits.length, 2, 'nothing after the delivery')
 })
 
-t.test('a timed-out task's outcome is delivered too; after the last attempt the delivery is dead-lettered and can be replayed', async t => {
+t.test('the outcome of a timed-out task is delivered too; after the last attempt the delivery is dead-lettered and can be replayed', async t => {
   let up = false
   const hook = await receiver(t, () => up ? 200 : 503)
   const svc = await startService(t, { env })
