@@ -122,7 +122,7 @@ export const meetings: FastifyPluginAsyncTypebox<MeetingsOptions> = async (app, 
         })
         const stored: StoredEvent = { seq: appended.seq, natsSubject: Subjects.meeting(meetingId), id: '', type: decision.def.type, version: decision.def.version, source: '', time: now.toISOString(), data: decision.data }
         const next = evolve(state, stored)!
-        sendSeq(reply, appended.seq)
+        sendSeq(reply, 'MEETINGS', appended.seq)
         sendVersion(reply, next.version)
         return fromState(next)
       } catch (err) {
@@ -189,7 +189,7 @@ export const meetings: FastifyPluginAsyncTypebox<MeetingsOptions> = async (app, 
       sendVersion(reply, existing!.version)
       return await reply.code(201).header('location', `/api/meetings/${meetingId}`).send(fromState(existing!))
     }
-    sendSeq(reply, seq)
+    sendSeq(reply, 'MEETINGS', seq)
     sendVersion(reply, seq)
     const state = evolve(undefined, { seq, natsSubject: '', id: '', type: Events.meetingScheduled.type, version: 1, source: '', time: now.toISOString(), data })!
     return await reply.code(201).header('location', `/api/meetings/${meetingId}`).send(fromState(state))
