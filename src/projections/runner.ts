@@ -234,9 +234,11 @@ export class ProjectionRunner {
         this.batchPending = m.info.pending
         if (this.batch.length >= this.batchSize) {
           await this.flush()
-        } else if (m.info.pending === 0 && this.messages.getPending() === 0 && this.lingerTimer === undefined) {
+        } else if (m.info.pending === 0 && this.lingerTimer === undefined) {
           // Caught up with the stream: commit soon, but linger briefly so that a live trickle of
-          // events shares one transaction instead of paying one commit per event.
+          // events shares one transaction instead of paying one commit per event. (Not gated on
+          // messages.getPending(): nats.js 3.4 counts the pull's status callbacks in it, so after
+          // a catch-up it can stay above 0 and hold the last partial batch until the next event.)
           this.lingerTimer = setTimeout(() => { this.flush().catch(() => {}) }, LINGER_MS)
         }
       }
