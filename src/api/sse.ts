@@ -157,8 +157,15 @@ export async function streamEvents (request: FastifyRequest, reply: FastifyReply
     unsubscribe()
     slot!.release()
     clearInterval(heartbeat)
-    if (destroy || res.writableLength > 0) res.destroy()
-    else res.end()
+    if (destroy || res.writableLength > 0) {
+      res.destroy()
+    } else {
+      // and close the connection once the end is out: a reconnect must not come back on it
+      // while the server is closing (it would get a 503, on which an EventSource gives up for
+      // good), and the server's close need not wait for it to idle out
+      const socket = res.socket
+      res.end(() => { socket?.end() })
+    }
   }
   slot.track(() => end())
   res.on('close', () => end())

@@ -49,6 +49,14 @@ export class StreamHub {
     return this.loop !== undefined
   }
 
+  /** live listeners of a key (or of every key) */
+  listenerCount (key?: string): number {
+    if (key !== undefined) return this.listeners.get(key)?.size ?? 0
+    let n = 0
+    for (const set of this.listeners.values()) n += set.size
+    return n
+  }
+
   async start (): Promise<void> {
     this.stopped = false
     this.highWater = (await this.opts.jsm.streams.info(this.opts.stream)).state.last_seq
