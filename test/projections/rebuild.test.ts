@@ -32,21 +32,21 @@ t.test('a rebuild beside a running service, with a writer running and then stopp
   const svc = await startService(t)
   for (let i = 0; i < 3; i++) await post(svc.app, '/api/collect/batch', { events: events(i * 1000, 1000) })
 
-  let writing = true
+  const writing = { on: true }
   let lastWrite: { headers: Record<string, unknown> } | undefined
   let n = 3000
   const writer = (async () => {
-    while (writing) lastWrite = await post(svc.app, '/api/collect', events(n++, 1)[0])
+    while (writing.on) lastWrite = await post(svc.app, '/api/collect', events(n++, 1)[0])
   })()
 
   const other = await rebuilder(t, svc)
   const progress: number[] = []
   const rebuild = rebuildProjection(other, 'collect-events', applied => {
     progress.push(applied)
-    if (applied >= 2000) writing = false // the writer stops while the rebuild runs
+    if (applied >= 2000) writing.on = false // the writer stops while the rebuild runs
   }, { stallMs: 20_000 })
   const result = await rebuild
-  writing = false
+  writing.on = false
   await writer
   t.ok(result.applied >= 3000, `the rebuild finished at ${result.applied} of ${result.total}`)
   t.ok(progress.includes(0) && progress.length > 1, 'progress was reported')
