@@ -10,7 +10,7 @@ t.test('healthz, readyz and metrics', async t => {
   t.equal(ready.statusCode, 200)
   t.equal(ready.json().status, 'ok')
   t.equal(ready.json().nats, true)
-  t.same(ready.json().projections['collect-events'], { appliedSeq: 1, pending: 0, caughtUp: true })
+  t.same(ready.json().projections['collect-events'], { appliedSeq: 1, pending: 0, caughtUp: true, rebuilding: false })
   t.same(Object.keys(ready.json().projections).sort(), ['collect-events', 'jobs', 'meetings', 'notifications', 'timers-jobs', 'timers-meetings'])
   const metrics = await app.inject({ url: '/metrics' })
   t.equal(metrics.statusCode, 200)
