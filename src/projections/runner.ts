@@ -7,6 +7,7 @@ import { decodeEvent, type StoredEvent } from '../store/events.js'
 import type { Clock } from '../lib/time.js'
 import { microTimeOf } from '../lib/time.js'
 import type { Projection } from './projection.js'
+import { keepRunning } from '../lib/retry.js'
 
 export interface ProjectionRunnerOptions {
   projection: Projection
@@ -183,27 +184,23 @@ export class ProjectionRunner {
   }
 
   private async run (): Promise<void> {
-    let backoff = 100
     let load = true
-    while (!this.stopped) {
-      try {
-        if (load) await this.loadCheckpoint()
-        load = false
-        if (this.stopped) break
-        await this.consume()
-        backoff = 100
-      } catch (err) {
-        if (this.stopped) break
+    await keepRunning(async () => {
+      if (load) await this.loadCheckpoint()
+      load = false
+      if (!this.stopped) await this.consume()
+    }, {
+      stopped: () => this.stopped,
+      onError: err => {
         if (err instanceof CheckpointMoved) {
           this.log.info('checkpoint moved by another writer (rebuild?): resuming from it')
           load = true
-          continue
+          return true
         }
         this.log.error({ err }, 'projection consumer failed; retrying')
-        await new Promise(resolve => setTimeout(resolve, backoff))
-        backoff = Math.min(backoff * 2, 5000)
+        return false
       }
-    }
+    })
   }
 
   private async consume (): Promise<void> {

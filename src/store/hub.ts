@@ -4,6 +4,7 @@ import { decodeEvent, isEvent, type EventMessage } from './events.js'
 import { lastOnSubject, walkSubject } from './subject-reader.js'
 import { unescapeToken } from './subjects.js'
 import { Events } from '../schema/events/index.js'
+import { keepRunning } from '../lib/retry.js'
 
 // A stream tail with in-process fan-out: one ordered consumer per stream per process feeds
 // every listener of this process by key, so live delivery never costs a consumer per
@@ -101,29 +102,30 @@ export class StreamHub {
   }
 
   private async run (): Promise<void> {
-    while (!this.stopped) {
-      try {
-        const consumer = await this.opts.js.consumers.get(this.opts.stream, {
-          filter_subjects: this.opts.filter,
-          deliver_policy: DeliverPolicy.StartSequence,
-          opt_start_seq: this.highWater + 1
-        })
-        this.messages = await consumer.consume()
-        if (this.stopped) this.messages.stop()
-        for await (const m of this.messages) {
-          const ev = this.opts.toEvent({ seq: m.seq, subject: m.subject, headers: m.headers, data: m.data })
-          this.highWater = m.seq
-          if (ev === undefined) continue
-          for (const key of this.opts.keysOf(m.subject)) {
-            for (const fn of this.listeners.get(key) ?? []) fn(ev)
-          }
+    await keepRunning(async () => {
+      const consumer = await this.opts.js.consumers.get(this.opts.stream, {
+        filter_subjects: this.opts.filter,
+        deliver_policy: DeliverPolicy.StartSequence,
+        opt_start_seq: this.highWater + 1
+      })
+      this.messages = await consumer.consume()
+      if (this.stopped) this.messages.stop()
+      for await (const m of this.messages) {
+        const ev = this.opts.toEvent({ seq: m.seq, subject: m.subject, headers: m.headers, data: m.data })
+        this.highWater = m.seq
+        if (ev === undefined) continue
+        for (const key of this.opts.keysOf(m.subject)) {
+          for (const fn of this.listeners.get(key) ?? []) fn(ev)
         }
-      } catch (err) {
-        if (this.stopped) break
-        this.opts.log.error({ err, stream: this.opts.stream }, 'stream tail failed; restarting after the last sequence seen')
-        await new Promise(resolve => setTimeout(resolve, 500))
       }
-    }
+    }, {
+      stopped: () => this.stopped,
+      firstBackoffMs: 500,
+      onError: err => {
+        this.opts.log.error({ err, stream: this.opts.stream }, 'stream tail failed; restarting after the last sequence seen')
+        return false
+      }
+    })
   }
 }
 
