@@ -1,8 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import fp from 'fastify-plugin'
 import { Type, type Static } from '@sinclair/typebox'
-import { Registry, Histogram, Gauge, collectDefaultMetrics } from 'prom-client'
+import { Registry, Histogram, Gauge, Counter, collectDefaultMetrics } from 'prom-client'
 import type { Runtime } from '../runtime.js'
+import { countTimers } from '../projections/timers.js'
 
 // Not encapsulated (fastify-plugin), so the latency hook sees every route of the app.
 // /healthz (the process answers), /readyz (can this process serve current reads now?) and
@@ -116,6 +117,21 @@ const plugin: FastifyPluginAsyncTypebox<HealthOptions> = async (app, { runtime }
     help: '1 while the NATS connection is up',
     registers: [registry],
     collect () { this.set(runtime.nats.connected ? 1 : 0) }
+  })
+
+  // eslint-disable-next-line no-new
+  new Gauge({
+    name: 'jetway_timers_pending',
+    help: 'Durable timers armed and not yet fired, in this process\'s read model',
+    registers: [registry],
+    async collect () { this.set(await countTimers(runtime.db)) }
+  })
+  // eslint-disable-next-line no-new
+  new Counter({
+    name: 'jetway_timers_fired_total',
+    help: 'Timers this process fired (a timer another instance fired first is not counted)',
+    registers: [registry],
+    collect () { this.reset(); this.inc(runtime.ticker?.fired ?? 0) }
   })
 
   app.addHook('onResponse', async (request, reply) => {

@@ -19,6 +19,8 @@ t.test('healthz, readyz and metrics', async t => {
   t.match(metrics.body, /jetway_projection_applied_seq\{projection="collect-events"\} 1/)
   t.match(metrics.body, /jetway_projection_lag\{projection="collect-events"\} 0/)
   t.match(metrics.body, /jetway_nats_connected 1/)
+  t.match(metrics.body, /jetway_timers_pending 0/)
+  t.match(metrics.body, /jetway_timers_fired_total 0/)
   t.match((await app.inject({ url: '/healthz', headers: { 'x-request-id': 'abc-123' } })).headers['x-request-id'], 'abc-123', 'request id echoed')
 })
 
