@@ -1,3 +1,5 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Runtime } from './runtime.js'
@@ -35,6 +37,7 @@ export async function buildApp (runtime: Runtime): Promise<FastifyInstance> {
   app.removeContentTypeParser('text/plain')
   installErrorHandlers(app)
   app.addHook('onSend', async (request, reply) => { reply.header('x-request-id', request.id) })
+  dropUnusedConnectionsOnClose(app)
 
   await app.register(health, { runtime })
   if (config.roles.has('api')) {
@@ -45,4 +48,26 @@ export async function buildApp (runtime: Runtime): Promise<FastifyInstance> {
     await app.register(taskRoutes, { runtime, auth })
   }
   return app
+}
+
+/**
+ * On close, also drop the connections with no request in flight that Node does not count as
+ * idle (opened and not used yet, as HTTP clients open them ahead). Left open they hold the
+ * server's close for up to headersTimeout, and a request arriving on one gets Fastify's 503,
+ * on which an EventSource reconnecting after its stream ended gives up for good.
+ */
+function dropUnusedConnectionsOnClose (app: FastifyInstance): void {
+  const sockets = new Set<Socket>()
+  const busy = new Set<Socket>()
+  app.server.on('connection', (socket: Socket) => {
+    sockets.add(socket)
+    socket.once('close', () => { sockets.delete(socket); busy.delete(socket) })
+  })
+  app.server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+    busy.add(request.socket)
+    response.once('close', () => busy.delete(request.socket))
+  })
+  app.addHook('preClose', async () => {
+    for (const socket of sockets) if (!busy.has(socket)) socket.destroy()
+  })
 }

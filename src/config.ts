@@ -24,6 +24,9 @@ export interface Config {
   readWaitMs: number
   jobs: { timeoutMs: number, simulator: boolean, intakeKey: string | undefined }
   sseHeartbeatMs: number
+  sse: { maxConnections: number, maxPerUser: number, maxBufferedBytes: number }
+  /** stream messages a read model may lag while /readyz answers 200 */
+  readyMaxLag: number
   workers: { maxDeliver: number, backoffMs: number }
   mail: { smtpUrl: string | undefined, from: string }
   reminderLeadMs: number
@@ -120,6 +123,12 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
       intakeKey: e.INTAKE_KEY
     },
     sseHeartbeatMs: parseDuration(e.SSE_HEARTBEAT ?? '15s')!,
+    sse: {
+      maxConnections: Number(e.SSE_MAX_CONNECTIONS ?? 20_000),
+      maxPerUser: Number(e.SSE_MAX_PER_USER ?? 100),
+      maxBufferedBytes: Number(e.SSE_MAX_BUFFER ?? 1024 * 1024)
+    },
+    readyMaxLag: Number(e.READY_MAX_LAG ?? 10_000),
     workers: {
       maxDeliver: Number(e.WORKER_MAX_DELIVER ?? 5),
       backoffMs: parseDuration(e.WORKER_BACKOFF ?? '1s')!

@@ -78,7 +78,7 @@ export const collect: FastifyPluginAsyncTypebox<CollectOptions> = async (app, { 
   const single = async (request: FastifyRequest<{ Body: CollectRequest }>, reply: FastifyReply): Promise<{ is_success: boolean }> => {
     const result = await collectOne(request, request.body)
     if (Array.isArray(result)) throw new JetwayError(ErrorCodes.validation, 'invalid event', result)
-    if (result.seq !== undefined) sendSeq(reply, result.seq)
+    if (result.seq !== undefined) sendSeq(reply, 'COLLECT', result.seq)
     reply.header(DUPLICATE_HEADER, String(result.status === 'duplicate'))
     return { is_success: true }
   }
@@ -111,7 +111,7 @@ export const collect: FastifyPluginAsyncTypebox<CollectOptions> = async (app, { 
     })
     const count = (s: BatchItemResult['status']): number => results.filter(r => r.status === s).length
     const maxSeq = Math.max(0, ...results.map(r => r.seq ?? 0))
-    if (maxSeq > 0) sendSeq(reply, maxSeq)
+    if (maxSeq > 0) sendSeq(reply, 'COLLECT', maxSeq)
     return { is_success: count('rejected') === 0, accepted: count('accepted'), duplicates: count('duplicate'), rejected: count('rejected'), results }
   })
 

@@ -89,7 +89,7 @@ export const schedules: FastifyPluginAsyncTypebox<SchedulesOptions> = async (app
       data: { scheduleId, owner, name: b.name, cron: b.cron, timezone: b.timezone, task: b.task, nextTick }
     }, { source: '/jetway/api/schedules', actor: auth.identity(request).userId, correlationId: request.id, idempotencyKey: `schedule:${scheduleId}` })
     const last = result.appended.at(-1)
-    if (last !== undefined) sendSeq(reply, last)
+    if (last !== undefined) sendSeq(reply, 'TASKS', last)
     reply.header('etag', `"${result.version}"`)
     return await reply.code(201).header('location', `/api/schedules/${scheduleId}`).send(fromState(result.state!))
   })
@@ -118,7 +118,7 @@ export const schedules: FastifyPluginAsyncTypebox<SchedulesOptions> = async (app
       guard: state => { if (state === undefined || !canSee(request, state.owner)) throw new JetwayError(ErrorCodes.notFound, `no schedule ${id}`) }
     })
     const last = result.appended.at(-1)
-    if (last !== undefined) sendSeq(reply, last)
+    if (last !== undefined) sendSeq(reply, 'TASKS', last)
     reply.header('etag', `"${result.version}"`)
     return fromState(result.state!)
   })

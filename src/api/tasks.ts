@@ -5,7 +5,7 @@ import { ErrorCodes, JetwayError } from '../lib/errors.js'
 import { checkTemplate, type TaskState } from '../domain/task.js'
 import { callbacksOf, findTask, listTasks } from '../projections/tasks.js'
 import { notificationsAbout } from '../projections/notifications.js'
-import { CreateTask, Completed, SendFailure, SendHeartbeat, SendSuccess, Task, TaskList, TaskListQuery, TaskParams } from '../schema/api/tasks.js'
+import { CreateTask, Completed, SendFailure, SendHeartbeat, SendSuccess, Task, TaskList, TaskListQuery, TaskParams, TaskSseQuery } from '../schema/api/tasks.js'
 import { DeliveryRecords } from '../schema/api/meetings.js'
 import { MinSeqQuery } from '../schema/api/common.js'
 import type { TaskCallbackRow, TaskRow } from '../schema/database.js'
@@ -13,6 +13,9 @@ import type { Runtime } from '../runtime.js'
 import type { Auth } from './auth.js'
 import { sendSeq, waitForProjection } from './consistency.js'
 import { checkOutput, type TaskCommands } from './task-commands.js'
+import { SseConnections, lastEventIdOf, streamEvents } from './sse.js'
+import { Subjects } from '../store/subjects.js'
+import type { TaskHubEvent } from '../store/task-hub.js'
 
 // Callback tasks of seed 003 (Step Functions' .waitForTaskToken): a process creates a task and
 // waits; a system completes it with the task token (POST /api/tasks/success|failure|heartbeat,
@@ -114,14 +117,16 @@ function idempotencyKeyOf (request: FastifyRequest): string | undefined {
 }
 
 export const tasks: FastifyPluginAsyncTypebox<TasksOptions> = async (app, { runtime, auth, commands }) => {
-  const { db, jsm, config } = runtime
+  const { db, config } = runtime
+  const hub = runtime.hubs.tasks
+  const connections = new SseConnections({ ...config.sse, heartbeatMs: config.sseHeartbeatMs })
+  app.addHook('preClose', async () => { connections.closeAll() })
 
   /** The task from this instance's read model, waiting (bounded) for it to catch up with TASKS when absent. */
   async function lookUp (taskId: string): Promise<TaskRow | undefined> {
     const found = await findTask(db, taskId)
-    const runner = runtime.projections.get('tasks')
-    if (found !== undefined || runner === undefined) return found
-    await runner.waitFor((await jsm.streams.info('TASKS')).state.last_seq, config.readWaitMs)
+    if (found !== undefined) return found
+    await runtime.readModels.waitFor('tasks', await runtime.readModels.streamEnd('TASKS'), config.readWaitMs)
     return await findTask(db, taskId)
   }
 
@@ -144,7 +149,7 @@ export const tasks: FastifyPluginAsyncTypebox<TasksOptions> = async (app, { runt
       })
       const state = result.state!
       const last = result.appended.at(-1)
-      if (last !== undefined) sendSeq(reply, last)
+      if (last !== undefined) sendSeq(reply, 'TASKS', last)
       reply.header('etag', `"${result.version}"`)
       reply.header('jetway-duplicate', String(result.appended.length === 0))
       return await reply.code(201).header('location', `/api/tasks/${state.taskId}`).send(taskFromState(state, commands.tokenOf(state.taskId)))
@@ -187,13 +192,58 @@ export const tasks: FastifyPluginAsyncTypebox<TasksOptions> = async (app, { runt
     })
   })
 
+  // SSE: every event of one task, or of the caller's tasks. An EventSource cannot send headers,
+  // so a token may also come as ?access_token=.
+  await app.register(async scope => {
+    const sse = scope.withTypeProvider<TypeBoxTypeProvider>()
+    sse.addHook('onRequest', async request => {
+      const token = (request.query as Record<string, unknown>).access_token
+      if (request.headers.authorization === undefined && typeof token === 'string') request.headers.authorization = `Bearer ${token}`
+      await auth.authenticate(request)
+    })
+
+    // one task, from its creation (task.created, heartbeats, the outcome)
+    sse.get('/api/tasks/:id/events', { schema: { params: TaskParams, querystring: TaskSseQuery } }, async (request, reply) => {
+      const { id } = request.params
+      const lastEventId = lastEventIdOf(request, request.query.lastEventId)
+      const row = await lookUp(id)
+      if (row === undefined || !canSee(request, row.owner)) throw new JetwayError(ErrorCodes.notFound, `no task ${id}`)
+      await streamEvents(request, reply, lastEventId, {
+        hub,
+        connections,
+        user: auth.identity(request).userId ?? row.owner,
+        key: `task:${id}`,
+        replay: (after, to) => hub.replay(Subjects.task(id), after, to),
+        replayFromStart: true
+      })
+    })
+
+    // the caller's tasks (an owner's, in off mode or for an admin), live; a resume replays the
+    // gap over every task's events, keeping the owner's
+    sse.get('/api/tasks/sub', { schema: { querystring: TaskSseQuery } }, async (request, reply) => {
+      const lastEventId = lastEventIdOf(request, request.query.lastEventId)
+      const owner = listOwner(auth, request, request.query.owner) ?? auth.identity(request).userId
+      if (owner === undefined) throw new JetwayError(ErrorCodes.validation, 'whose tasks? give owner with AUTH_MODE=off', [{ field: 'owner', message: 'is required with AUTH_MODE=off' }])
+      await streamEvents(request, reply, lastEventId, {
+        hub,
+        connections,
+        user: auth.identity(request).userId ?? owner,
+        key: `owner:${owner}`,
+        replay: async function * (after, to) {
+          for await (const ev of hub.replay('tasks.*', after, to)) if ((ev as TaskHubEvent).owner === owner) yield ev
+        },
+        replayFromStart: false
+      })
+    })
+  })
+
   // Completion, for systems: the task token is the credential (no user token is asked for).
   await app.register(async scope => {
     const api = scope.withTypeProvider<TypeBoxTypeProvider>()
     const meta = (request: FastifyRequest) => ({ source: '/jetway/api/tasks', correlationId: request.id })
     const answer = (result: CommandResult<TaskState>, reply: FastifyReply) => {
       const last = result.appended.at(-1)
-      if (last !== undefined) sendSeq(reply, last)
+      if (last !== undefined) sendSeq(reply, 'TASKS', last)
       return { taskId: result.state!.taskId, status: result.state!.status, version: result.version }
     }
     api.post('/api/tasks/success', { schema: { body: SendSuccess, response: { 200: Completed } } }, async (request, reply) => {

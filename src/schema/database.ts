@@ -8,6 +8,8 @@ export interface ProjectionCheckpointTable {
   last_seq: number
   version: number
   updated_at: string
+  /** 1 while a rebuild refills the projection (its rows are not current) */
+  rebuilding: Generated<number>
 }
 
 export interface CollectEventTable {

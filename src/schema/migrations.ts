@@ -129,6 +129,15 @@ export const migrations: Record<string, Migration> = {
       await db.schema.createIndex('timers_by_group').on('timers').columns(['group_key']).execute()
     }
   },
+  '0006_checkpoint_rebuilding': {
+    async up (db: Kysely<any>) {
+      // 1 while `npm run rebuild` refills the projection: its rows are not current, whatever
+      // last_seq says. updated_at is then the rebuild's heartbeat.
+      await db.schema.alterTable('projection_checkpoints')
+        .addColumn('rebuilding', 'integer', c => c.notNull().defaultTo(0))
+        .execute()
+    }
+  },
   '0007_tasks': {
     async up (db: Kysely<any>) {
       await db.schema.createTable('tasks')

@@ -3,7 +3,7 @@ import { createServer } from 'node:http'
 import { generateKeyPairSync } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import { createSigner } from 'fast-jwt'
-import { startService, post } from '../fixtures/service.js'
+import { startService, post, seqOf } from '../fixtures/service.js'
 
 const SECRET = 'a-test-secret-of-enough-length'
 const sign = createSigner({ key: SECRET, algorithm: 'HS256', expiresIn: 3_600_000 })
@@ -37,7 +37,7 @@ t.test('jwt (HS256): a user writes and reads only their own events; admin acts f
   const forBob = await post(app, '/api/collect', event('j-3', 'bob'), admin)
   t.equal(forBob.statusCode, 200)
   const seq = forBob.headers['jetway-seq'] as string
-  const msg = await runtime.jsm.streams.getMessage('COLLECT', { seq: Number(seq) })
+  const msg = await runtime.jsm.streams.getMessage('COLLECT', { seq: seqOf(forBob) })
   t.equal(msg!.header.get('ce-actor'), 'ops', 'the event records who caused it')
 
   const mine = await app.inject({ url: `/api/event/alice?min_seq=${seq}`, headers: alice })

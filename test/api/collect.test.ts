@@ -1,6 +1,6 @@
 import t from 'tap'
 import { headers as natsHeaders } from '@nats-io/transport-node'
-import { startService, post } from '../fixtures/service.js'
+import { startService, post, seqOf } from '../fixtures/service.js'
 import { keyOf } from '../../src/store/events.js'
 
 const seedBody = {
@@ -17,7 +17,7 @@ t.test('the seed body on both routes answers the seed answer and lands in COLLEC
   t.same(first.json(), { is_success: true })
   t.strictSame(Object.keys(first.json()), ['is_success'])
   t.equal(first.headers['jetway-duplicate'], 'false')
-  const seq = Number(first.headers['jetway-seq'])
+  const seq = seqOf(first)
   t.ok(seq > 0, 'answer carries the stream sequence')
 
   const msg = await runtime.jsm.streams.getMessage('COLLECT', { seq })

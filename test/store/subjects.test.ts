@@ -1,7 +1,7 @@
 import t from 'tap'
 import { escapeToken, unescapeToken, Subjects } from '../../src/store/subjects.js'
 import { decodeEvent } from '../../src/store/events.js'
-import { startService, post } from '../fixtures/service.js'
+import { startService, post, seqOf } from '../fixtures/service.js'
 
 const awkward = ['a.b', '*', '>', 'a b', 'ü', '%', '', 'tab\there', 'a.*.>', '%2E', 'user@example.com', '😀', 'new\nline']
 
@@ -30,7 +30,7 @@ t.test('awkward user ids each land on one subject of four tokens and are found a
   for (const [i, userId] of awkward.filter(u => u !== '' && !hasControl(u)).entries()) {
     const r = await post(app, '/api/collect', { event_id: `sub-${i}`, event: 'a.b *>', user_id: userId })
     t.equal(r.statusCode, 200, JSON.stringify(userId))
-    const msg = await runtime.jsm.streams.getMessage('COLLECT', { seq: Number(r.headers['jetway-seq']) })
+    const msg = await runtime.jsm.streams.getMessage('COLLECT', { seq: seqOf(r) })
     const tokens = msg!.subject.split('.')
     t.equal(tokens.length, 4, `${msg!.subject}: four tokens`)
     t.equal(unescapeToken(tokens[2]!), userId)

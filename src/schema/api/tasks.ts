@@ -106,8 +106,8 @@ export const TaskListQuery = Type.Object({
 export const TaskList = Type.Object({ items: Type.Array(Task), nextCursor: Type.Union([Type.String(), Type.Null()]) })
 
 export const TaskSseQuery = Type.Object({
-  lastEventId: Type.Optional(Type.String()),
-  access_token: Type.Optional(Type.String()),
+  lastEventId: Type.Optional(Type.String({ maxLength: 20 })),
+  access_token: Type.Optional(Type.String({ maxLength: 8192 })),
   owner: Type.Optional(Owner)
 })
 
