@@ -88,3 +88,25 @@ t.test('schedule input: a bad pattern or time zone is a 400 naming the field; he
   t.same(list.json().items.map((i: { scheduleId: string }) => i.scheduleId), [ok.json().scheduleId])
   t.equal((await svc.app.inject({ method: 'DELETE', url: '/api/schedules/nope' })).statusCode, 404)
 })
+
+t.test('a tick missed while no instance ran is skipped, not fired late, and no burst follows', async t => {
+  const natsUrl = await natsServer(t)
+  const env = { TIMER_TICK: '50ms', SCHEDULE_GRACE: '1500ms' }
+  const first = await startService(t, { natsUrl, env })
+  const s = (await post(first.app, '/api/schedules', { name: 'n', cron: '* * * * * *', timezone: 'UTC', owner: 'ops', task: { type: 'x' } })).json()
+  // stop every instance before the first tick, and stay away past it and its grace
+  await first.close()
+  const missed = Date.parse(s.nextTicks[0])
+  while (Date.now() < missed + 3500) await new Promise(resolve => setTimeout(resolve, 100))
+  const back = await startService(t, { natsUrl, env, dataDir: first.dataDir })
+  let ticks: ScheduleTicked[] = []
+  // then it ticks again (within the grace)
+  while (!ticks.some(x => !x.skipped)) {
+    await new Promise(resolve => setTimeout(resolve, 50))
+    ticks = await ticksOf(back.runtime, s.scheduleId)
+  }
+  t.match(ticks[0], { tick: s.nextTicks[0], skipped: true }, 'the missed tick is recorded as skipped')
+  t.equal(ticks[0]!.taskId, undefined, 'and made no task')
+  t.ok(Date.parse(ticks[0]!.nextTick!) > missed + 3500, 'the next tick is after the restart: the ticks missed meanwhile are not fired late')
+  t.equal(await countOn(back.runtime, 'TASKS', 'tasks.*'), ticks.filter(x => !x.skipped).length, 'tasks only for the ticks fired')
+})
