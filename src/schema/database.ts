@@ -183,6 +183,7 @@ export interface Database {
 export type CollectEventRow = Selectable<CollectEventTable>
 export type NewCollectEventRow = Insertable<CollectEventTable>
 export type JobRow = Selectable<JobTable>
+export type NewJobRow = Insertable<JobTable>
 export type MeetingRow = Selectable<MeetingTable>
 export type NotificationRow = Selectable<NotificationTable>
 export type OutboxRow = Selectable<OutboxTable>
