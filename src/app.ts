@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RouteOptions } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Runtime } from './runtime.js'
 import { frameworkError, installErrorHandlers } from './api/errors.js'
@@ -12,12 +12,13 @@ import { collect } from './api/collect.js'
 import { jobs } from './api/jobs.js'
 import { meetings } from './api/meetings.js'
 import { taskRoutes } from './api/task-routes.js'
+import { registerOpenApi } from './api/openapi.js'
 
 /**
  * The HTTP face of a runtime; never listens (src/server.ts does, tests inject()). Health and
  * metrics are served in every role; the feature routes only with the `api` role.
  */
-export async function buildApp (runtime: Runtime): Promise<FastifyInstance> {
+export async function buildApp (runtime: Runtime, opts: { onRoute?: (route: RouteOptions) => void } = {}): Promise<FastifyInstance> {
   const { config } = runtime
   const app = Fastify({
     loggerInstance: runtime.log as FastifyBaseLogger,
@@ -38,7 +39,10 @@ export async function buildApp (runtime: Runtime): Promise<FastifyInstance> {
   installErrorHandlers(app)
   app.addHook('onSend', async (request, reply) => { reply.header('x-request-id', request.id) })
   dropUnusedConnectionsOnClose(app)
+  if (opts.onRoute !== undefined) app.addHook('onRoute', opts.onRoute)
 
+  // first: it collects every route registered after it (/openapi.json, /docs)
+  await registerOpenApi(app)
   await app.register(health, { runtime })
   if (config.roles.has('api')) {
     const auth = buildAuth(config.auth)

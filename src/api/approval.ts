@@ -1,10 +1,13 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import { Type } from '@sinclair/typebox'
 import { loadState } from '../store/command.js'
 import { TaskClosed, taskAggregate, type TaskState } from '../domain/task.js'
 import { formToken, parseApprovalToken, verifyFormToken } from '../lib/task-tokens.js'
 import type { Runtime } from '../runtime.js'
 import type { TaskCommands } from './task-commands.js'
 import { approvalPage, type PageNotice } from './approval-page.js'
+import { openapiDocs } from './openapi.js'
+import { ApprovalForm } from '../schema/api/tasks.js'
 
 // The page an approver's email links to, safe from mail link scanners (Safe Links, Mimecast,
 // Proofpoint fetch every link with GET and HEAD before a person does): GET and HEAD only show
@@ -30,6 +33,8 @@ const HEADERS = {
 }
 
 const MAX_COMMENT = 2000
+
+const html = (description: string) => ({ description, content: { 'text/html': { schema: Type.String() } } })
 
 interface Approver {
   task: TaskState
@@ -60,12 +65,27 @@ export const approval: FastifyPluginAsync<ApprovalOptions> = async (app, { runti
   }
 
   // GET (and the HEAD Fastify derives from it) never changes anything
-  app.get<{ Params: { token: string } }>('/tasks/approval/:token', async (request, reply) => {
+  app.get<{ Params: { token: string } }>('/tasks/approval/:token', {
+    schema: { tags: ['approval'], summary: 'The approval page of one approver: the task and a form (changes nothing)' },
+    config: openapiDocs({ responses: { 200: html('The page: the task, and the form while it waits (else the recorded outcome)'), 404: html('Not a link this service made') } })
+  }, async (request, reply) => {
     const found = await approverOf(request.params.token)
     return render(reply, found === undefined ? 404 : 200, request.params.token, found)
   })
 
-  app.post<{ Params: { token: string }, Body: Record<string, string> | undefined }>('/tasks/approval/:token', async (request, reply) => {
+  app.post<{ Params: { token: string }, Body: Record<string, string> | undefined }>('/tasks/approval/:token', {
+    schema: { tags: ['approval'], summary: 'Approve or reject (the page\'s form post); then back to the page' },
+    config: openapiDocs({
+      body: ApprovalForm,
+      consumes: ['application/x-www-form-urlencoded'],
+      responses: {
+        303: { description: 'Recorded (or someone decided first): see the page' },
+        400: html('No decision chosen: the form again'),
+        403: html('No valid form token, or a post from another site: the form again, nothing recorded'),
+        404: html('Not a link this service made')
+      }
+    })
+  }, async (request, reply) => {
     const { token } = request.params
     const found = await approverOf(token)
     if (found === undefined) return render(reply, 404, token, undefined)

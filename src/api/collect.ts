@@ -82,7 +82,7 @@ export const collect: FastifyPluginAsyncTypebox<CollectOptions> = async (app, { 
     reply.header(DUPLICATE_HEADER, String(result.status === 'duplicate'))
     return { is_success: true }
   }
-  const singleRoute = { config: SEED_FAILURE, bodyLimit: 64 * 1024, schema: { body: CollectRequest, response: { 200: CollectResponse } } }
+  const singleRoute = { config: SEED_FAILURE, bodyLimit: 64 * 1024, schema: { tags: ['collect'], summary: 'Collect one event (the seed\'s answer; idempotent per user and event_id)', body: CollectRequest, response: { 200: CollectResponse } } }
   app.post('/api/collect', singleRoute, single)
   app.post('/api/event', singleRoute, single)
 
@@ -90,7 +90,7 @@ export const collect: FastifyPluginAsyncTypebox<CollectOptions> = async (app, { 
   app.post('/api/collect/batch', {
     config: SEED_FAILURE,
     bodyLimit: Math.min(config.bodyLimit, 1024 * 1024),
-    schema: { body: BatchRequest, response: { 200: BatchResponse } }
+    schema: { tags: ['collect'], summary: 'Collect up to 1000 events (1 MiB) at once; a bad event is rejected alone', body: BatchRequest, response: { 200: BatchResponse } }
   }, async (request, reply) => {
     const results = await mapLimit(request.body.events, BATCH_IN_FLIGHT, async (raw, index): Promise<BatchItemResult> => {
       const eventId = typeof (raw as { event_id?: unknown })?.event_id === 'string' ? (raw as { event_id: string }).event_id : undefined
@@ -135,9 +135,9 @@ export const collect: FastifyPluginAsyncTypebox<CollectOptions> = async (app, { 
     return { items: page.items, next_cursor: page.next === undefined ? null : encodeCursor(page.next) }
   }
   const searchResponse = { 200: SearchResponse }
-  app.post('/api/search', { schema: { body: SearchBody, response: searchResponse } }, async request => await search(request, request.body))
-  app.get('/api/event', { schema: { querystring: SearchQuery, response: searchResponse } }, async request => await search(request, request.query))
-  app.get('/api/event/:user_id', { schema: { params: UserParams, querystring: SearchByUserQuery, response: searchResponse } },
+  app.post('/api/search', { schema: { tags: ['collect'], summary: 'Search a user\'s events (oldest first, paged)', body: SearchBody, response: searchResponse } }, async request => await search(request, request.body))
+  app.get('/api/event', { schema: { tags: ['collect'], summary: 'Search a user\'s events (oldest first, paged)', querystring: SearchQuery, response: searchResponse } }, async request => await search(request, request.query))
+  app.get('/api/event/:user_id', { schema: { tags: ['collect'], summary: 'A user\'s events (oldest first, paged)', params: UserParams, querystring: SearchByUserQuery, response: searchResponse } },
     async request => await search(request, { ...request.query, user_id: request.params.user_id }))
 }
 

@@ -4,6 +4,7 @@ import { Type, type Static } from '@sinclair/typebox'
 import { Registry, Histogram, Gauge, Counter, collectDefaultMetrics } from 'prom-client'
 import type { Runtime } from '../runtime.js'
 import { countTimers } from '../projections/timers.js'
+import { openapiDocs } from './openapi.js'
 
 // Not encapsulated (fastify-plugin), so the latency hook sees every route of the app.
 // /healthz (the process answers), /readyz (can this process serve current reads now?) and
@@ -138,14 +139,17 @@ const plugin: FastifyPluginAsyncTypebox<HealthOptions> = async (app, { runtime }
     latency.observe({ method: request.method, route: request.routeOptions.url ?? 'unmatched', status_code: reply.statusCode }, reply.elapsedTime / 1000)
   })
 
-  app.get('/healthz', { schema: { response: { 200: Status } } }, async () => ({ status: 'ok' as const }))
+  app.get('/healthz', { schema: { tags: ['health'], summary: 'Liveness: the process answers', response: { 200: Status } } }, async () => ({ status: 'ok' as const }))
 
-  app.get('/readyz', { schema: { response: { 200: Status, 503: Status } } }, async (_request, reply) => {
+  app.get('/readyz', { schema: { tags: ['health'], summary: 'Readiness: NATS connected and every read model served here current (503 with the reasons)', response: { 200: Status, 503: Status } } }, async (_request, reply) => {
     const status = await check()
     return await reply.code(status.status === 'ok' ? 200 : 503).send(status)
   })
 
-  app.get('/metrics', async (_request, reply) => {
+  app.get('/metrics', {
+    schema: { tags: ['health'], summary: 'Prometheus metrics (text exposition format)' },
+    config: openapiDocs({ responses: { 200: { description: 'The metrics', content: { 'text/plain': { schema: Type.String() } } } } })
+  }, async (_request, reply) => {
     return await reply.type(registry.contentType).send(await registry.metrics())
   })
 }

@@ -8,7 +8,8 @@ import { appendEvent, keyOf } from '../store/events.js'
 import { ErrorCodes, JetwayError, type FieldError } from '../lib/errors.js'
 import { Events } from '../schema/events/index.js'
 import type { EventStatus } from '../schema/events/jobs.js'
-import { IntakeResponse, ValidationResponse } from '../schema/api/jobs.js'
+import { CloudEventBody, EventGridEvent, IntakeResponse, ValidationResponse } from '../schema/api/jobs.js'
+import { openapiDocs } from './openapi.js'
 import { Subjects } from '../store/subjects.js'
 import type { Runtime } from '../runtime.js'
 import type { Auth } from './auth.js'
@@ -110,7 +111,10 @@ export const intake: FastifyPluginAsyncTypebox<IntakeOptions> = async (app, { ru
   app.addHook('onRequest', async request => { if (request.method !== 'OPTIONS') await guard(request) })
 
   // CloudEvents webhook abuse protection (the HTTP 1.1 Web Hooks spec Event Grid also uses).
-  app.options('/noti/events', async (request, reply) => {
+  app.options('/noti/events', {
+    schema: { tags: ['intake'], summary: 'The CloudEvents webhook abuse-protection handshake (WebHook-Request-Origin)', security: [] },
+    config: openapiDocs({ responses: { 200: { description: 'WebHook-Allowed-Origin and WebHook-Allowed-Rate echo the origin' } } })
+  }, async (request, reply) => {
     const origin = request.headers['webhook-request-origin']
     if (typeof origin === 'string') {
       reply.header('webhook-allowed-origin', origin)
@@ -121,7 +125,11 @@ export const intake: FastifyPluginAsyncTypebox<IntakeOptions> = async (app, { ru
   })
 
   app.post('/noti/events', {
-    schema: { response: { 200: Type.Union([IntakeResponse, ValidationResponse]) } }
+    config: openapiDocs({
+      body: Type.Union([Type.Array(EventGridEvent), CloudEventBody, Type.Array(CloudEventBody)]),
+      consumes: ['application/json', 'application/cloudevents+json', 'application/cloudevents-batch+json']
+    }),
+    schema: { tags: ['intake'], summary: 'Complete jobs: Azure Event Grid events (with its validation handshake) or CloudEvents 1.0 (structured, batch, binary)', response: { 200: Type.Union([IntakeResponse, ValidationResponse]) } }
   }, async (request, reply) => {
     const contentType = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase()
     const isCloudEvent = CE_TYPES.includes(contentType) || request.headers['ce-specversion'] !== undefined

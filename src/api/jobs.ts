@@ -14,6 +14,7 @@ import type { Auth } from './auth.js'
 import { sendSeq, waitForProjection } from './consistency.js'
 import { intake, intakeGuard } from './intake.js'
 import { SseConnections, lastEventIdOf, streamEvents } from './sse.js'
+import { sseResponse } from './openapi.js'
 
 // Job notifications of seed 000: POST /noti/pub starts a job and answers its eventId at once;
 // its outcome arrives at the intake (or times out); SSE streams the seed's status message.
@@ -61,7 +62,7 @@ export const jobs: FastifyPluginAsyncTypebox<JobsOptions> = async (app, { runtim
     const api = scope.withTypeProvider<TypeBoxTypeProvider>()
     api.addHook('onRequest', auth.authenticate)
 
-    api.post('/noti/pub', { schema: { body: PubRequest, response: { 200: PubResponse } } }, async (request, reply) => {
+    api.post('/noti/pub', { schema: { tags: ['jobs'], summary: 'Start a job; answers its eventId at once (Idempotency-Key honoured)', body: PubRequest, response: { 200: PubResponse } } }, async (request, reply) => {
       const { eventType, userId, timeoutSeconds } = request.body
       auth.requireUser(request, userId)
       const key = request.headers['idempotency-key']
@@ -92,7 +93,7 @@ export const jobs: FastifyPluginAsyncTypebox<JobsOptions> = async (app, { runtim
       return { eventId }
     })
 
-    api.get('/noti/jobs/:eventId', { schema: { params: JobParams, querystring: MinSeqQuery, response: { 200: Job } } }, async request => {
+    api.get('/noti/jobs/:eventId', { schema: { tags: ['jobs'], summary: 'A job: the seed\'s record plus its status', params: JobParams, querystring: MinSeqQuery, response: { 200: Job } } }, async request => {
       await waitForProjection(runtime, 'jobs', request, request.query.min_seq)
       const job = await lookUp(request.params.eventId)
       if (job === undefined) throw new JetwayError(ErrorCodes.notFound, `no job ${request.params.eventId}`)
@@ -116,7 +117,7 @@ export const jobs: FastifyPluginAsyncTypebox<JobsOptions> = async (app, { runtim
   await app.register(async scope => {
     const api = scope.withTypeProvider<TypeBoxTypeProvider>()
     api.addHook('onRequest', intakeGuard(auth, config.jobs.intakeKey))
-    api.post('/noti/complete/:eventId', { schema: { params: JobParams, body: CompleteRequest, response: { 200: IntakeResponse } } }, async (request, reply) => {
+    api.post('/noti/complete/:eventId', { schema: { tags: ['intake'], summary: 'Complete a job (the plain form)', params: JobParams, body: CompleteRequest, response: { 200: IntakeResponse } } }, async (request, reply) => {
       const { eventId } = request.params
       const appended = await appendEvent(js, {
         def: Events.jobCompleted,
@@ -158,10 +159,10 @@ export const jobs: FastifyPluginAsyncTypebox<JobsOptions> = async (app, { runtim
         replayFromStart: true
       })
     }
-    const jobRoute = { schema: { params: JobParams, querystring: SseQuery } }
+    const jobRoute = { schema: { tags: ['jobs'], summary: 'A job\'s status over SSE (replayed if it already has one)', params: JobParams, querystring: SseQuery, response: { 200: sseResponse('job.status.changed events of this job; data is the seed\'s pub/sub message') } } }
     sse.get('/noti/sub/:eventId', jobRoute, perJob)
     sse.post('/noti/sub/:eventId', jobRoute, perJob)
-    sse.get('/noti/users/:userId/sub', { schema: { params: UserParams, querystring: SseQuery } }, async (request, reply) => {
+    sse.get('/noti/users/:userId/sub', { schema: { tags: ['jobs'], summary: 'Every job status of a user, live, over SSE (resume by Last-Event-ID)', params: UserParams, querystring: SseQuery, response: { 200: sseResponse('job.status.changed events of the user\'s jobs; opens with an empty `position` event carrying the current id') } } }, async (request, reply) => {
       const lastEventId = lastEventIdOf(request, request.query.lastEventId)
       auth.requireUser(request, request.params.userId)
       const { userId } = request.params

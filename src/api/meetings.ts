@@ -122,7 +122,7 @@ export const meetings: FastifyPluginAsyncTypebox<MeetingsOptions> = async (app, 
     return { userId: id.userId, email, ...(id.name === undefined ? {} : { name: id.name }) }
   }
 
-  app.post('/api/meetings', { schema: { body: CreateMeeting, response: { 201: Meeting } } }, async (request, reply) => {
+  app.post('/api/meetings', { schema: { tags: ['meetings'], summary: 'Schedule a meeting: every participant gets an invitation (Idempotency-Key honoured)', body: CreateMeeting, response: { 201: Meeting } } }, async (request, reply) => {
     const b = request.body
     const organizer = organizerOf(request, b)
     if (b.endsAt === undefined && b.durationMinutes === undefined) throw new JetwayError(ErrorCodes.validation, 'give endsAt or durationMinutes', [{ field: 'endsAt', message: 'is required (or durationMinutes)' }])
@@ -157,7 +157,7 @@ export const meetings: FastifyPluginAsyncTypebox<MeetingsOptions> = async (app, 
     return await reply.code(201).header('location', `/api/meetings/${meetingId}`).send(fromState(result.state!))
   })
 
-  app.get('/api/meetings/:id', { schema: { params: MeetingParams, querystring: MinSeqQuery, response: { 200: Meeting } } }, async (request, reply) => {
+  app.get('/api/meetings/:id', { schema: { tags: ['meetings'], summary: 'A meeting, with its ETag', params: MeetingParams, querystring: MinSeqQuery, response: { 200: Meeting } } }, async (request, reply) => {
     await waitForProjection(runtime, 'meetings', request, request.query.min_seq)
     const m = await findMeeting(db, request.params.id)
     if (m === undefined || !canSee(request, { organizerId: m.organizer_id, emails: [m.organizer_email, ...m.participants.map(p => p.email)] })) {
@@ -167,7 +167,7 @@ export const meetings: FastifyPluginAsyncTypebox<MeetingsOptions> = async (app, 
     return fromView(m)
   })
 
-  app.get('/api/meetings', { schema: { querystring: ListQuery, response: { 200: MeetingList } } }, async request => {
+  app.get('/api/meetings', { schema: { tags: ['meetings'], summary: 'Meetings a user organizes or attends, by start time', querystring: ListQuery, response: { 200: MeetingList } } }, async request => {
     const q = request.query
     await waitForProjection(runtime, 'meetings', request, q.min_seq)
     const id = auth.identity(request)
@@ -182,25 +182,25 @@ export const meetings: FastifyPluginAsyncTypebox<MeetingsOptions> = async (app, 
     return { items: items.map(fromView) }
   })
 
-  app.patch('/api/meetings/:id', { schema: { params: MeetingParams, body: PatchMeeting, response: { 200: Meeting } } }, async (request, reply) => {
+  app.patch('/api/meetings/:id', { schema: { tags: ['meetings'], summary: 'Change or reschedule a meeting (If-Match: 412 on a stale version)', params: MeetingParams, body: PatchMeeting, response: { 200: Meeting } } }, async (request, reply) => {
     const { startsAt, endsAt, ...rest } = request.body
     return await change(request, reply, request.params.id, { kind: 'update', ...rest, startsAt: utc(startsAt), endsAt: utc(endsAt) })
   })
 
-  app.post('/api/meetings/:id/participants', { schema: { params: MeetingParams, body: AddParticipants, response: { 200: Meeting } } }, async (request, reply) =>
+  app.post('/api/meetings/:id/participants', { schema: { tags: ['meetings'], summary: 'Invite more participants', params: MeetingParams, body: AddParticipants, response: { 200: Meeting } } }, async (request, reply) =>
     await change(request, reply, request.params.id, { kind: 'addParticipants', participants: request.body.participants }))
 
-  app.delete('/api/meetings/:id/participants/:email', { schema: { params: ParticipantParams, response: { 200: Meeting } } }, async (request, reply) =>
+  app.delete('/api/meetings/:id/participants/:email', { schema: { tags: ['meetings'], summary: 'Remove a participant (they get a cancellation)', params: ParticipantParams, response: { 200: Meeting } } }, async (request, reply) =>
     await change(request, reply, request.params.id, { kind: 'removeParticipant', email: request.params.email }))
 
   app.post('/api/meetings/:id/cancel', {
-    schema: { params: MeetingParams, body: CancelMeeting, response: { 200: Meeting } },
+    schema: { tags: ['meetings'], summary: 'Cancel a meeting (everyone gets a cancellation)', params: MeetingParams, body: CancelMeeting, response: { 200: Meeting } },
     // a cancel needs no body: none counts as {}
     preValidation: async request => { if (request.body === undefined || request.body === null) request.body = {} }
   }, async (request, reply) =>
     await change(request, reply, request.params.id, { kind: 'cancel', reason: request.body?.reason }))
 
-  app.get('/api/meetings/:id/notifications', { schema: { params: MeetingParams, querystring: MinSeqQuery, response: { 200: DeliveryRecords } } }, async request => {
+  app.get('/api/meetings/:id/notifications', { schema: { tags: ['meetings'], summary: 'Delivery records of a meeting\'s emails, per recipient', params: MeetingParams, querystring: MinSeqQuery, response: { 200: DeliveryRecords } } }, async request => {
     await waitForProjection(runtime, 'notifications', request, request.query.min_seq)
     const m = await findMeeting(db, request.params.id)
     if (m === undefined || !canSee(request, { organizerId: m.organizer_id, emails: [m.organizer_email, ...m.participants.map(p => p.email)] })) {
@@ -221,7 +221,7 @@ export const meetings: FastifyPluginAsyncTypebox<MeetingsOptions> = async (app, 
     }
   })
 
-  app.get('/api/outbox', { schema: { querystring: OutboxQuery, response: { 200: OutboxList } } }, async request => {
+  app.get('/api/outbox', { schema: { tags: ['meetings'], summary: 'The local outbox: emails sent with no SMTP_URL (admin)', querystring: OutboxQuery, response: { 200: OutboxList } } }, async request => {
     if (!auth.identity(request).admin) throw new JetwayError(ErrorCodes.forbidden, 'the outbox is for admins')
     const rows = await outbox(db, request.query.limit)
     return { items: rows.map(r => ({ notificationId: r.notification_id, to: r.recipient, from: r.from_address, subject: r.subject, text: r.text, ics: r.ics, at: r.at })) }

@@ -77,7 +77,7 @@ export const schedules: FastifyPluginAsyncTypebox<SchedulesOptions> = async (app
     return id.admin || id.userId === owner
   }
 
-  app.post('/api/schedules', { schema: { body: CreateSchedule, response: { 201: Schedule } } }, async (request, reply) => {
+  app.post('/api/schedules', { schema: { tags: ['schedules'], summary: 'Create a schedule: a task from the template at each cron tick', body: CreateSchedule, response: { 201: Schedule } } }, async (request, reply) => {
     const b = request.body
     const owner = ownerOf(auth, request, b.owner)
     checkCron(b.cron, b.timezone)
@@ -94,14 +94,14 @@ export const schedules: FastifyPluginAsyncTypebox<SchedulesOptions> = async (app
     return await reply.code(201).header('location', `/api/schedules/${scheduleId}`).send(fromState(result.state!))
   })
 
-  app.get('/api/schedules', { schema: { querystring: ScheduleListQuery, response: { 200: ScheduleList } } }, async request => {
+  app.get('/api/schedules', { schema: { tags: ['schedules'], summary: 'The caller\'s schedules (an admin\'s: all, or ?owner=)', querystring: ScheduleListQuery, response: { 200: ScheduleList } } }, async request => {
     const q = request.query
     await waitForProjection(runtime, 'schedules', request, q.min_seq)
     const page = await listSchedules(db, { owner: listOwner(auth, request, q.owner), before: q.cursor === undefined ? undefined : Number(q.cursor), limit: q.limit })
     return { items: page.items.map(fromRow), nextCursor: page.next === undefined ? null : String(page.next) }
   })
 
-  app.get('/api/schedules/:id', { schema: { params: ScheduleParams, querystring: MinSeqQuery, response: { 200: Schedule } } }, async (request, reply) => {
+  app.get('/api/schedules/:id', { schema: { tags: ['schedules'], summary: 'A schedule: next fire times, last tick and its task', params: ScheduleParams, querystring: MinSeqQuery, response: { 200: Schedule } } }, async (request, reply) => {
     await waitForProjection(runtime, 'schedules', request, request.query.min_seq)
     const row = await findSchedule(db, request.params.id)
     if (row === undefined || !canSee(request, row.owner)) throw new JetwayError(ErrorCodes.notFound, `no schedule ${request.params.id}`)
@@ -109,7 +109,7 @@ export const schedules: FastifyPluginAsyncTypebox<SchedulesOptions> = async (app
     return fromRow(row)
   })
 
-  app.delete('/api/schedules/:id', { schema: { params: ScheduleParams, response: { 200: Schedule } } }, async (request, reply) => {
+  app.delete('/api/schedules/:id', { schema: { tags: ['schedules'], summary: 'Delete a schedule (its armed tick is cleared)', params: ScheduleParams, response: { 200: Schedule } } }, async (request, reply) => {
     const { id } = request.params
     const result = await handleCommand(store, scheduleAggregate, id, { kind: 'delete' }, {
       source: '/jetway/api/schedules',

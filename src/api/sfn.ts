@@ -1,7 +1,10 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { JetwayError, ErrorCodes } from '../lib/errors.js'
 import { TaskClosed, TaskNotFound } from '../domain/task.js'
+import { Type } from '@sinclair/typebox'
 import { InvalidOutput, InvalidToken, parseOutput, type Completion, type TaskCommands } from './task-commands.js'
+import { SfnError, SfnRequest } from '../schema/api/tasks.js'
+import { openapiDocs } from './openapi.js'
 
 // Step Functions wire compatibility for the callback side of .waitForTaskToken: POST /sfn
 // speaks AWS JSON 1.0 (X-Amz-Target: AWSStepFunctions.SendTaskSuccess | SendTaskFailure |
@@ -91,6 +94,18 @@ export const sfn: FastifyPluginAsync<SfnOptions> = async (app, { commands }) => 
     await commands.complete(token, completion, { via: 'token' }, { source: '/jetway/sfn', correlationId: request.id })
     return send(request, reply, 200, {})
   }
-  app.post('/sfn', handler)
-  app.post('/sfn/', handler)
+  const route = {
+    schema: { tags: ['sfn'], summary: 'SendTaskSuccess, SendTaskFailure or SendTaskHeartbeat (AWS JSON 1.0; the task token is the credential)' },
+    config: openapiDocs({
+      body: SfnRequest,
+      consumes: [CONTENT_TYPE],
+      responses: {
+        200: { description: '{} (the completion is recorded)', content: { [CONTENT_TYPE]: { schema: Type.Object({}) } } },
+        400: { description: 'An AWS error: TaskDoesNotExist, TaskTimedOut, InvalidToken, InvalidOutput, ValidationException, …', content: { [CONTENT_TYPE]: { schema: SfnError } } },
+        default: { description: 'An AWS error (InternalFailure)', content: { [CONTENT_TYPE]: { schema: SfnError } } }
+      }
+    })
+  }
+  app.post('/sfn', route, handler)
+  app.post('/sfn/', route, handler)
 }

@@ -14,6 +14,7 @@ import type { Auth } from './auth.js'
 import { sendSeq, waitForProjection } from './consistency.js'
 import { checkOutput, type TaskCommands } from './task-commands.js'
 import { SseConnections, lastEventIdOf, streamEvents } from './sse.js'
+import { sseResponse } from './openapi.js'
 import { Subjects } from '../store/subjects.js'
 import type { TaskHubEvent } from '../store/task-hub.js'
 
@@ -140,7 +141,7 @@ export const tasks: FastifyPluginAsyncTypebox<TasksOptions> = async (app, { runt
     const api = scope.withTypeProvider<TypeBoxTypeProvider>()
     api.addHook('onRequest', auth.authenticate)
 
-    api.post('/api/tasks', { schema: { body: CreateTask, response: { 201: Task } } }, async (request, reply) => {
+    api.post('/api/tasks', { schema: { tags: ['tasks'], summary: 'Create a task that waits for its callback; approvers get an email (Idempotency-Key honoured)', body: CreateTask, response: { 201: Task } } }, async (request, reply) => {
       const { owner: given, ...template } = request.body
       const owner = ownerOf(auth, request, given)
       checkTemplate(template, config.tasks.timeoutMs)
@@ -155,7 +156,7 @@ export const tasks: FastifyPluginAsyncTypebox<TasksOptions> = async (app, { runt
       return await reply.code(201).header('location', `/api/tasks/${state.taskId}`).send(taskFromState(state, commands.tokenOf(state.taskId)))
     })
 
-    api.get('/api/tasks/:id', { schema: { params: TaskParams, querystring: MinSeqQuery, response: { 200: Task } } }, async (request, reply) => {
+    api.get('/api/tasks/:id', { schema: { tags: ['tasks'], summary: 'A task: status, input, outcome, times, callback attempts', params: TaskParams, querystring: MinSeqQuery, response: { 200: Task } } }, async (request, reply) => {
       await waitForProjection(runtime, 'tasks', request, request.query.min_seq)
       const row = await lookUp(request.params.id)
       if (row === undefined || !canSee(request, row.owner)) throw new JetwayError(ErrorCodes.notFound, `no task ${request.params.id}`)
@@ -163,7 +164,7 @@ export const tasks: FastifyPluginAsyncTypebox<TasksOptions> = async (app, { runt
       return taskFromRow(row, commands.tokenOf(row.task_id), await callbacksOf(db, row.task_id))
     })
 
-    api.get('/api/tasks', { schema: { querystring: TaskListQuery, response: { 200: TaskList } } }, async request => {
+    api.get('/api/tasks', { schema: { tags: ['tasks'], summary: 'Tasks, newest first (the caller\'s; an admin\'s: all, or ?owner=)', querystring: TaskListQuery, response: { 200: TaskList } } }, async request => {
       const q = request.query
       await waitForProjection(runtime, 'tasks', request, q.min_seq)
       const page = await listTasks(db, {
@@ -172,7 +173,7 @@ export const tasks: FastifyPluginAsyncTypebox<TasksOptions> = async (app, { runt
       return { items: page.items.map(r => taskFromRow(r, commands.tokenOf(r.task_id))), nextCursor: page.next === undefined ? null : String(page.next) }
     })
 
-    api.get('/api/tasks/:id/notifications', { schema: { params: TaskParams, querystring: MinSeqQuery, response: { 200: DeliveryRecords } } }, async request => {
+    api.get('/api/tasks/:id/notifications', { schema: { tags: ['tasks'], summary: 'Delivery records of a task\'s approval emails', params: TaskParams, querystring: MinSeqQuery, response: { 200: DeliveryRecords } } }, async request => {
       await waitForProjection(runtime, 'notifications', request, request.query.min_seq)
       const row = await lookUp(request.params.id)
       if (row === undefined || !canSee(request, row.owner)) throw new JetwayError(ErrorCodes.notFound, `no task ${request.params.id}`)
@@ -203,7 +204,7 @@ export const tasks: FastifyPluginAsyncTypebox<TasksOptions> = async (app, { runt
     })
 
     // one task, from its creation (task.created, heartbeats, the outcome)
-    sse.get('/api/tasks/:id/events', { schema: { params: TaskParams, querystring: TaskSseQuery } }, async (request, reply) => {
+    sse.get('/api/tasks/:id/events', { schema: { tags: ['tasks'], summary: 'Every event of one task over SSE, from its creation', params: TaskParams, querystring: TaskSseQuery, response: { 200: sseResponse('task.created, task.heartbeat.received, task.succeeded, task.failed, task.timed_out') } } }, async (request, reply) => {
       const { id } = request.params
       const lastEventId = lastEventIdOf(request, request.query.lastEventId)
       const row = await lookUp(id)
@@ -220,7 +221,7 @@ export const tasks: FastifyPluginAsyncTypebox<TasksOptions> = async (app, { runt
 
     // the caller's tasks (an owner's, in off mode or for an admin), live; a resume replays the
     // gap over every task's events, keeping the owner's
-    sse.get('/api/tasks/sub', { schema: { querystring: TaskSseQuery } }, async (request, reply) => {
+    sse.get('/api/tasks/sub', { schema: { tags: ['tasks'], summary: 'Every event of the caller\'s tasks, live, over SSE (resume by Last-Event-ID)', querystring: TaskSseQuery, response: { 200: sseResponse('the events of every task of the owner') } } }, async (request, reply) => {
       const lastEventId = lastEventIdOf(request, request.query.lastEventId)
       const owner = listOwner(auth, request, request.query.owner) ?? auth.identity(request).userId
       if (owner === undefined) throw new JetwayError(ErrorCodes.validation, 'whose tasks? give owner with AUTH_MODE=off', [{ field: 'owner', message: 'is required with AUTH_MODE=off' }])
@@ -246,15 +247,15 @@ export const tasks: FastifyPluginAsyncTypebox<TasksOptions> = async (app, { runt
       if (last !== undefined) sendSeq(reply, 'TASKS', last)
       return { taskId: result.state!.taskId, status: result.state!.status, version: result.version }
     }
-    api.post('/api/tasks/success', { schema: { body: SendSuccess, response: { 200: Completed } } }, async (request, reply) => {
+    api.post('/api/tasks/success', { schema: { tags: ['tasks'], summary: 'Complete a task with its output (SendTaskSuccess); the task token is the credential', security: [], body: SendSuccess, response: { 200: Completed } } }, async (request, reply) => {
       checkOutput(request.body.output)
       return answer(await commands.complete(request.body.taskToken, { kind: 'succeed', output: request.body.output ?? null }, { via: 'token' }, meta(request)), reply)
     })
-    api.post('/api/tasks/failure', { schema: { body: SendFailure, response: { 200: Completed } } }, async (request, reply) => {
+    api.post('/api/tasks/failure', { schema: { tags: ['tasks'], summary: 'Fail a task (SendTaskFailure); the task token is the credential', security: [], body: SendFailure, response: { 200: Completed } } }, async (request, reply) => {
       const { error, cause } = request.body
       return answer(await commands.complete(request.body.taskToken, { kind: 'fail', error, cause }, { via: 'token' }, meta(request)), reply)
     })
-    api.post('/api/tasks/heartbeat', { schema: { body: SendHeartbeat, response: { 200: Completed } } }, async (request, reply) =>
+    api.post('/api/tasks/heartbeat', { schema: { tags: ['tasks'], summary: 'Heartbeat a task (SendTaskHeartbeat); the task token is the credential', security: [], body: SendHeartbeat, response: { 200: Completed } } }, async (request, reply) =>
       answer(await commands.complete(request.body.taskToken, { kind: 'heartbeat' }, { via: 'token' }, meta(request)), reply))
   })
 }

@@ -43,3 +43,29 @@ export const SseQuery = Type.Object({
   lastEventId: Type.Optional(Type.String({ maxLength: 20 })),
   access_token: Type.Optional(Type.String({ maxLength: 8192 }))
 })
+
+// What the intake (POST /noti/events) reads itself, for the OpenAPI document only: the intake
+// parses and checks these in code (src/api/intake.ts), field by field, as the formats allow.
+
+export const EventGridEvent = Type.Object({
+  id: Type.String({ description: 'the source event id (idempotency); also names the job when data.eventId is absent' }),
+  eventType: Type.String({ description: '…CompleteEvent / …FailEvent (or data.status); Microsoft.EventGrid.SubscriptionValidationEvent is answered with validationResponse' }),
+  subject: Type.Optional(Type.String()),
+  eventTime: Type.Optional(Type.String()),
+  dataVersion: Type.Optional(Type.String()),
+  topic: Type.Optional(Type.String()),
+  data: Type.Optional(Type.Object({
+    eventId: Type.Optional(Type.String({ description: 'the job' })),
+    status: Type.Optional(Type.String({ description: 'Y/success/succeeded or N/failed/error' })),
+    desc: Type.Optional(Type.String({ description: 'becomes eventDesc (or reason / eventDesc)' })),
+    validationCode: Type.Optional(Type.String())
+  }, { additionalProperties: true }))
+}, { additionalProperties: true })
+
+export const CloudEventBody = Type.Object({
+  specversion: Type.Literal('1.0'),
+  id: Type.String(),
+  source: Type.String(),
+  type: Type.String({ description: '…CompleteEvent / …FailEvent, or a data.status' }),
+  data: Type.Optional(Type.Object({ eventId: Type.Optional(Type.String()), status: Type.Optional(Type.String()), reason: Type.Optional(Type.String()) }, { additionalProperties: true }))
+}, { additionalProperties: true, description: 'CloudEvents 1.0, structured mode (binary mode: ce-* headers and the data as body)' })

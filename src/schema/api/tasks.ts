@@ -145,3 +145,24 @@ export const ScheduleListQuery = Type.Object({
   ...MinSeqQuery.properties
 })
 export const ScheduleList = Type.Object({ items: Type.Array(Schedule), nextCursor: Type.Union([Type.String(), Type.Null()]) })
+
+// The Step Functions wire API and the approval form read their bodies themselves (src/api/sfn.ts,
+// src/api/approval.ts); these describe them in the OpenAPI document only.
+
+export const SfnRequest = Type.Object({
+  taskToken: Type.String({ maxLength: 2048 }),
+  output: Type.Optional(Type.String({ description: 'SendTaskSuccess: JSON text, at most 256 KiB' })),
+  error: Type.Optional(Type.String({ maxLength: 256, description: 'SendTaskFailure' })),
+  cause: Type.Optional(Type.String({ maxLength: 32768, description: 'SendTaskFailure' }))
+}, { description: 'AWS JSON 1.0; the operation is the X-Amz-Target header: AWSStepFunctions.SendTaskSuccess | SendTaskFailure | SendTaskHeartbeat' })
+
+export const SfnError = Type.Object({
+  __type: Type.String({ description: 'com.amazonaws.sfn#TaskDoesNotExist | TaskTimedOut | InvalidToken | InvalidOutput | ValidationException | SerializationException | UnknownOperationException' }),
+  message: Type.String()
+})
+
+export const ApprovalForm = Type.Object({
+  csrf: Type.String({ description: 'the form token the page rendered (valid 24 h, bound to this link)' }),
+  decision: Type.Union([Type.Literal('approve'), Type.Literal('reject')]),
+  comment: Type.Optional(Type.String({ maxLength: 2000 }))
+})
