@@ -13,6 +13,9 @@ import { jobs } from './api/jobs.js'
 import { meetings } from './api/meetings.js'
 import { taskRoutes } from './api/task-routes.js'
 import { registerOpenApi } from './api/openapi.js'
+import { RequestMeter } from './api/request-meter.js'
+import { admin } from './api/admin.js'
+import { consolePlugin } from './api/console.js'
 
 /**
  * The HTTP face of a runtime; never listens (src/server.ts does, tests inject()). Health and
@@ -40,6 +43,8 @@ export async function buildApp (runtime: Runtime, opts: { onRoute?: (route: Rout
   app.addHook('onSend', async (request, reply) => { reply.header('x-request-id', request.id) })
   dropUnusedConnectionsOnClose(app)
   if (opts.onRoute !== undefined) app.addHook('onRoute', opts.onRoute)
+  const meter = new RequestMeter()
+  app.addHook('onResponse', async (_request, reply) => { meter.record(reply.statusCode) })
 
   // first: it collects every route registered after it (/openapi.json, /docs)
   await registerOpenApi(app)
@@ -50,6 +55,8 @@ export async function buildApp (runtime: Runtime, opts: { onRoute?: (route: Rout
     await app.register(jobs, { runtime, auth })
     await app.register(meetings, { runtime, auth })
     await app.register(taskRoutes, { runtime, auth })
+    await app.register(admin, { runtime, auth, meter })
+    await app.register(consolePlugin, { runtime, auth })
   }
   return app
 }

@@ -17,6 +17,7 @@ import { ReadModels } from './projections/checkpoints.js'
 import { jobStatusHub, type StreamHub } from './store/hub.js'
 import { taskHub } from './store/task-hub.js'
 import { NatsStatus } from './store/nats-status.js'
+import { EventTail } from './store/tail.js'
 
 /** Everything a Jetway process runs besides HTTP: NATS, streams, SQLite, projections, workers. */
 export interface Runtime {
@@ -37,6 +38,8 @@ export interface Runtime {
   readModels: ReadModels
   /** stream tails with in-process fan-out for SSE, running with the `api` role */
   hubs: { jobs: StreamHub, tasks: StreamHub }
+  /** whole-stream tails for the console's live tail, started by its first listener (api role) */
+  tail: EventTail
   close: () => Promise<void>
 }
 
@@ -108,7 +111,9 @@ export async function startRuntime (config: Config, log: Logger, opts: RuntimeOp
       await hubs.tasks.start()
       closers.push(async () => await hubs.tasks.stop())
     }
-    return { config, log, clock, nc, nats, js, jsm, db, projections: runners, ticker, readModels, hubs, close }
+    const tail = new EventTail({ js, jsm, log: log.child({ component: 'tail' }) })
+    closers.push(async () => await tail.close())
+    return { config, log, clock, nc, nats, js, jsm, db, projections: runners, ticker, readModels, hubs, tail, close }
   } catch (err) {
     await close()
     throw err

@@ -43,7 +43,7 @@ function fromState (s: MeetingState): MeetingBody {
   }
 }
 
-function fromView (m: MeetingView): MeetingBody {
+export function fromView (m: MeetingView): MeetingBody {
   return {
     id: m.meeting_id,
     version: m.version,

@@ -20,7 +20,7 @@ import { FieldError, Problem } from '../schema/api/problem.js'
 // its documented body in `config.openapi`, which only this document reads.
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
-const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version
+export const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version
 
 export const TAGS = [
   { name: 'collect', description: 'Event collector (seed 002): collect events, search a user\'s events' },

@@ -1,3 +1,4 @@
+import { sql } from 'kysely'
 import type { DB } from './db.js'
 import { isEvent } from '../store/events.js'
 import { Events } from '../schema/events/index.js'
@@ -52,4 +53,15 @@ const CHUNK = 500
 
 export async function findJob (db: DB, eventId: string): Promise<JobRow | undefined> {
   return await db.selectFrom('jobs').selectAll().where('event_id', '=', eventId).executeTakeFirst()
+}
+
+/** One page of jobs, newest first (by insertion: the JOBS order), and the cursor of the next page. */
+export async function listJobs (db: DB, q: { userId?: string, status?: string, before?: number, limit: number }): Promise<{ items: JobRow[], next?: number }> {
+  let query = db.selectFrom('jobs').select(sql<number>`rowid`.as('row')).selectAll()
+  if (q.userId !== undefined) query = query.where('user_id', '=', q.userId)
+  if (q.status !== undefined) query = query.where('status', '=', q.status)
+  if (q.before !== undefined) query = query.where(sql<number>`rowid`, '<', q.before)
+  const rows = await query.orderBy(sql`rowid`, 'desc').limit(q.limit + 1).execute()
+  const items = rows.slice(0, q.limit)
+  return { items, next: rows.length > q.limit ? items.at(-1)?.row : undefined }
 }

@@ -99,3 +99,14 @@ export async function listMeetings (db: DB, q: { userId?: string, email?: string
   }
   return out
 }
+
+/** The latest meetings of everyone (an operator's view), newest scheduled first. */
+export async function recentMeetings (db: DB, limit: number): Promise<MeetingView[]> {
+  const ids = await db.selectFrom('meetings').select('meeting_id').orderBy(sql`rowid`, 'desc').limit(limit).execute()
+  const out: MeetingView[] = []
+  for (const { meeting_id: id } of ids) {
+    const m = await findMeeting(db, id)
+    if (m !== undefined) out.push(m)
+  }
+  return out
+}

@@ -64,3 +64,17 @@ export async function outbox (db: DB, limit: number): Promise<OutboxRow[]> {
 export async function notificationsAbout (db: DB, type: 'meeting' | 'task', id: string): Promise<NotificationRow[]> {
   return await db.selectFrom('notifications').selectAll().where('about_type', '=', type).where('about_id', '=', id).orderBy('requested_at').orderBy('recipient').execute()
 }
+
+/** Delivery records per status of the notifications about each of some things (meetings' emails). */
+export async function deliveryCounts (db: DB, type: 'meeting' | 'task', ids: string[]): Promise<Map<string, Record<'pending' | 'sent' | 'failed', number>>> {
+  const out = new Map<string, Record<'pending' | 'sent' | 'failed', number>>()
+  if (ids.length === 0) return out
+  const rows = await db.selectFrom('notifications').select(['about_id', 'status', db.fn.countAll<number>().as('n')])
+    .where('about_type', '=', type).where('about_id', 'in', ids).groupBy(['about_id', 'status']).execute()
+  for (const r of rows) {
+    const counts = out.get(r.about_id) ?? { pending: 0, sent: 0, failed: 0 }
+    if (r.status === 'pending' || r.status === 'sent' || r.status === 'failed') counts[r.status] += Number(r.n)
+    out.set(r.about_id, counts)
+  }
+  return out
+}

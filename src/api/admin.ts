@@ -1,0 +1,137 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyRequest } from 'fastify'
+import { ErrorCodes, JetwayError } from '../lib/errors.js'
+import { decodeEvent, isEvent } from '../store/events.js'
+import { Events } from '../schema/events/index.js'
+import { deadLetterCounts, natsState, type NatsState } from '../store/nats-state.js'
+import { recentDeadLetters } from '../store/dlq-reader.js'
+import { replayDeadLetter } from '../workers/dead-letters.js'
+import { countTimers } from '../projections/timers.js'
+import { recentMeetings } from '../projections/meetings.js'
+import { deliveryCounts } from '../projections/notifications.js'
+import {
+  ConsumerList, DeadLetterList, DeadLetterParams, DeadLetterQuery, MeetingSummaryList, Overview, RecentQuery, Replayed, StreamList
+} from '../schema/api/admin.js'
+import type { Runtime } from '../runtime.js'
+import type { Auth } from './auth.js'
+import type { RequestMeter } from './request-meter.js'
+import { fromView as meetingBody } from './meetings.js'
+import { VERSION } from './openapi.js'
+
+// The operator's reads for the console, admin only (everyone is admin in AUTH_MODE=off):
+// streams, durable consumers, read models, dead letters, and the dead-letter replay. NATS state
+// is read through jsm; nothing here writes SQLite (a replay is an append to a stream).
+
+export interface AdminOptions {
+  runtime: Runtime
+  auth: Auth
+  meter: RequestMeter
+}
+
+/** NATS answers slower than this are not waited for: the overview shows what it has. */
+const NATS_ANSWER_MS = 3000
+
+async function withTimeout<T> (promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    return await Promise.race([promise, new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error('NATS did not answer in time')), ms) })])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+export const admin: FastifyPluginAsyncTypebox<AdminOptions> = async (app, { runtime, auth, meter }) => {
+  const { js, jsm, db, config, readModels } = runtime
+  const startedAt = new Date().toISOString()
+
+  app.addHook('onRequest', auth.authenticate)
+  app.addHook('preHandler', async (request: FastifyRequest) => {
+    if (!auth.identity(request).admin) throw new JetwayError(ErrorCodes.forbidden, 'the operator views are for admins (a token with role admin)')
+  })
+
+  async function nats (): Promise<NatsState> {
+    try {
+      return await withTimeout(natsState(jsm), NATS_ANSWER_MS)
+    } catch (err) {
+      throw new JetwayError(ErrorCodes.unavailable, `NATS does not answer: ${(err as Error).message}`)
+    }
+  }
+
+  app.get('/api/admin/overview', {
+    schema: { tags: ['admin'], summary: 'Everything the console\'s overview shows: streams, consumers, read models, dead letters, request rate', response: { 200: Overview } }
+  }, async () => {
+    const connected = runtime.nats.connected
+    const state = connected ? await nats().catch(() => undefined) : undefined
+    const ends = new Map(state?.streams.map(s => [s.name, s.lastSeq]))
+    const projections = (await readModels.states()).map(s => {
+      const end = ends.get(s.stream)
+      return { name: s.name, stream: s.stream, appliedSeq: s.appliedSeq, lag: end === undefined ? -1 : Math.max(0, end - s.appliedSeq), rebuilding: s.rebuilding }
+    })
+    const hubs = Object.values(runtime.hubs).reduce((n, hub) => n + hub.listenerCount(), 0)
+    return {
+      instance: {
+        version: VERSION,
+        roles: [...config.roles],
+        authMode: config.auth.mode,
+        startedAt,
+        nats: { connected, server: runtime.nc.getServer(), version: runtime.nc.info?.version ?? '' }
+      },
+      streams: state?.streams ?? [],
+      consumers: state?.consumers ?? [],
+      projections,
+      deadLetters: state === undefined ? { letters: 0, replayed: 0 } : await withTimeout(deadLetterCounts(jsm), NATS_ANSWER_MS).catch(() => ({ letters: 0, replayed: 0 })),
+      requests: meter.rate(),
+      sse: { connections: hubs + runtime.tail.listenerCount },
+      timers: { pending: await countTimers(db) }
+    }
+  })
+
+  app.get('/api/admin/streams', {
+    schema: { tags: ['admin'], summary: 'Every stream: messages, bytes, sequences, last message time (nats stream ls)', response: { 200: StreamList } }
+  }, async () => {
+    const { streams, truncated } = await nats()
+    return { items: streams, truncated }
+  })
+
+  app.get('/api/admin/consumers', {
+    schema: { tags: ['admin'], summary: 'Every durable consumer: pending, ack pending, redelivered, waiting (nats consumer ls)', response: { 200: ConsumerList } }
+  }, async () => {
+    const { consumers, truncated } = await nats()
+    return { items: consumers, truncated }
+  })
+
+  app.get('/api/admin/dlq', {
+    schema: { tags: ['admin'], summary: 'The latest dead letters, newest first, with whether each was replayed', querystring: DeadLetterQuery, response: { 200: DeadLetterList } }
+  }, async request => {
+    const [items, counts] = await Promise.all([
+      withTimeout(recentDeadLetters(js, jsm, request.query.limit), NATS_ANSWER_MS * 3),
+      deadLetterCounts(jsm)
+    ])
+    return { items, ...counts }
+  })
+
+  app.post('/api/admin/dlq/:seq/replay', {
+    schema: {
+      tags: ['admin'],
+      summary: 'Replay a dead letter: put it back on its subject, marked jetway-replay-of (npm run dlq -- replay)',
+      params: DeadLetterParams,
+      response: { 200: Replayed }
+    }
+  }, async request => {
+    const { seq } = request.params
+    const stored = await jsm.streams.getMessage('DLQ', { seq }).catch(() => null)
+    const ev = stored === null ? undefined : decodeEvent(stored)
+    if (ev === undefined || !isEvent(ev, Events.messageDeadLettered)) throw new JetwayError(ErrorCodes.notFound, `no dead letter at DLQ sequence ${seq}`)
+    request.log.info({ dlqSeq: seq, subject: ev.data.subject, by: auth.identity(request).userId }, 'dead letter replayed')
+    const replayed = await replayDeadLetter(js, jsm, seq, runtime.clock)
+    return { dlqSeq: seq, subject: replayed.subject, seq: replayed.seq, stream: ev.data.stream }
+  })
+
+  app.get('/api/admin/meetings', {
+    schema: { tags: ['admin'], summary: 'Everyone\'s latest meetings, with their delivery counts', querystring: RecentQuery, response: { 200: MeetingSummaryList } }
+  }, async request => {
+    const meetings = await recentMeetings(db, request.query.limit)
+    const counts = await deliveryCounts(db, 'meeting', meetings.map(m => m.meeting_id))
+    return { items: meetings.map(m => ({ ...meetingBody(m), deliveries: counts.get(m.meeting_id) ?? { pending: 0, sent: 0, failed: 0 } })) }
+  })
+}

@@ -1,0 +1,131 @@
+import { Type, type Static } from '@sinclair/typebox'
+import { UserId } from './fields.js'
+import { Job } from './jobs.js'
+import { Meeting } from './meetings.js'
+import { MinSeqQuery } from './common.js'
+
+// HTTP bodies of what the web console reads: the operator's view of streams, consumers, read
+// models and dead letters (admin), and the listings and live tail a user's console shows.
+
+export const StreamView = Type.Object({
+  name: Type.String(),
+  description: Type.String(),
+  subjects: Type.Array(Type.String()),
+  messages: Type.Integer(),
+  bytes: Type.Integer(),
+  firstSeq: Type.Integer(),
+  lastSeq: Type.Integer(),
+  lastTime: Type.Union([Type.String(), Type.Null()], { description: 'time of the last message' }),
+  consumers: Type.Integer({ description: 'consumers of any kind, ephemeral ones included' }),
+  replicas: Type.Integer(),
+  storage: Type.String()
+})
+
+export const ConsumerView = Type.Object({
+  stream: Type.String(),
+  name: Type.String(),
+  description: Type.String(),
+  filter: Type.String(),
+  pending: Type.Integer({ description: 'messages not yet delivered' }),
+  ackPending: Type.Integer({ description: 'delivered, not yet acknowledged' }),
+  redelivered: Type.Integer({ description: 'messages delivered more than once' }),
+  waiting: Type.Integer({ description: 'pull requests waiting: workers listening' }),
+  deliveredSeq: Type.Integer(),
+  ackFloorSeq: Type.Integer()
+})
+
+export const ProjectionView = Type.Object({
+  name: Type.String(),
+  stream: Type.String(),
+  appliedSeq: Type.Integer(),
+  lag: Type.Integer({ description: 'stream messages not applied yet; -1 when NATS did not answer' }),
+  rebuilding: Type.Boolean()
+})
+
+export const StreamList = Type.Object({ items: Type.Array(StreamView), truncated: Type.Boolean() })
+export const ConsumerList = Type.Object({ items: Type.Array(ConsumerView), truncated: Type.Boolean() })
+
+export const Overview = Type.Object({
+  instance: Type.Object({
+    version: Type.String(),
+    roles: Type.Array(Type.String()),
+    authMode: Type.String(),
+    startedAt: Type.String(),
+    nats: Type.Object({ connected: Type.Boolean(), server: Type.String(), version: Type.String() })
+  }),
+  streams: Type.Array(StreamView),
+  consumers: Type.Array(ConsumerView),
+  projections: Type.Array(ProjectionView),
+  deadLetters: Type.Object({ letters: Type.Integer(), replayed: Type.Integer() }),
+  requests: Type.Object({
+    perSecond: Type.Array(Type.Integer(), { description: 'requests answered in each of the last 60 seconds, oldest first' }),
+    errorsPerSecond: Type.Array(Type.Integer(), { description: 'of those, 5xx' }),
+    average: Type.Number({ description: 'requests per second over the last minute' }),
+    total: Type.Integer()
+  }),
+  sse: Type.Object({ connections: Type.Integer({ description: 'open SSE connections of this instance' }) }),
+  timers: Type.Object({ pending: Type.Integer() })
+})
+export type Overview = Static<typeof Overview>
+
+export const DeadLetterView = Type.Object({
+  dlqSeq: Type.Integer(),
+  time: Type.String(),
+  stream: Type.String(),
+  consumer: Type.String(),
+  seq: Type.Integer({ description: 'the original message\'s stream sequence' }),
+  subject: Type.String(),
+  type: Type.String({ description: 'the original message\'s event type (ce-type), if it had one' }),
+  deliveries: Type.Integer(),
+  error: Type.String(),
+  preview: Type.String({ description: 'the original body as text, cut at 2 KiB' }),
+  replayedAs: Type.Union([Type.Integer(), Type.Null()], { description: 'sequence of the replayed copy, once replayed' })
+})
+export type DeadLetterView = Static<typeof DeadLetterView>
+
+export const DeadLetterList = Type.Object({
+  items: Type.Array(DeadLetterView, { description: 'newest first' }),
+  letters: Type.Integer({ description: 'dead letters in DLQ in all' }),
+  replayed: Type.Integer()
+})
+export const DeadLetterQuery = Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }) })
+export const DeadLetterParams = Type.Object({ seq: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }) })
+export const Replayed = Type.Object({
+  dlqSeq: Type.Integer(),
+  subject: Type.String(),
+  seq: Type.Integer({ description: 'stream sequence of the replayed copy' }),
+  stream: Type.String()
+})
+
+export const MeetingSummary = Type.Object({
+  ...Meeting.properties,
+  deliveries: Type.Object({ pending: Type.Integer(), sent: Type.Integer(), failed: Type.Integer() })
+})
+export const MeetingSummaryList = Type.Object({ items: Type.Array(MeetingSummary) })
+export const RecentQuery = Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }) })
+
+export const JobListQuery = Type.Object({
+  userId: Type.Optional(UserId),
+  status: Type.Optional(Type.Union([Type.Literal('PENDING'), Type.Literal('Y'), Type.Literal('N')])),
+  limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }),
+  cursor: Type.Optional(Type.String({ pattern: '^\\d{1,15}$', description: 'nextCursor of the previous page' })),
+  ...MinSeqQuery.properties
+})
+export const JobList = Type.Object({ items: Type.Array(Job, { description: 'newest first' }), nextCursor: Type.Union([Type.String(), Type.Null()]) })
+
+export const WhoAmI = Type.Object({
+  authMode: Type.Union([Type.Literal('off'), Type.Literal('jwt')]),
+  userId: Type.Union([Type.String(), Type.Null()], { description: 'null in AUTH_MODE=off' }),
+  email: Type.Union([Type.String(), Type.Null()]),
+  admin: Type.Boolean({ description: 'may read everyone\'s data (always, in AUTH_MODE=off)' }),
+  streams: Type.Array(Type.String(), { description: 'the streams the live tail can show this caller' })
+})
+
+export const TailQuery = Type.Object({
+  streams: Type.Optional(Type.String({ maxLength: 600, pattern: '^[A-Za-z0-9_-]+(,[A-Za-z0-9_-]+)*$', description: 'comma-separated; default: every stream the caller may see' })),
+  types: Type.Optional(Type.String({ maxLength: 1000, pattern: '^[A-Za-z0-9_.*-]+(,[A-Za-z0-9_.*-]+)*$', description: 'comma-separated event types; `job.*` matches a prefix' })),
+  /** an admin: only the events of this user */
+  user: Type.Optional(UserId),
+  history: Type.Integer({ minimum: 0, maximum: 200, default: 0, description: 'first send up to this many stored events of each stream (the latest), then live' }),
+  lastEventId: Type.Optional(Type.String({ maxLength: 2000 }))
+})

@@ -1,0 +1,180 @@
+import t from 'tap'
+import { createSigner } from 'fast-jwt'
+import { startService, post, seqOf } from '../fixtures/service.js'
+import { readSse } from '../fixtures/sse-fetch.js'
+import { eventIdFor } from '../../src/api/jobs.js'
+
+// What the console reads: the caller, job listings, the operator's views (streams, consumers,
+// read models, dead letters with replay) and the live tail of every stream, in both auth modes.
+
+const SECRET = 'a-test-secret-of-enough-length'
+const sign = createSigner({ key: SECRET, expiresIn: 600_000 })
+const bearer = (claims: object) => ({ authorization: `Bearer ${sign(claims)}` })
+
+t.test('off mode: whoami, job listing, overview, streams and consumers', async t => {
+  const { app } = await startService(t)
+  const me = (await app.inject({ url: '/api/whoami' })).json()
+  t.match(me, { authMode: 'off', userId: null, admin: true })
+  t.same(me.streams, ['COLLECT', 'DLQ', 'JOBS', 'MEETINGS', 'NOTIFY', 'TASKS'])
+
+  const ids: string[] = []
+  for (const user of ['ann', 'bob', 'ann']) ids.push((await post(app, '/noti/pub', { eventType: 'TRAINING', userId: user })).json().eventId)
+  const seq = (await app.inject({ url: `/noti/jobs/${ids[2]!}?min_seq=JOBS:3` })).json()
+  t.equal(seq.status, 'PENDING')
+  const all = (await app.inject({ url: '/api/jobs' })).json()
+  t.same(all.items.map((j: { eventId: string }) => j.eventId), [...ids].reverse(), 'newest first')
+  t.match(all.items[0], { userId: 'ann', eventType: 'TRAINING', status: 'PENDING', eventStatus: null })
+  const anns = (await app.inject({ url: '/api/jobs?userId=ann&limit=1' })).json()
+  t.same(anns.items.map((j: { eventId: string }) => j.eventId), [ids[2]])
+  const page2 = (await app.inject({ url: `/api/jobs?userId=ann&limit=1&cursor=${anns.nextCursor as string}` })).json()
+  t.same(page2.items.map((j: { eventId: string }) => j.eventId), [ids[0]])
+  t.equal(page2.nextCursor, null)
+  t.same((await app.inject({ url: '/api/jobs?status=Y' })).json().items, [])
+
+  const overview = (await app.inject({ url: '/api/admin/overview' })).json()
+  t.match(overview.instance, { roles: ['api', 'projections', 'workers'], authMode: 'off', nats: { connected: true } })
+  const jobs = overview.streams.find((s: { name: string }) => s.name === 'JOBS')
+  t.match(jobs, { messages: 3, lastSeq: 3, replicas: 1, storage: 'file' })
+  t.ok(jobs.bytes > 0)
+  t.match(overview.consumers.find((c: { name: string }) => c.name === 'completion-worker'), { stream: 'JOBS', pending: 0, ackPending: 0, filter: 'jobs.completed.>' })
+  t.notOk(overview.consumers.some((c: { name: string }) => c.name.length > 30 && !c.name.includes('-')), 'no ephemeral consumers')
+  t.match(overview.projections.find((p: { name: string }) => p.name === 'jobs'), { stream: 'JOBS', appliedSeq: 3, lag: 0, rebuilding: false })
+  t.same(overview.deadLetters, { letters: 0, replayed: 0 })
+  t.equal(overview.requests.perSecond.length, 60)
+  t.ok(overview.requests.total >= 5, 'requests are counted')
+  t.ok(overview.requests.average > 0)
+  t.same(overview.timers, { pending: 3 }, 'each job armed its timeout')
+
+  t.same((await app.inject({ url: '/api/admin/streams' })).json().items.map((s: { name: string }) => s.name), me.streams)
+  t.ok((await app.inject({ url: '/api/admin/consumers' })).json().items.some((c: { name: string, stream: string }) => c.stream === 'NOTIFY' && c.name === 'notification-service-group'))
+})
+
+t.test('the tail: stored history, then live events of every stream, filtered by type, resumed by id', async t => {
+  const svc = await startService(t, { listen: 0 })
+  const { app, url } = svc
+  await post(app, '/api/collect', { event_id: 'e1', event: 'view', user_id: 'ann' })
+  await post(app, '/noti/pub', { eventType: 'DEPLOY', userId: 'ann' })
+
+  const tail = await readSse(t, `${url}/api/tail?history=10`)
+  t.equal(tail.status, 200)
+  t.match(tail.headers.get('content-type'), /text\/event-stream/)
+  const first = await tail.next(e => e.event === 'collect.event.received')
+  t.match(JSON.parse(first.data), { stream: 'COLLECT', seq: 1, subject: 'collect.user.ann.view', type: 'collect.event.received', data: { event_id: 'e1', user_id: 'ann' }, truncated: false })
+  await tail.next(e => e.event === 'job.requested')
+  const opened = await tail.next(e => e.event === 'position')
+  t.match(opened.id, /(^|,)COLLECT:1(,|$)/)
+  t.match(opened.id, /(^|,)JOBS:1(,|$)/)
+
+  const w = await post(app, '/api/collect', { event_id: 'e2', event: 'buy', user_id: 'bob', parameters: { price: 3 } })
+  const live = await tail.next(e => e.event === 'collect.event.received')
+  t.match(JSON.parse(live.data), { seq: seqOf(w), data: { event_id: 'e2', parameters: { price: 3 } } })
+  t.match(live.id, /(^|,)COLLECT:2(,|$)/)
+
+  // a type filter keeps job events only; a resume from the id seen replays what came since
+  const jobsOnly = await readSse(t, `${url}/api/tail?types=job.*`, { 'last-event-id': live.id! })
+  await post(app, '/api/collect', { event_id: 'e3', event: 'view', user_id: 'cy' })
+  const pub = await post(app, '/noti/pub', { eventType: 'TEST', userId: 'cy' })
+  const job = await jobsOnly.next(e => e.event === 'job.requested')
+  t.match(JSON.parse(job.data), { stream: 'JOBS', data: { eventId: pub.json().eventId, userId: 'cy' } })
+  t.notOk(jobsOnly.events.some(e => e.event.startsWith('collect.')), 'no collect events through a job.* filter')
+
+  tail.close()
+  const resumed = await readSse(t, `${url}/api/tail?streams=COLLECT`, { 'last-event-id': live.id! })
+  const missed = await resumed.next(e => e.event === 'collect.event.received')
+  t.match(JSON.parse(missed.data), { seq: 3, data: { event_id: 'e3' } }, 'the event missed while away, once')
+  t.equal(missed.id, 'COLLECT:3')
+
+  const bad = await app.inject({ url: '/api/tail', headers: { 'last-event-id': 'not an id' } })
+  t.equal(bad.statusCode, 400)
+  t.match(bad.json(), { errors: [{ field: 'Last-Event-ID' }] })
+  const unknown = await app.inject({ url: '/api/tail?streams=NOPE' })
+  t.equal(unknown.statusCode, 400)
+  t.match(unknown.json(), { errors: [{ field: 'streams' }] })
+})
+
+t.test('jwt mode: a user sees their own data and events; the operator views are for admins', async t => {
+  const svc = await startService(t, { listen: 0, env: { AUTH_MODE: 'jwt', JWT_SECRET: SECRET } })
+  const { app, url } = svc
+  const ann = bearer({ sub: 'ann' })
+  const root = bearer({ sub: 'root', role: 'admin' })
+  t.equal((await app.inject({ url: '/api/whoami' })).statusCode, 401)
+  const me = (await app.inject({ url: '/api/whoami', headers: ann })).json()
+  t.match(me, { authMode: 'jwt', userId: 'ann', admin: false })
+  t.notOk(me.streams.includes('DLQ'), 'no DLQ for a user')
+  t.ok((await app.inject({ url: '/api/whoami', headers: root })).json().streams.includes('DLQ'))
+
+  for (const path of ['/api/admin/overview', '/api/admin/streams', '/api/admin/consumers', '/api/admin/dlq', '/api/admin/meetings']) {
+    t.equal((await app.inject({ url: path, headers: ann })).statusCode, 403, `${path} is for admins`)
+    t.equal((await app.inject({ url: path, headers: root })).statusCode, 200, `${path} for an admin`)
+  }
+  t.equal((await app.inject({ method: 'POST', url: '/api/admin/dlq/1/replay', headers: ann })).statusCode, 403)
+  t.equal((await app.inject({ url: '/api/tail?streams=DLQ', headers: ann })).statusCode, 403)
+  t.equal((await app.inject({ url: '/api/tail?user=bob', headers: ann })).statusCode, 403)
+
+  await post(app, '/noti/pub', { eventType: 'TRAINING', userId: 'bob' }, bearer({ sub: 'bob' }))
+  await post(app, '/noti/pub', { eventType: 'TRAINING', userId: 'ann' }, ann)
+  const mine = await app.inject({ url: '/api/jobs?min_seq=2', headers: ann })
+  t.same(mine.json().items.map((j: { userId: string }) => j.userId), ['ann'])
+  t.equal((await app.inject({ url: '/api/jobs?userId=bob', headers: ann })).statusCode, 403)
+  t.equal((await app.inject({ url: '/api/jobs', headers: root })).json().items.length, 2)
+
+  // the tail: ann's own events only, over fetch with the token in a header (never in the URL)
+  const tail = await readSse(t, `${url}/api/tail?history=10`, ann)
+  t.equal(tail.status, 200)
+  const own = await tail.next(e => e.event === 'job.requested')
+  t.match(JSON.parse(own.data), { data: { userId: 'ann' } })
+  await tail.next(e => e.event === 'position')
+  await post(app, '/api/collect', { event_id: 'b1', event: 'view', user_id: 'bob' }, bearer({ sub: 'bob' }))
+  await post(app, '/api/collect', { event_id: 'a1', event: 'view', user_id: 'ann' }, ann)
+  const next = await tail.next(e => e.event === 'collect.event.received')
+  t.match(JSON.parse(next.data), { data: { user_id: 'ann', event_id: 'a1' } }, 'bob\'s event never reached ann')
+  t.notOk(tail.events.some(e => e.data.includes('"bob"')))
+})
+
+t.test('dead letters: listed newest first, replayed through the API, 404 for a sequence that is none', async t => {
+  const { app } = await startService(t, { env: { WORKER_BACKOFF: '50ms', WORKER_MAX_DELIVER: '2' } })
+  const eventId = eventIdFor('ghost', 'k')
+  await post(app, `/noti/complete/${eventId}`, { eventStatus: 'N', eventDesc: 'broke' })
+  let list = (await app.inject({ url: '/api/admin/dlq' })).json()
+  while (list.items.length === 0) {
+    await new Promise(resolve => setTimeout(resolve, 50))
+    list = (await app.inject({ url: '/api/admin/dlq' })).json()
+  }
+  t.match(list, { letters: 1, replayed: 0 })
+  const [letter] = list.items
+  t.match(letter, {
+    stream: 'JOBS', consumer: 'completion-worker', subject: `jobs.completed.${eventId}`, type: 'job.completed', deliveries: 2,
+    error: `no job.requested for eventId ${eventId}`, replayedAs: null
+  })
+  t.match(JSON.parse(letter.preview), { eventId, eventStatus: 'N', eventDesc: 'broke' })
+  t.match((await app.inject({ url: '/api/admin/overview' })).json().deadLetters, { letters: 1, replayed: 0 })
+
+  await post(app, '/noti/pub', { eventType: 'TRAINING', userId: 'ghost' }, { 'idempotency-key': 'k' })
+  const replay = await app.inject({ method: 'POST', url: `/api/admin/dlq/${letter.dlqSeq as number}/replay` })
+  t.equal(replay.statusCode, 200)
+  t.match(replay.json(), { dlqSeq: letter.dlqSeq, subject: `jobs.completed.${eventId}`, stream: 'JOBS', seq: Number })
+  let job
+  do {
+    job = (await app.inject({ url: `/noti/jobs/${eventId}` })).json()
+  } while (job.status === 'PENDING' && await new Promise(resolve => setTimeout(resolve, 50, true)))
+  t.match(job, { status: 'N', eventDesc: 'broke' })
+  t.match((await app.inject({ url: '/api/admin/dlq' })).json(), { letters: 1, replayed: 1, items: [{ replayedAs: replay.json().seq }] })
+
+  t.equal((await app.inject({ method: 'POST', url: '/api/admin/dlq/999/replay' })).statusCode, 404)
+  const replayEvent = (await app.inject({ method: 'POST', url: `/api/admin/dlq/${(letter.dlqSeq as number) + 1}/replay` }))
+  t.equal(replayEvent.statusCode, 404, 'a replay record is not a dead letter')
+})
+
+t.test('meetings of everyone, with delivery counts', async t => {
+  const { app } = await startService(t)
+  const m = await post(app, '/api/meetings', {
+    title: 'Sync', startsAt: '2030-05-01T10:00:00Z', durationMinutes: 30, location: 'Room 1',
+    participants: [{ email: 'ann@example.com' }, { email: 'bob@example.com' }], organizer: { userId: 'olga', email: 'olga@example.com' }
+  })
+  t.equal(m.statusCode, 201)
+  let items
+  do {
+    items = (await app.inject({ url: '/api/admin/meetings' })).json().items
+  } while ((items.length === 0 || items[0].deliveries.sent < 2) && await new Promise(resolve => setTimeout(resolve, 50, true)))
+  t.match(items, [{ id: m.json().id, title: 'Sync', status: 'scheduled', participants: [{ email: 'ann@example.com' }, { email: 'bob@example.com' }], deliveries: { sent: 2, pending: 0, failed: 0 } }])
+})
