@@ -73,7 +73,7 @@ export async function streamTail (request: FastifyRequest, reply: FastifyReply, 
   let pending: TailEvent[] | undefined = []
   const positions: Positions = new Map()
   let unsubscribe: (() => void) | undefined
-  let heartbeat: NodeJS.Timeout | undefined
+  const timer: { heartbeat?: NodeJS.Timeout } = {}
   const res = reply.raw
 
   function end (destroy = false): void {
@@ -81,7 +81,7 @@ export async function streamTail (request: FastifyRequest, reply: FastifyReply, 
     closed = true
     unsubscribe?.()
     slot!.release()
-    clearInterval(heartbeat)
+    clearInterval(timer.heartbeat)
     if (!reply.sent && !res.headersSent) return
     if (destroy || res.writableLength > 0) {
       res.destroy()
@@ -113,7 +113,7 @@ export async function streamTail (request: FastifyRequest, reply: FastifyReply, 
     connection: 'keep-alive'
   })
   res.on('close', () => end())
-  heartbeat = setInterval(() => { write(': heartbeat\n\n') }, heartbeatMs)
+  timer.heartbeat = setInterval(() => { write(': heartbeat\n\n') }, heartbeatMs)
 
   function write (text: string): void {
     if (closed) return

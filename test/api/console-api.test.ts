@@ -143,8 +143,13 @@ t.test('dead letters: listed newest first, replayed through the API, 404 for a s
   t.match(list, { letters: 1, replayed: 0 })
   const [letter] = list.items
   t.match(letter, {
-    stream: 'JOBS', consumer: 'completion-worker', subject: `jobs.completed.${eventId}`, type: 'job.completed', deliveries: 2,
-    error: `no job.requested for eventId ${eventId}`, replayedAs: null
+    stream: 'JOBS',
+    consumer: 'completion-worker',
+    subject: `jobs.completed.${eventId}`,
+    type: 'job.completed',
+    deliveries: 2,
+    error: `no job.requested for eventId ${eventId}`,
+    replayedAs: null
   })
   t.match(JSON.parse(letter.preview), { eventId, eventStatus: 'N', eventDesc: 'broke' })
   t.match((await app.inject({ url: '/api/admin/overview' })).json().deadLetters, { letters: 1, replayed: 0 })
@@ -168,8 +173,12 @@ t.test('dead letters: listed newest first, replayed through the API, 404 for a s
 t.test('meetings of everyone, with delivery counts', async t => {
   const { app } = await startService(t)
   const m = await post(app, '/api/meetings', {
-    title: 'Sync', startsAt: '2030-05-01T10:00:00Z', durationMinutes: 30, location: 'Room 1',
-    participants: [{ email: 'ann@example.com' }, { email: 'bob@example.com' }], organizer: { userId: 'olga', email: 'olga@example.com' }
+    title: 'Sync',
+    startsAt: '2030-05-01T10:00:00Z',
+    durationMinutes: 30,
+    location: 'Room 1',
+    participants: [{ email: 'ann@example.com' }, { email: 'bob@example.com' }],
+    organizer: { userId: 'olga', email: 'olga@example.com' }
   })
   t.equal(m.statusCode, 201)
   let items
