@@ -9,6 +9,7 @@ import { health } from './api/health.js'
 import { collect } from './api/collect.js'
 import { jobs } from './api/jobs.js'
 import { meetings } from './api/meetings.js'
+import { relayApi } from './api/relay.js'
 
 /**
  * The HTTP face of a runtime; never listens (src/server.ts does, tests inject()). Health and
@@ -36,6 +37,7 @@ export async function buildApp (runtime: Runtime): Promise<FastifyInstance> {
     await app.register(collect, { runtime, auth })
     await app.register(jobs, { runtime, auth })
     await app.register(meetings, { runtime, auth })
+    await app.register(relayApi, { runtime, auth })
   }
   return app
 }

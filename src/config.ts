@@ -40,6 +40,17 @@ export interface Config {
     /** WEBHOOK_SECRET, `whsec_…`: the default Standard Webhooks signing key */
     webhookSecret: string | undefined
   }
+  /** the relay's defaults (seed 001): delivery policy of /async requests and triggers */
+  relay: {
+    retry: number
+    backoffPolicy: 'linear' | 'exponential'
+    backoffDelayMs: number
+    maxRetryAfterMs: number
+    /** default timeout of one delivery: OUTBOUND_TIMEOUT */
+    timeoutMs: number
+    maxStoredBody: number
+    leaseTtlMs: number
+  }
 }
 
 export class ConfigError extends Error {
@@ -120,6 +131,15 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
       timeoutMs: outboundTimeoutMs,
       maxBodyBytes: Number(e.OUTBOUND_MAX_BODY ?? 10 * 1024 * 1024),
       webhookSecret: e.WEBHOOK_SECRET
+    },
+    relay: {
+      retry: Number(e.RELAY_RETRY ?? 5),
+      backoffPolicy: e.RELAY_BACKOFF_POLICY ?? 'exponential',
+      backoffDelayMs: parseDuration(e.RELAY_BACKOFF_DELAY ?? '1s')!,
+      maxRetryAfterMs: parseDuration(e.RELAY_MAX_RETRY_AFTER ?? '5m')!,
+      timeoutMs: outboundTimeoutMs,
+      maxStoredBody: Math.min(Number(e.RELAY_MAX_STORED_BODY ?? 256 * 1024), 512 * 1024),
+      leaseTtlMs: Math.max(parseDuration(e.RELAY_LEASE_TTL ?? '15s')!, 1000)
     }
   }
 }

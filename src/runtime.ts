@@ -13,6 +13,9 @@ import { WorkerRunner } from './workers/runner.js'
 import { workers } from './workers/index.js'
 import { TimerTicker } from './workers/timer-ticker.js'
 import { defaultRetry } from './workers/worker.js'
+import { createOutbound, type Outbound } from './lib/outbound.js'
+import { TriggerManager } from './workers/trigger-manager.js'
+import { instanceId } from './lib/instance.js'
 
 /** Everything a Jetway process runs besides HTTP: NATS, streams, SQLite, projections, workers. */
 export interface Runtime {
@@ -27,6 +30,10 @@ export interface Runtime {
   projections: Map<string, ProjectionRunner>
   /** fires due timers, with the `projections` role */
   ticker: TimerTicker | undefined
+  /** every outbound HTTP call (relay, callbacks, triggers) */
+  outbound: Outbound
+  /** the triggers' dispatchers, with the `workers` role */
+  triggers: TriggerManager | undefined
   close: () => Promise<void>
 }
 
@@ -64,9 +71,12 @@ export async function startRuntime (config: Config, log: Logger, opts: RuntimeOp
 
     const db = await openDatabase(config.dbFile)
     closers.push(async () => await db.destroy())
+    const outbound = createOutbound({ ...config.outbound, clock })
+    closers.push(async () => await outbound.close())
 
     const runners = new Map<string, ProjectionRunner>()
     let ticker: TimerTicker | undefined
+    let triggers: TriggerManager | undefined
     if (config.roles.has('projections')) {
       for (const projection of projectionsFor(config)) {
         runners.set(projection.name, new ProjectionRunner({ projection, js, db, log, clock }))
@@ -82,13 +92,28 @@ export async function startRuntime (config: Config, log: Logger, opts: RuntimeOp
       }
     }
     if (config.roles.has('workers') && opts.startProjections !== false) {
-      const workerRunners = workers(config, { js, jsm, clock, log }).map(worker => new WorkerRunner({
+      const workerRunners = workers(config, { js, jsm, clock, log, outbound }).map(worker => new WorkerRunner({
         worker, js, jsm, log, clock, retry: defaultRetry(config.workers.maxDeliver, config.workers.backoffMs)
       }))
       for (const runner of workerRunners) await runner.start()
       closers.push(async () => await Promise.all(workerRunners.map(async r => await r.stop())))
+      triggers = new TriggerManager({
+        js,
+        jsm,
+        nc,
+        clock,
+        log,
+        outbound,
+        relay: config.relay,
+        webhookSecret: config.outbound.webhookSecret,
+        holder: instanceId(config.dataDir),
+        leaseTtlMs: config.relay.leaseTtlMs
+      })
+      await triggers.start()
+      const started = triggers
+      closers.push(async () => await started.stop())
     }
-    return { config, log, clock, nc, js, jsm, db, projections: runners, ticker, close }
+    return { config, log, clock, nc, js, jsm, db, projections: runners, ticker, outbound, triggers, close }
   } catch (err) {
     await close()
     throw err

@@ -5,8 +5,10 @@ import { meetings } from './meetings.js'
 import { notifications } from './notifications.js'
 import type { Projection } from './projection.js'
 import { jobTimers, meetingTimers } from './timers.js'
+import { relay } from './relay.js'
+import { relayTimers } from './relay-timers.js'
 
 /** Every read model this build maintains (the reminder timers depend on REMINDER_LEAD). */
 export function projectionsFor (config: Pick<Config, 'reminderLeadMs'>): Projection[] {
-  return [collectEvents, jobs, meetings, notifications, jobTimers, meetingTimers(config.reminderLeadMs)]
+  return [collectEvents, jobs, meetings, notifications, jobTimers, meetingTimers(config.reminderLeadMs), relay, relayTimers]
 }

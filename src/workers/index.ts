@@ -9,15 +9,21 @@ import type { Logger } from 'pino'
 import { meetingNotifierWorker } from './meeting-notifier.js'
 import { notificationServiceWorker } from './notification-service.js'
 import { reminderSchedulerWorker } from './reminder-scheduler.js'
+import type { Outbound } from '../lib/outbound.js'
+import { relayDeliveryWorker } from './relay-delivery.js'
+import { relayTimersWorker } from './relay-timers.js'
 
 /** Every worker this build runs with the `workers` role. */
-export function workers (config: Config, deps: { js: JetStreamClient, jsm: JetStreamManager, clock: Clock, log: Logger }): Worker[] {
+export function workers (config: Config, deps: { js: JetStreamClient, jsm: JetStreamManager, clock: Clock, log: Logger, outbound: Outbound }): Worker[] {
+  const relay = { ...deps, relay: config.relay, webhookSecret: config.outbound.webhookSecret }
   return [
     completionWorker(deps),
     jobTimeoutsWorker(deps),
     ...(config.jobs.simulator ? [jobSimulatorWorker(deps)] : []),
     meetingNotifierWorker({ ...deps, publicUrl: config.publicUrl }),
     reminderSchedulerWorker({ ...deps, publicUrl: config.publicUrl }),
-    notificationServiceWorker({ ...deps, smtpUrl: config.mail.smtpUrl, from: config.mail.from, retry: defaultRetry(config.workers.maxDeliver, config.workers.backoffMs) })
+    notificationServiceWorker({ ...deps, smtpUrl: config.mail.smtpUrl, from: config.mail.from, retry: defaultRetry(config.workers.maxDeliver, config.workers.backoffMs) }),
+    relayDeliveryWorker(relay),
+    relayTimersWorker(relay)
   ]
 }

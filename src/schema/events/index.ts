@@ -7,6 +7,10 @@ import { MessageDeadLettered, MessageReplayed } from './dlq.js'
 import { MeetingCancelled, MeetingRescheduled, MeetingScheduled, MeetingUpdated, ParticipantAdded, ParticipantRemoved } from './meetings.js'
 import { NotificationDeferred, NotificationFailed, NotificationRequested, NotificationSent } from './notify.js'
 import { TimerFired } from './timers.js'
+import {
+  BrokerEventReceived, CallbackReceived, RelayAttemptFailed, RelayCallbackFailed, RelayCallbackSent, RelayDelivered, RelayFailed,
+  RelayRequested, SyncAnswered, SyncFailed, SyncRequested, TriggerAttemptFailed, TriggerCreated, TriggerDeadLettered, TriggerDeleted, TriggerDelivered
+} from './relay.js'
 
 /** One event type at one version. Published schemas never change; a new version is added. */
 export interface EventDefinition<S extends TSchema = TSchema> {
@@ -37,7 +41,23 @@ export const Events = {
   notificationSent: define('notification.sent', 1, NotificationSent),
   notificationDeferred: define('notification.deferred', 1, NotificationDeferred),
   notificationFailed: define('notification.failed', 1, NotificationFailed),
-  timerFired: define('timer.fired', 1, TimerFired)
+  timerFired: define('timer.fired', 1, TimerFired),
+  syncRequested: define('relay.sync.requested', 1, SyncRequested),
+  syncAnswered: define('relay.sync.answered', 1, SyncAnswered),
+  syncFailed: define('relay.sync.failed', 1, SyncFailed),
+  relayRequested: define('relay.requested', 1, RelayRequested),
+  relayAttemptFailed: define('relay.attempt.failed', 1, RelayAttemptFailed),
+  relayDelivered: define('relay.delivered', 1, RelayDelivered),
+  relayFailed: define('relay.failed', 1, RelayFailed),
+  relayCallbackFailed: define('relay.callback.failed', 1, RelayCallbackFailed),
+  relayCallbackSent: define('relay.callback.sent', 1, RelayCallbackSent),
+  callbackReceived: define('relay.callback.received', 1, CallbackReceived),
+  brokerEventReceived: define('relay.event.received', 1, BrokerEventReceived),
+  triggerCreated: define('relay.trigger.created', 1, TriggerCreated),
+  triggerDeleted: define('relay.trigger.deleted', 1, TriggerDeleted),
+  triggerAttemptFailed: define('relay.trigger.attempt.failed', 1, TriggerAttemptFailed),
+  triggerDelivered: define('relay.trigger.delivered', 1, TriggerDelivered),
+  triggerDeadLettered: define('relay.trigger.deadlettered', 1, TriggerDeadLettered)
 } as const
 
 export type EventData<D extends EventDefinition> = Static<D['schema']>

@@ -14,7 +14,18 @@ export type JobTimeoutPayload = Static<typeof JobTimeoutPayload>
 export const MeetingReminderPayload = Type.Object({ meetingId: MeetingId, startsAt: Instant, endsAt: Instant })
 export type MeetingReminderPayload = Static<typeof MeetingReminderPayload>
 
-export const TimerKind = Type.Union([Type.Literal('job-timeout'), Type.Literal('meeting-reminder')])
+/** RELAY: the next attempt of an async relay request, or of its callback */
+export const RelayRetryPayload = Type.Object({ requestId: Type.String(), round: Type.Integer({ minimum: 1 }), attempt: Type.Integer({ minimum: 2 }) })
+export type RelayRetryPayload = Static<typeof RelayRetryPayload>
+
+/** RELAY: the next attempt of a trigger's delivery of one broker event */
+export const TriggerRetryPayload = Type.Object({ trigger: Type.String(), eventSeq: Type.Integer({ minimum: 1 }), lane: Type.String(), attempt: Type.Integer({ minimum: 2 }) })
+export type TriggerRetryPayload = Static<typeof TriggerRetryPayload>
+
+export const TimerKind = Type.Union([
+  Type.Literal('job-timeout'), Type.Literal('meeting-reminder'),
+  Type.Literal('relay-retry'), Type.Literal('relay-callback-retry'), Type.Literal('trigger-retry')
+])
 export type TimerKind = Static<typeof TimerKind>
 
 /** timer.fired v1: a timer came due. Appended once per arming (the subject must be empty). */
