@@ -10,6 +10,7 @@ import { collect } from './api/collect.js'
 import { jobs } from './api/jobs.js'
 import { meetings } from './api/meetings.js'
 import { relayApi } from './api/relay.js'
+import { broker } from './api/broker.js'
 
 /**
  * The HTTP face of a runtime; never listens (src/server.ts does, tests inject()). Health and
@@ -38,6 +39,7 @@ export async function buildApp (runtime: Runtime): Promise<FastifyInstance> {
     await app.register(jobs, { runtime, auth })
     await app.register(meetings, { runtime, auth })
     await app.register(relayApi, { runtime, auth })
+    await app.register(broker, { runtime, auth })
   }
   return app
 }
