@@ -11,6 +11,7 @@ import { jobs } from './api/jobs.js'
 import { meetings } from './api/meetings.js'
 import { relayApi } from './api/relay.js'
 import { broker } from './api/broker.js'
+import { callbacks } from './api/callbacks.js'
 
 /**
  * The HTTP face of a runtime; never listens (src/server.ts does, tests inject()). Health and
@@ -40,6 +41,7 @@ export async function buildApp (runtime: Runtime): Promise<FastifyInstance> {
     await app.register(meetings, { runtime, auth })
     await app.register(relayApi, { runtime, auth })
     await app.register(broker, { runtime, auth })
+    await app.register(callbacks, { runtime, auth })
   }
   return app
 }
