@@ -141,7 +141,7 @@ export class TriggerDispatcher {
           continue
         }
         this.pending.add(m)
-        this.track(this.route(m))
+        this.route(m)
       }
     }
   }
@@ -169,7 +169,11 @@ export class TriggerDispatcher {
     this.freed = undefined
   }
 
-  private async route (m: JsMsg): Promise<void> {
+  /**
+   * Puts a pulled message in its lane at once, in the order pulled (the filter is checked
+   * here; whether a replayed dead letter is ours, which needs a look-up, when its turn comes).
+   */
+  private route (m: JsMsg): void {
     let msg: BrokerMessage | undefined
     try {
       msg = brokerMessageOf(decodeEvent(m))
@@ -179,19 +183,13 @@ export class TriggerDispatcher {
       this.done(m)
       return
     }
-    try {
-      if (!(await this.isOurs(m)) || !matchesFilter(this.opts.trigger.filter, msg.event)) {
-        this.done(m)
-        return
-      }
-    } catch (err) {
-      this.log.warn({ err, seq: m.seq }, 'could not read the dead letter of a replay; later')
-      this.handBack(m)
+    if (!matchesFilter(this.opts.trigger.filter, msg.event)) {
+      this.done(m)
       return
     }
     const lane = laneOf(msg.event, msg.seq)
     if (!lane.keyed) {
-      await this.deliverOne(m, msg)
+      this.track(this.deliverOne(m, msg))
       return
     }
     let state = this.lanes.get(lane.token)
@@ -208,7 +206,7 @@ export class TriggerDispatcher {
     } else {
       state.queue.push({ m, msg })
     }
-    if (!state.busy) await this.drain(state)
+    if (!state.busy) this.track(this.drain(state))
   }
 
   /** A replayed dead letter (npm run dlq -- replay) is for the trigger that dead-lettered it only. */
@@ -259,8 +257,9 @@ export class TriggerDispatcher {
         lane.wake = undefined
         continue
       }
-      // at or before the lane's head or its last outcome: done already (a redelivery after a crash)
-      if (m.seq <= Math.max(lane.doneThrough, lane.blockedBy ?? 0)) {
+      // at or before the lane's head or its last outcome: done already (a redelivery after a crash);
+      // a replayed dead letter of another trigger: not ours
+      if (m.seq <= Math.max(lane.doneThrough, lane.blockedBy ?? 0) || !(await this.isOurs(m))) {
         lane.queue.shift()
         this.done(m)
         continue
@@ -288,6 +287,10 @@ export class TriggerDispatcher {
 
   private async deliverOne (m: JsMsg, msg: BrokerMessage): Promise<void> {
     try {
+      if (!(await this.isOurs(m))) {
+        this.done(m)
+        return
+      }
       await this.deliver(m, msg)
     } catch (err) {
       this.log.error({ err, seq: m.seq }, 'delivery could not be recorded; handed back')
