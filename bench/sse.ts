@@ -46,7 +46,8 @@ const rssOf = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync
 
 const nats = await benchNats()
 const data = await tempDir('jetway-bench-sse-')
-const service = await spawnService({ NATS_URL: nats.url, DATA_DIR: data.path, SSE_HEARTBEAT: '15s' })
+// one user holds every fan-out connection here: lift the per-user cap (default 100) for the bench
+const service = await spawnService({ NATS_URL: nats.url, DATA_DIR: data.path, SSE_HEARTBEAT: '15s', SSE_MAX_CONNECTIONS: '25000', SSE_MAX_PER_USER: '25000' })
 const pool = new Pool(service.url, { connections: 16 })
 const postJson = async (path: string, body: unknown): Promise<any> => {
   const r = await pool.request({ path, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })

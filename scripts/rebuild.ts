@@ -20,14 +20,25 @@ if (config.natsUrl === undefined) {
   if (nc !== undefined) { await nc.close(); config.natsUrl = url }
 }
 const runtime = await startRuntime({ ...config, roles: new Set(['projections']) }, pino({ level: 'warn' }), { startProjections: false })
+// Ctrl-C: stop at once; the checkpoint stays marked as rebuilding, and a running service takes
+// over from it once the rebuild's lease runs out.
+process.once('SIGINT', () => { runtime.close().finally(() => process.exit(130)) })
 const bar = new SingleBar({ format: `${name} [{bar}] {percentage}% | {value}/{total} events | {eta_formatted} left` }, Presets.shades_classic)
 let started = false
 const t0 = Date.now()
-const result = await rebuildProjection(runtime, name, (applied, total) => {
-  if (!started) { bar.start(total, 0); started = true }
-  bar.update(applied)
-})
-bar.stop()
-const seconds = (Date.now() - t0) / 1000
-console.log(`rebuilt ${name}: ${result.applied} of ${result.total} stream messages in ${seconds.toFixed(1)}s`)
-await runtime.close()
+try {
+  const result = await rebuildProjection(runtime, name, (applied, total) => {
+    if (!started) { bar.start(total, 0); started = true }
+    bar.setTotal(total)
+    bar.update(applied)
+  })
+  bar.stop()
+  const seconds = (Date.now() - t0) / 1000
+  console.log(`rebuilt ${name}: ${result.applied} of ${result.total} stream messages in ${seconds.toFixed(1)}s`)
+} catch (err) {
+  bar.stop()
+  console.error(`rebuild failed: ${(err as Error).message}`)
+  process.exitCode = 1
+} finally {
+  await runtime.close()
+}

@@ -1,8 +1,10 @@
-import { randomUUID } from 'node:crypto'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Runtime } from './runtime.js'
-import { installErrorHandlers } from './api/errors.js'
+import { frameworkError, installErrorHandlers } from './api/errors.js'
+import { requestIdOf } from './lib/log.js'
 import { validatorCompiler } from './api/validation.js'
 import { buildAuth } from './api/auth.js'
 import { health } from './api/health.js'
@@ -22,8 +24,13 @@ export async function buildApp (runtime: Runtime): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: runtime.log as FastifyBaseLogger,
     bodyLimit: config.bodyLimit,
-    requestIdHeader: 'x-request-id',
-    genReqId: () => randomUUID(),
+    // a client's x-request-id is kept only when short printable ASCII (src/lib/log.ts)
+    requestIdHeader: false,
+    genReqId: requestIdOf,
+    // the schemas bound path parameters (a 200-character user id, percent-encoded, is longer
+    // than the router's default 100); a bad path is a problem body like any other error
+    routerOptions: { maxParamLength: 2400 },
+    frameworkErrors: frameworkError,
     return503OnClosing: true,
     forceCloseConnections: 'idle'
   }).withTypeProvider<TypeBoxTypeProvider>()
@@ -32,6 +39,7 @@ export async function buildApp (runtime: Runtime): Promise<FastifyInstance> {
   app.removeContentTypeParser('text/plain')
   installErrorHandlers(app)
   app.addHook('onSend', async (request, reply) => { reply.header('x-request-id', request.id) })
+  dropUnusedConnectionsOnClose(app)
 
   await app.register(health, { runtime })
   if (config.roles.has('api')) {
@@ -44,4 +52,26 @@ export async function buildApp (runtime: Runtime): Promise<FastifyInstance> {
     await app.register(callbacks, { runtime, auth })
   }
   return app
+}
+
+/**
+ * On close, also drop the connections with no request in flight that Node does not count as
+ * idle (opened and not used yet, as HTTP clients open them ahead). Left open they hold the
+ * server's close for up to headersTimeout, and a request arriving on one gets Fastify's 503,
+ * on which an EventSource reconnecting after its stream ended gives up for good.
+ */
+function dropUnusedConnectionsOnClose (app: FastifyInstance): void {
+  const sockets = new Set<Socket>()
+  const busy = new Set<Socket>()
+  app.server.on('connection', (socket: Socket) => {
+    sockets.add(socket)
+    socket.once('close', () => { sockets.delete(socket); busy.delete(socket) })
+  })
+  app.server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+    busy.add(request.socket)
+    response.once('close', () => busy.delete(request.socket))
+  })
+  app.addHook('preClose', async () => {
+    for (const socket of sockets) if (!busy.has(socket)) socket.destroy()
+  })
 }

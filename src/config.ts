@@ -17,13 +17,16 @@ export interface Config {
   dataDir: string
   dbFile: string
   roles: Set<Role>
-  auth: { mode: 'off' } | { mode: 'jwt', secret?: string, jwksUrl?: string, issuer?: string }
+  auth: { mode: 'off' } | { mode: 'jwt', secret?: string, jwksUrl?: string, issuer?: string, audience?: string[] }
   logLevel: string
   stream: { replicas: number, storage: 'file' | 'memory', duplicateWindowMs: number }
   bodyLimit: number
   readWaitMs: number
   jobs: { timeoutMs: number, simulator: boolean, intakeKey: string | undefined }
   sseHeartbeatMs: number
+  sse: { maxConnections: number, maxPerUser: number, maxBufferedBytes: number }
+  /** stream messages a read model may lag while /readyz answers 200 */
+  readyMaxLag: number
   workers: { maxDeliver: number, backoffMs: number }
   mail: { smtpUrl: string | undefined, from: string }
   reminderLeadMs: number
@@ -90,6 +93,14 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   if (e.WEBHOOK_SECRET !== undefined && (!isWebhookSecret(e.WEBHOOK_SECRET) || webhookKeyBytes(e.WEBHOOK_SECRET) < 24)) {
     throw new ConfigError('invalid configuration:\n  WEBHOOK_SECRET: expected whsec_ followed by the base64 of at least 24 random bytes')
   }
+  // The completion intake sets the outcome of anyone's job: in jwt mode it takes INTAKE_KEY or
+  // a token with role service/admin. Production wants the key, or says it means token-only.
+  if (e.INTAKE_AUTH === 'token' && (authMode !== 'jwt' || e.INTAKE_KEY !== undefined)) {
+    throw new ConfigError('INTAKE_AUTH=token (intake by service tokens only) needs AUTH_MODE=jwt and no INTAKE_KEY')
+  }
+  if (production && authMode === 'jwt' && e.INTAKE_KEY === undefined && e.INTAKE_AUTH === undefined) {
+    throw new ConfigError('AUTH_MODE=jwt in production needs INTAKE_KEY for the completion intake, or INTAKE_AUTH=token to accept only tokens with role service or admin there')
+  }
   const dataDir = resolve(e.DATA_DIR ?? './data')
   return {
     production,
@@ -102,7 +113,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     roles: new Set((e.ROLES ?? 'api,projections,workers').split(',').map(r => r.trim() as Role)),
     auth: authMode === 'off'
       ? { mode: 'off' }
-      : { mode: 'jwt', secret: e.JWT_SECRET, jwksUrl: e.JWT_JWKS_URL, issuer: e.JWT_ISSUER },
+      : { mode: 'jwt', secret: e.JWT_SECRET, jwksUrl: e.JWT_JWKS_URL, issuer: e.JWT_ISSUER, audience: e.JWT_AUDIENCE?.split(',').map(a => a.trim()) },
     logLevel: e.LOG_LEVEL ?? 'info',
     stream: {
       replicas: Number(e.STREAM_REPLICAS ?? 1),
@@ -118,6 +129,12 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
       intakeKey: e.INTAKE_KEY
     },
     sseHeartbeatMs: parseDuration(e.SSE_HEARTBEAT ?? '15s')!,
+    sse: {
+      maxConnections: Number(e.SSE_MAX_CONNECTIONS ?? 20_000),
+      maxPerUser: Number(e.SSE_MAX_PER_USER ?? 100),
+      maxBufferedBytes: Number(e.SSE_MAX_BUFFER ?? 1024 * 1024)
+    },
+    readyMaxLag: Number(e.READY_MAX_LAG ?? 10_000),
     workers: {
       maxDeliver: Number(e.WORKER_MAX_DELIVER ?? 5),
       backoffMs: parseDuration(e.WORKER_BACKOFF ?? '1s')!

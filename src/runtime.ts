@@ -13,9 +13,13 @@ import { WorkerRunner } from './workers/runner.js'
 import { workers } from './workers/index.js'
 import { TimerTicker } from './workers/timer-ticker.js'
 import { defaultRetry } from './workers/worker.js'
+import { ReadModels } from './projections/checkpoints.js'
+import { jobStatusHub, type StreamHub } from './store/hub.js'
+import { NatsStatus } from './store/nats-status.js'
 import { createOutbound, type Outbound } from './lib/outbound.js'
 import { TriggerManager } from './workers/trigger-manager.js'
 import { instanceId } from './lib/instance.js'
+import { callbackHub } from './store/callback-hub.js'
 
 /** Everything a Jetway process runs besides HTTP: NATS, streams, SQLite, projections, workers. */
 export interface Runtime {
@@ -23,6 +27,8 @@ export interface Runtime {
   log: Logger
   clock: Clock
   nc: NatsConnection
+  /** whether NATS is connected now (from the connection's status events) */
+  nats: NatsStatus
   js: JetStreamClient
   jsm: JetStreamManager
   db: DB
@@ -30,6 +36,10 @@ export interface Runtime {
   projections: Map<string, ProjectionRunner>
   /** fires due timers, with the `projections` role */
   ticker: TimerTicker | undefined
+  /** where each read model stands, from its checkpoint in SQLite: what reads wait on, in every role */
+  readModels: ReadModels
+  /** stream tails with in-process fan-out for SSE, running with the `api` role */
+  hubs: { jobs: StreamHub, callbacks: StreamHub }
   /** every outbound HTTP call (relay, callbacks, triggers) */
   outbound: Outbound
   /** the triggers' dispatchers, with the `workers` role */
@@ -58,12 +68,14 @@ export async function startRuntime (config: Config, log: Logger, opts: RuntimeOp
       const server: NatsServer = await startNatsServer({ port: config.natsPort, storeDir: join(config.dataDir, 'nats') })
       closers.push(server.stop)
       natsUrl = server.url
+      if (server.replacedPid !== undefined) log.warn({ pid: server.replacedPid }, 'stopped the nats-server a dead Jetway left running on this store')
       log.info({ url: natsUrl, storeDir: join(config.dataDir, 'nats') }, 'embedded nats-server started')
     }
     // noAsyncTraces: nats.js otherwise builds two Error objects (stack traces) per publish,
     // which cost a sixth of the CPU of an ingest request.
     const nc = await connect({ servers: natsUrl.split(','), name: 'jetway', maxReconnectAttempts: -1, noAsyncTraces: true })
     closers.push(async () => await nc.drain())
+    const nats = new NatsStatus(nc, log)
     log.info({ server: nc.getServer(), version: nc.info?.version }, 'connected to NATS')
     const jsm = await jetstreamManager(nc)
     await applyStreams(jsm, await loadStreamConfigs(config), log)
@@ -113,7 +125,15 @@ export async function startRuntime (config: Config, log: Logger, opts: RuntimeOp
       const started = triggers
       closers.push(async () => await started.stop())
     }
-    return { config, log, clock, nc, js, jsm, db, projections: runners, ticker, outbound, triggers, close }
+    const readModels = new ReadModels({ db, jsm, projections: projectionsFor(config), runners })
+    const hubs = { jobs: jobStatusHub(js, jsm, log), callbacks: callbackHub(js, jsm, log) }
+    if (config.roles.has('api') && opts.startProjections !== false) {
+      await hubs.jobs.start()
+      closers.push(async () => await hubs.jobs.stop())
+      await hubs.callbacks.start()
+      closers.push(async () => await hubs.callbacks.stop())
+    }
+    return { config, log, clock, nc, nats, js, jsm, db, projections: runners, ticker, readModels, hubs, outbound, triggers, close }
   } catch (err) {
     await close()
     throw err

@@ -1,7 +1,7 @@
-import { pino } from 'pino'
 import { loadConfig, ConfigError } from './config.js'
 import { startRuntime } from './runtime.js'
 import { buildApp } from './app.js'
+import { createLogger } from './lib/log.js'
 
 // Entry point: read config, start the runtime (NATS, streams, SQLite, projections, workers),
 // listen, and close everything in order on SIGINT/SIGTERM.
@@ -14,7 +14,7 @@ try {
   console.error(`jetway: ${err.message}`)
   process.exit(1)
 }
-const log = pino({ level: config.logLevel, base: { service: 'jetway' } })
+const log = createLogger({ level: config.logLevel, base: { service: 'jetway' } })
 const runtime = await startRuntime(config, log).catch((err: Error) => {
   log.fatal({ err }, 'start failed')
   process.exit(1)

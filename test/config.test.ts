@@ -33,7 +33,7 @@ t.test('production refuses to start with auth off unless told so explicitly', as
   t.throws(() => loadConfig({ NODE_ENV: 'production' }), { code: 'JETWAY_CONFIG' })
   t.throws(() => loadConfig({ NODE_ENV: 'production' }), /AUTH_MODE must be set in production/)
   t.equal(loadConfig({ NODE_ENV: 'production', AUTH_MODE: 'off' }).auth.mode, 'off')
-  t.equal(loadConfig({ NODE_ENV: 'production', AUTH_MODE: 'jwt', JWT_SECRET: 'x'.repeat(32) }).auth.mode, 'jwt')
+  t.equal(loadConfig({ NODE_ENV: 'production', AUTH_MODE: 'jwt', JWT_SECRET: 'x'.repeat(32), INTAKE_KEY: 'intake-secret-1' }).auth.mode, 'jwt')
 })
 
 t.test('roles and durations parse', async t => {

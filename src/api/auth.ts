@@ -1,12 +1,13 @@
 import { createVerifier, type DecodedJwt } from 'fast-jwt'
-import buildGetJwks from 'get-jwks'
 import type { FastifyRequest } from 'fastify'
 import type { Config } from '../config.js'
 import { ErrorCodes, JetwayError } from '../lib/errors.js'
+import { Jwks } from './jwks.js'
 
 // AUTH_MODE=off: nobody is authenticated and the request names the user, as the seeds do.
 // AUTH_MODE=jwt: a Bearer JWT (HS256 secret, or RS/ES keys from a JWKS URL) names the user by
 // its `sub` (or `email`) claim; `role: "admin"` or `roles: [..."admin"]` may act for others.
+// Every token must carry `exp`; `aud` and `iss` are checked when JWT_AUDIENCE / JWT_ISSUER are set.
 
 export interface Identity {
   /** undefined in off mode */
@@ -23,6 +24,11 @@ export interface Auth {
   identity: (request: FastifyRequest) => Identity
   /** Throws 403 unless the caller may act for (or read the data of) `userId`. */
   requireUser: (request: FastifyRequest, userId: string) => void
+  /**
+   * jwt mode: a valid Bearer token whose role(s) include one of `roles` (401 without a valid
+   * token, 403 without the role); a machine's token need not name a user. Off mode: no check.
+   */
+  requireRole: (request: FastifyRequest, roles: readonly string[]) => Promise<void>
 }
 
 const OFF: Identity = { userId: undefined, admin: true }
@@ -42,26 +48,32 @@ export function buildAuth (config: Config['auth']): Auth {
       mode: 'off',
       authenticate: async () => {},
       identity: () => OFF,
-      requireUser: () => {}
+      requireUser: () => {},
+      requireRole: async () => {}
     }
   }
   const verify = makeVerifier(config)
+  async function claimsOf (request: FastifyRequest): Promise<Claims> {
+    const header = request.headers.authorization ?? ''
+    const match = /^Bearer\s+(\S+)$/i.exec(header)
+    if (match === null) throw new JetwayError(ErrorCodes.unauthorized, 'missing Bearer token (Authorization: Bearer <jwt>)')
+    try {
+      return await verify(match[1]!)
+    } catch (err) {
+      throw new JetwayError(ErrorCodes.unauthorized, `invalid token: ${(err as Error).message}`)
+    }
+  }
   return {
     mode: 'jwt',
     async authenticate (request) {
-      const header = request.headers.authorization ?? ''
-      const match = /^Bearer\s+(\S+)$/i.exec(header)
-      if (match === null) throw new JetwayError(ErrorCodes.unauthorized, 'missing Bearer token (Authorization: Bearer <jwt>)')
-      let claims: Claims
-      try {
-        claims = await verify(match[1]!)
-      } catch (err) {
-        throw new JetwayError(ErrorCodes.unauthorized, `invalid token: ${(err as Error).message}`)
-      }
+      const claims = await claimsOf(request)
       const userId = claims.sub ?? claims.email
       if (typeof userId !== 'string' || userId === '') throw new JetwayError(ErrorCodes.unauthorized, 'token names no user (sub or email claim)')
-      const admin = claims.role === 'admin' || (Array.isArray(claims.roles) && claims.roles.includes('admin'))
-      identities.set(request, { userId, email: claims.email, name: claims.name, admin })
+      identities.set(request, { userId, email: claims.email, name: claims.name, admin: rolesOf(claims).includes('admin') })
+    },
+    async requireRole (request, roles) {
+      const held = rolesOf(await claimsOf(request))
+      if (!roles.some(r => held.includes(r))) throw new JetwayError(ErrorCodes.forbidden, `this needs a token with role ${roles.join(' or ')}`)
     },
     identity (request) {
       const id = identities.get(request)
@@ -77,18 +89,27 @@ export function buildAuth (config: Config['auth']): Auth {
   }
 }
 
+function rolesOf (claims: Claims): string[] {
+  return [...(typeof claims.role === 'string' ? [claims.role] : []), ...(Array.isArray(claims.roles) ? claims.roles.filter(r => typeof r === 'string') : [])]
+}
+
 function makeVerifier (config: Extract<Config['auth'], { mode: 'jwt' }>): (token: string) => Promise<Claims> {
-  const allowedIss = config.issuer === undefined ? undefined : [config.issuer]
+  const checks = {
+    // A token without an expiry would be valid forever. fast-jwt checks aud and iss only when
+    // the token has them, so a configured audience or issuer makes its claim required too.
+    requiredClaims: ['exp', ...(config.audience === undefined ? [] : ['aud']), ...(config.issuer === undefined ? [] : ['iss'])],
+    allowedIss: config.issuer === undefined ? undefined : [config.issuer],
+    allowedAud: config.audience
+  }
   if (config.jwksUrl !== undefined) {
-    const url = new URL(config.jwksUrl)
-    const jwks = buildGetJwks({ jwksPath: url.pathname, providerDiscovery: false })
+    const jwks = new Jwks({ url: config.jwksUrl })
     const verifier = createVerifier({
-      allowedIss,
+      ...checks,
       algorithms: ['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512', 'PS256'],
-      key: async (decoded: DecodedJwt) => await jwks.getPublicKey({ domain: url.origin, kid: decoded.header.kid, alg: decoded.header.alg })
+      key: async (decoded: DecodedJwt) => await jwks.keyFor(decoded.header.kid, decoded.header.alg)
     })
     return async token => await verifier(token) as Claims
   }
-  const verifier = createVerifier({ key: config.secret, algorithms: ['HS256'], allowedIss })
+  const verifier = createVerifier({ ...checks, key: config.secret, algorithms: ['HS256'] })
   return async token => verifier(token) as Claims
 }

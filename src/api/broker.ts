@@ -178,7 +178,7 @@ export const broker: FastifyPluginAsyncTypebox<BrokerOptions> = async (app, { ru
         const appended = await appendBrokerEvent(js, { event, via, correlationId: request.id, time: clock.now() })
         results.push({ id: event.id, source: event.source, type: event.type, seq: appended.seq, duplicate: appended.duplicate })
       }
-      sendSeq(reply, Math.max(...results.map(r => r.seq)))
+      sendSeq(reply, 'RELAY', Math.max(...results.map(r => r.seq)))
       return await reply.code(202).send({ accepted: results.length, events: results })
     })
   })
@@ -201,7 +201,7 @@ export const broker: FastifyPluginAsyncTypebox<BrokerOptions> = async (app, { ru
       })
       // the consumer exists from now on: events from here are the trigger's, even before a dispatcher runs
       await ensureTriggerConsumer(jsm, trigger, log)
-      sendSeq(reply, result.version)
+      sendSeq(reply, 'RELAY', result.version)
       reply.header('location', `/api/triggers/${input.name}`)
       return await reply.code(201).send(triggerView(trigger, result.version))
     })
@@ -224,7 +224,7 @@ export const broker: FastifyPluginAsyncTypebox<BrokerOptions> = async (app, { ru
         source: '/jetway/triggers', actor: auth.identity(request).userId, correlationId: request.id
       })
       await deleteTriggerConsumer(jsm, request.params.name)
-      sendSeq(reply, result.version)
+      sendSeq(reply, 'RELAY', result.version)
       return await reply.code(204).send()
     })
   })

@@ -2,8 +2,9 @@ import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/ty
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Value } from '@sinclair/typebox/value'
 import { Webhook } from 'standardwebhooks'
-import { appendEvent, decodeEvent, isEvent } from '../store/events.js'
-import { Subjects, unescapeToken } from '../store/subjects.js'
+import { appendEvent } from '../store/events.js'
+import { Subjects } from '../store/subjects.js'
+import { callbackView } from '../store/callback-hub.js'
 import { Events } from '../schema/events/index.js'
 import { RequestId, type CallbackReceived } from '../schema/events/relay.js'
 import { CallbackAck, CallbackList, CallbackListQuery, CallbackSubQuery } from '../schema/api/relay.js'
@@ -12,7 +13,7 @@ import { listCallbacks, type ReceivedCallback } from '../projections/relay.js'
 import type { Runtime } from '../runtime.js'
 import type { Auth } from './auth.js'
 import { sendSeq, waitForProjection } from './consistency.js'
-import { SseHub, lastEventIdOf, streamEvents } from './sse.js'
+import { SseConnections, lastEventIdOf, streamEvents } from './sse.js'
 
 // The seed's callback receiver: GET and POST /event/callback record what arrives as
 // relay.callback.received (matched to a relay request when it names one) and answer 200;
@@ -38,22 +39,15 @@ export function requestIdOf (body: unknown, headers: Record<string, unknown>, qu
 }
 
 function viewOf (c: ReceivedCallback): typeof CallbackList.static['items'][number] {
-  return {
-    seq: c.seq,
-    method: c.method,
-    requestId: c.requestId ?? null,
-    headers: c.headers,
-    query: c.query,
-    body: c.body,
-    bodyEncoding: c.bodyEncoding,
-    signature: c.signature,
-    webhookId: c.webhookId ?? null,
-    receivedAt: c.receivedAt
-  }
+  const { seq, ...data } = c
+  return callbackView(seq, data) as typeof CallbackList.static['items'][number]
 }
 
 export const callbacks: FastifyPluginAsyncTypebox<CallbacksOptions> = async (app, { runtime, auth }) => {
-  const { js, jsm, db, clock, config } = runtime
+  const { js, db, clock, config } = runtime
+  const hub = runtime.hubs.callbacks
+  const connections = new SseConnections({ ...config.sse, heartbeatMs: config.sseHeartbeatMs })
+  app.addHook('preClose', async () => { connections.closeAll() })
   const verifier = config.outbound.webhookSecret === undefined ? undefined : new Webhook(config.outbound.webhookSecret)
 
   // the receiver: open to whoever calls back (targets, Jetway itself), any content type
@@ -112,7 +106,7 @@ export const callbacks: FastifyPluginAsyncTypebox<CallbacksOptions> = async (app
         correlationId: request.id,
         time: clock.now()
       })
-      sendSeq(reply, appended.seq)
+      sendSeq(reply, 'RELAY', appended.seq)
       reply.header('jetway-duplicate', String(appended.duplicate))
       return await reply.code(200).send({ received: true, seq: appended.seq, requestId: requestId ?? null })
     }
@@ -120,24 +114,6 @@ export const callbacks: FastifyPluginAsyncTypebox<CallbacksOptions> = async (app
     scope.post('/event/callback', route, receive)
     scope.get('/event/callback', route, receive)
   })
-
-  const hub = new SseHub({
-    js,
-    jsm,
-    stream: 'RELAY',
-    filter: Subjects.callbacks,
-    log: runtime.log,
-    keysOf: subject => {
-      const token = subject.split('.')[2]
-      return token === undefined || token === '%' ? ['all'] : ['all', `request:${unescapeToken(token)}`]
-    },
-    toEvent: msg => {
-      const ev = decodeEvent(msg)
-      return isEvent(ev, Events.callbackReceived) ? { seq: ev.seq, type: ev.type, data: JSON.stringify(viewOf({ seq: ev.seq, ...ev.data })) } : undefined
-    }
-  })
-  await hub.start()
-  app.addHook('preClose', async () => { await hub.stop() })
 
   await app.register(async plain => {
     const scope = plain.withTypeProvider<TypeBoxTypeProvider>()
@@ -158,13 +134,15 @@ export const callbacks: FastifyPluginAsyncTypebox<CallbacksOptions> = async (app
     scope.get('/event/callback/sub', { schema: { querystring: CallbackSubQuery } }, async (request, reply) => {
       const lastEventId = lastEventIdOf(request, request.query.lastEventId)
       const { requestId } = request.query
+      const filter = requestId === undefined ? Subjects.callbacks : Subjects.callbackReceived(requestId)
       await streamEvents(request, reply, lastEventId, {
         hub,
+        connections,
+        user: auth.identity(request).userId,
         key: requestId === undefined ? 'all' : `request:${requestId}`,
-        filter: requestId === undefined ? Subjects.callbacks : Subjects.callbackReceived(requestId),
+        replay: (after, to) => hub.replay(filter, after, to),
         // one request's callbacks are few: all of them; the whole feed is live only
-        replayFromStart: requestId !== undefined,
-        heartbeatMs: config.sseHeartbeatMs
+        replayFromStart: requestId !== undefined
       })
     })
   })

@@ -7,7 +7,7 @@ import {
 import type { SearchResponse as SearchResult } from '../schema/api/collect.js'
 import { Events } from '../schema/events/index.js'
 import type { CollectEventReceived } from '../schema/events/collect.js'
-import { appendEvent } from '../store/events.js'
+import { appendEvent, keyOf } from '../store/events.js'
 import { Subjects } from '../store/subjects.js'
 import { ErrorCodes, JetwayError, type FieldError } from '../lib/errors.js'
 import { microTimeOf, toMicroTime } from '../lib/time.js'
@@ -57,16 +57,17 @@ export const collect: FastifyPluginAsyncTypebox<CollectOptions> = async (app, { 
     auth.requireUser(request, input.user_id)
     const data = toCollectEvent(input, microTimeOf(clock.now()))
     if (Array.isArray(data)) return data
-    // Inside the duplicate window JetStream drops a repeat (ack.duplicate); past it a repeat is
-    // appended again and the read model, unique on event_id, keeps the first. A read-model
-    // look-up here would catch those too, but costs a third of the ingest rate (see README).
+    // An event_id is unique per user: one user cannot suppress another's events by reusing an
+    // id. Inside the duplicate window JetStream drops a repeat (ack.duplicate); past it a repeat
+    // is appended again and the read model, unique on (user_id, event_id), keeps the first. A
+    // read-model look-up here would catch those too, but costs a third of the ingest rate.
     const appended = await appendEvent(js, {
       def: Events.collectEventReceived,
       data,
       subject: Subjects.collect(data.user_id, data.event),
       source: '/jetway/collect',
       about: data.user_id,
-      idempotencyKey: `collect:${data.event_id}`,
+      idempotencyKey: keyOf('collect', data.user_id, data.event_id),
       actor: auth.identity(request).userId,
       correlationId: request.id,
       time: clock.now()
@@ -77,7 +78,7 @@ export const collect: FastifyPluginAsyncTypebox<CollectOptions> = async (app, { 
   const single = async (request: FastifyRequest<{ Body: CollectRequest }>, reply: FastifyReply): Promise<{ is_success: boolean }> => {
     const result = await collectOne(request, request.body)
     if (Array.isArray(result)) throw new JetwayError(ErrorCodes.validation, 'invalid event', result)
-    if (result.seq !== undefined) sendSeq(reply, result.seq)
+    if (result.seq !== undefined) sendSeq(reply, 'COLLECT', result.seq)
     reply.header(DUPLICATE_HEADER, String(result.status === 'duplicate'))
     return { is_success: true }
   }
@@ -110,7 +111,7 @@ export const collect: FastifyPluginAsyncTypebox<CollectOptions> = async (app, { 
     })
     const count = (s: BatchItemResult['status']): number => results.filter(r => r.status === s).length
     const maxSeq = Math.max(0, ...results.map(r => r.seq ?? 0))
-    if (maxSeq > 0) sendSeq(reply, maxSeq)
+    if (maxSeq > 0) sendSeq(reply, 'COLLECT', maxSeq)
     return { is_success: count('rejected') === 0, accepted: count('accepted'), duplicates: count('duplicate'), rejected: count('rejected'), results }
   })
 

@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { ErrorCodes, JetwayError, type ErrorCode, type FieldError } from '../lib/errors.js'
+import { redactUrl } from '../lib/log.js'
 import { fieldErrors } from './validation.js'
 import { OutboundError, OutboundErrorCodes, type OutboundErrorCode } from '../lib/outbound.js'
 
@@ -27,6 +28,7 @@ const TITLES: Record<number, string> = {
   409: 'Conflict',
   412: 'Precondition Failed',
   413: 'Content Too Large',
+  414: 'URI Too Long',
   415: 'Unsupported Media Type',
   422: 'Unprocessable Content',
   429: 'Too Many Requests',
@@ -64,39 +66,72 @@ export function sendProblem (request: FastifyRequest, reply: FastifyReply, statu
     status,
     detail,
     code,
-    instance: request.url,
+    // secrets a URL can carry (?access_token=, ?key=) are masked, as in the request log
+    instance: redactUrl(request.url),
     ...(errors !== undefined && errors.length > 0 ? { errors } : {}),
     ...extras
   }
   return reply.code(status).type('application/problem+json').serializer(JSON.stringify).send(body)
 }
 
+const CODE = /^[A-Z][A-Z0-9_]{0,63}$/
+
+/** What any thrown value says, read defensively: a library may throw anything. */
+function describe (err: unknown): { status: number | undefined, code: string | undefined, message: string | undefined } {
+  if (typeof err !== 'object' || err === null) return { status: undefined, code: undefined, message: undefined }
+  const e = err as { statusCode?: unknown, code?: unknown, message?: unknown }
+  return {
+    status: typeof e.statusCode === 'number' && Number.isInteger(e.statusCode) && e.statusCode >= 400 && e.statusCode <= 599 ? e.statusCode : undefined,
+    code: typeof e.code === 'string' && CODE.test(e.code) ? e.code : undefined,
+    message: typeof e.message === 'string' && e.message !== '' ? e.message : undefined
+  }
+}
+
 export function installErrorHandlers (app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
-    if (err instanceof JetwayError) {
-      const status = STATUS[err.code]
-      if (err.code === ErrorCodes.notCaughtUp) reply.header('retry-after', '1')
-      return sendProblem(request, reply, status, err.code, err.message, err.errors)
+    try {
+      return handle(err, request, reply)
+    } catch (failure) {
+      // The handler itself must never throw (Fastify would answer a plain-text 500).
+      request.log.error({ err: failure, cause: err }, 'error handler failed')
+      return sendProblem(request, reply, 500, 'JETWAY_INTERNAL', `internal error (request ${request.id})`)
     }
-    // an outbound call that got no answer (the relay): 504 timeout, 502 unreachable, 403 refused, 422 invalid
-    if (err instanceof OutboundError) return sendProblem(request, reply, OUTBOUND_HTTP_STATUS[err.code], err.code, err.message)
-    if (err.validation !== undefined) {
-      const prefix = err.validationContext === 'body' ? '' : err.validationContext ?? ''
-      const errors = fieldErrors(err.validation as Parameters<typeof fieldErrors>[0], prefix === 'querystring' || prefix === 'params' ? '' : prefix)
-      return sendProblem(request, reply, 400, ErrorCodes.validation, `invalid ${err.validationContext ?? 'request'}: ${errors.map(e => `${e.field} ${e.message}`).join('; ')}`, errors)
-    }
-    const status = err.statusCode ?? 500
-    if (status >= 500) {
-      request.log.error({ err }, 'request failed')
-      // 5xx details stay in the log; the client gets the request id to quote
-      return sendProblem(request, reply, status, err.code ?? 'JETWAY_INTERNAL', `internal error (request ${request.id})`)
-    }
-    const code = err.code ?? 'JETWAY_BAD_REQUEST'
-    const errors = code === 'FST_ERR_CTP_INVALID_JSON_BODY' || code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || err instanceof SyntaxError
-      ? [{ field: '(body)', message: err.message }]
-      : undefined
-    return sendProblem(request, reply, status, code, err.message, errors)
   })
   app.setNotFoundHandler((request, reply) =>
     sendProblem(request, reply, 404, ErrorCodes.notFound, `no route ${request.method} ${request.url.split('?')[0] ?? ''}`))
+}
+
+/**
+ * Fastify's `frameworkErrors`: errors raised before routing (a path that is not valid
+ * percent-encoded UTF-8, a path parameter over the router's length) get problem bodies too.
+ */
+export function frameworkError (err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const tooLong = err.code === 'FST_ERR_MAX_PARAM_LENGTH'
+  const message = tooLong ? 'has a parameter longer than any route takes' : 'is not valid percent-encoded UTF-8'
+  sendProblem(request, reply, tooLong ? 414 : 400, typeof err.code === 'string' ? err.code : ErrorCodes.validation, `the path ${message}`, [{ field: '(path)', message }])
+}
+
+function handle (err: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  if (err instanceof JetwayError) {
+    const status = STATUS[err.code]
+    if (err.code === ErrorCodes.notCaughtUp) reply.header('retry-after', '1')
+    return sendProblem(request, reply, status, err.code, err.message, err.errors)
+  }
+  // an outbound call that got no answer (the relay): 504 timeout, 502 unreachable, 403 refused, 422 invalid
+  if (err instanceof OutboundError) return sendProblem(request, reply, OUTBOUND_HTTP_STATUS[err.code], err.code, err.message)
+  if (typeof err === 'object' && err !== null && err.validation !== undefined) {
+    const prefix = err.validationContext === 'body' ? '' : err.validationContext ?? ''
+    const errors = fieldErrors(err.validation as Parameters<typeof fieldErrors>[0], prefix === 'querystring' || prefix === 'params' ? '' : prefix)
+    return sendProblem(request, reply, 400, ErrorCodes.validation, `invalid ${err.validationContext ?? 'request'}: ${errors.map(e => `${e.field} ${e.message}`).join('; ')}`, errors)
+  }
+  const { status = 500, code, message } = describe(err)
+  if (status >= 500) {
+    request.log.error({ err }, 'request failed')
+    // 5xx details stay in the log; the client gets the request id to quote
+    return sendProblem(request, reply, status, code ?? 'JETWAY_INTERNAL', `internal error (request ${request.id})`)
+  }
+  const errors = code === 'FST_ERR_CTP_INVALID_JSON_BODY' || code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || err instanceof SyntaxError
+    ? [{ field: '(body)', message: message ?? 'is not valid JSON' }]
+    : undefined
+  return sendProblem(request, reply, status, code ?? 'JETWAY_BAD_REQUEST', message ?? TITLES[status] ?? 'bad request', errors)
 }

@@ -1,28 +1,46 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import fp from 'fastify-plugin'
-import { Type } from '@sinclair/typebox'
-import { Registry, Histogram, Gauge, collectDefaultMetrics } from 'prom-client'
+import { Type, type Static } from '@sinclair/typebox'
+import { Registry, Histogram, Gauge, Counter, collectDefaultMetrics } from 'prom-client'
 import type { Runtime } from '../runtime.js'
+import { countTimers } from '../projections/timers.js'
 
 // Not encapsulated (fastify-plugin), so the latency hook sees every route of the app.
-// /healthz (the process answers), /readyz (NATS connected, projections caught up) and
-// /metrics (Prometheus: request latency, per-projection applied sequence and lag).
+// /healthz (the process answers), /readyz (can this process serve current reads now?) and
+// /metrics (Prometheus: request latency, per-read-model applied sequence and lag).
+//
+// /readyz is 503 while NATS is disconnected or reconnecting, and for each read model this
+// process serves (its own runners with the `projections` role; the checkpoints in the shared
+// DATA_DIR for an `api`-only process) while it is being rebuilt, lags its stream by more than
+// READY_MAX_LAG messages, or lags at all with its checkpoint unmoved for READ_WAIT (the
+// process that feeds it is stuck or gone). A runner of this process must also have reached
+// its stream's end once since it started.
 
 export interface HealthOptions {
   runtime: Runtime
 }
 
+const ProjectionStatus = Type.Object({
+  appliedSeq: Type.Integer(),
+  /** stream messages not applied yet (unknown while NATS does not answer: -1) */
+  pending: Type.Integer(),
+  caughtUp: Type.Boolean(),
+  rebuilding: Type.Boolean()
+})
+
 const Status = Type.Object({
   status: Type.Union([Type.Literal('ok'), Type.Literal('not ready')]),
   nats: Type.Optional(Type.Boolean()),
-  projections: Type.Optional(Type.Record(Type.String(), Type.Object({
-    appliedSeq: Type.Integer(),
-    pending: Type.Integer(),
-    caughtUp: Type.Boolean()
-  })))
+  projections: Type.Optional(Type.Record(Type.String(), ProjectionStatus)),
+  /** why not ready */
+  reasons: Type.Optional(Type.Array(Type.String()))
 })
+type Status = Static<typeof Status>
+
+const NATS_ANSWER_MS = 2000
 
 const plugin: FastifyPluginAsyncTypebox<HealthOptions> = async (app, { runtime }) => {
+  const { config, readModels } = runtime
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'jetway_' })
   const latency = new Histogram({
@@ -32,29 +50,88 @@ const plugin: FastifyPluginAsyncTypebox<HealthOptions> = async (app, { runtime }
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [registry]
   })
-  const runners = [...runtime.projections.values()]
+  // the read models this process serves reads from (none in a `workers`-only process)
+  const served = config.roles.has('api') || config.roles.has('projections') ? readModels.projections : []
+  /** per read model: the applied sequence at which it was first seen lagging, and since when */
+  const behindSince = new Map<string, { seq: number, at: number }>()
+
+  async function check (): Promise<Status & { projections: Record<string, Static<typeof ProjectionStatus>> }> {
+    const reasons: string[] = []
+    const nats = runtime.nats.connected
+    if (!nats) reasons.push('NATS is disconnected')
+    const states = (await readModels.states()).filter(s => served.some(p => p.name === s.name))
+    const ends = new Map<string, number | undefined>()
+    if (nats) {
+      await Promise.all([...new Set(states.map(s => s.stream))].map(async stream => {
+        ends.set(stream, await withTimeout(readModels.streamEnd(stream), NATS_ANSWER_MS).catch(() => undefined))
+      }))
+      if ([...ends.values()].includes(undefined)) reasons.push('NATS does not answer stream info')
+    }
+    const now = Date.now()
+    const projections: Record<string, Static<typeof ProjectionStatus>> = {}
+    for (const s of states) {
+      const end = ends.get(s.stream)
+      const pending = end === undefined ? -1 : Math.max(0, end - s.appliedSeq)
+      const runner = runtime.projections.get(s.name)
+      let stalled = false
+      if (pending > 0) {
+        const seen = behindSince.get(s.name)
+        if (seen === undefined || seen.seq !== s.appliedSeq) behindSince.set(s.name, { seq: s.appliedSeq, at: now })
+        else stalled = now - seen.at > config.readWaitMs
+      } else if (pending === 0) {
+        behindSince.delete(s.name)
+      }
+      if (s.rebuilding) reasons.push(`${s.name} is being rebuilt`)
+      else if (pending > config.readyMaxLag) reasons.push(`${s.name} lags ${s.stream} by ${pending} messages (READY_MAX_LAG ${config.readyMaxLag})`)
+      else if (stalled) reasons.push(`${s.name} has not moved from ${s.stream}:${s.appliedSeq} for over ${config.readWaitMs} ms while behind`)
+      else if (runner !== undefined && !runner.caughtUp) reasons.push(`${s.name} is catching up`)
+      const caughtUp = !s.rebuilding && pending >= 0 && pending <= config.readyMaxLag && !stalled && (runner?.caughtUp ?? true)
+      projections[s.name] = { appliedSeq: s.appliedSeq, pending, caughtUp, rebuilding: s.rebuilding }
+    }
+    return { status: reasons.length === 0 ? 'ok' : 'not ready', nats, projections, ...(reasons.length > 0 ? { reasons } : {}) }
+  }
+
   // eslint-disable-next-line no-new
   new Gauge({
     name: 'jetway_projection_applied_seq',
-    help: 'Last stream sequence a projection has committed',
+    help: 'Last stream sequence a read model has committed',
     labelNames: ['projection'],
     registers: [registry],
-    collect () { for (const r of runners) this.set({ projection: r.name }, r.appliedSeq) }
+    async collect () {
+      for (const s of await readModels.states()) if (served.some(p => p.name === s.name)) this.set({ projection: s.name }, s.appliedSeq)
+    }
   })
   // eslint-disable-next-line no-new
   new Gauge({
     name: 'jetway_projection_lag',
-    help: 'Messages in the stream a projection has not applied yet',
+    help: 'Messages in the stream a read model has not applied yet',
     labelNames: ['projection'],
     registers: [registry],
-    collect () { for (const r of runners) this.set({ projection: r.name }, r.pending) }
+    async collect () {
+      for (const [name, p] of Object.entries((await check()).projections)) if (p.pending >= 0) this.set({ projection: name }, p.pending)
+    }
   })
   // eslint-disable-next-line no-new
   new Gauge({
     name: 'jetway_nats_connected',
     help: '1 while the NATS connection is up',
     registers: [registry],
-    collect () { this.set(runtime.nc.isClosed() ? 0 : 1) }
+    collect () { this.set(runtime.nats.connected ? 1 : 0) }
+  })
+
+  // eslint-disable-next-line no-new
+  new Gauge({
+    name: 'jetway_timers_pending',
+    help: 'Durable timers armed and not yet fired, in this process\'s read model',
+    registers: [registry],
+    async collect () { this.set(await countTimers(runtime.db)) }
+  })
+  // eslint-disable-next-line no-new
+  new Counter({
+    name: 'jetway_timers_fired_total',
+    help: 'Timers this process fired (a timer another instance fired first is not counted)',
+    registers: [registry],
+    collect () { this.reset(); this.inc(runtime.ticker?.fired ?? 0) }
   })
 
   app.addHook('onResponse', async (request, reply) => {
@@ -64,15 +141,22 @@ const plugin: FastifyPluginAsyncTypebox<HealthOptions> = async (app, { runtime }
   app.get('/healthz', { schema: { response: { 200: Status } } }, async () => ({ status: 'ok' as const }))
 
   app.get('/readyz', { schema: { response: { 200: Status, 503: Status } } }, async (_request, reply) => {
-    const nats = !runtime.nc.isClosed() && !runtime.nc.isDraining()
-    const projections = Object.fromEntries(runners.map(r => [r.name, { appliedSeq: r.appliedSeq, pending: r.pending, caughtUp: r.caughtUp }]))
-    const ready = nats && runners.every(r => r.caughtUp)
-    return await reply.code(ready ? 200 : 503).send({ status: ready ? 'ok' : 'not ready', nats, projections })
+    const status = await check()
+    return await reply.code(status.status === 'ok' ? 200 : 503).send(status)
   })
 
   app.get('/metrics', async (_request, reply) => {
     return await reply.type(registry.contentType).send(await registry.metrics())
   })
+}
+
+async function withTimeout<T> (promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    return await Promise.race([promise, new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error('timed out')), ms) })])
+  } finally {
+    clearTimeout(timer)
+  }
 }
 
 export const health = fp(plugin, { name: 'jetway-health' })

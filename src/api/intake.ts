@@ -1,15 +1,19 @@
+import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
 import { Type } from '@sinclair/typebox'
 import { HTTP, type CloudEvent } from 'cloudevents'
 import sjson from 'secure-json-parse'
-import { appendEvent } from '../store/events.js'
+import { appendEvent, keyOf } from '../store/events.js'
 import { ErrorCodes, JetwayError, type FieldError } from '../lib/errors.js'
 import { Events } from '../schema/events/index.js'
 import type { EventStatus } from '../schema/events/jobs.js'
 import { IntakeResponse, ValidationResponse } from '../schema/api/jobs.js'
 import { Subjects } from '../store/subjects.js'
 import type { Runtime } from '../runtime.js'
+import type { Auth } from './auth.js'
+import { bodyValidator } from './validation.js'
+import { EventDesc, JobId, SourceId, SourceType } from '../schema/api/fields.js'
 
 // Completion intake, POST /noti/events, for the system that runs the jobs: Azure Event Grid
 // (a JSON array, with its subscription-validation handshake) and CloudEvents 1.0 in
@@ -17,6 +21,7 @@ import type { Runtime } from '../runtime.js'
 
 export interface IntakeOptions {
   runtime: Runtime
+  auth: Auth
 }
 
 /** What one received event says about a job. */
@@ -31,38 +36,63 @@ export interface Completion {
 const SUCCESS = new Set(['y', 'success', 'succeeded', 'completed', 'complete', 'ok'])
 const FAILURE = new Set(['n', 'failed', 'failure', 'error', 'fail'])
 
+// The same field checks as the HTTP schemas: an id that will be a subject token and a
+// Nats-Msg-Id, a description as long as /noti/complete takes, nothing truncated in silence.
+const checkJobId = bodyValidator(JobId)
+const checkSourceId = bodyValidator(SourceId)
+const checkSourceType = bodyValidator(SourceType)
+const checkDesc = bodyValidator(EventDesc)
+
+/** Names of an event's fields in its format, for the errors of a 400. */
+export interface FieldNames {
+  id: string
+  type: string
+}
+const EVENT_GRID: FieldNames = { id: 'id', type: 'eventType' }
+const CLOUDEVENTS: FieldNames = { id: 'id', type: 'type' }
+
 /**
  * Reads a completion from an event's id, type, subject and data. Pure. The job is
  * `data.eventId`, else the event's id (the seed publishes with id = eventId); the outcome is
- * the type's suffix (`…CompleteEvent` / `…FailEvent`) or `data.status`.
+ * the type's suffix (`…CompleteEvent` / `…FailEvent`) or `data.status`. Every field that
+ * becomes part of the event is checked as the HTTP schemas check it; `at` prefixes the names.
  */
-export function completionOf (ev: { id: unknown, type: unknown, data: unknown }, at: string): Completion | FieldError[] {
+export function completionOf (ev: { id: unknown, type: unknown, data: unknown }, at: string, names: FieldNames = EVENT_GRID): Completion | FieldError[] {
+  const field = (name: string): string => at === '' ? name : `${at}.${name}`
   const data = (typeof ev.data === 'object' && ev.data !== null ? ev.data : {}) as Record<string, unknown>
-  const type = typeof ev.type === 'string' ? ev.type : ''
-  const idOf = (v: unknown): string | undefined => (typeof v === 'string' && v !== '') || typeof v === 'number' ? String(v) : undefined
-  const eventId = idOf(data.eventId) ?? idOf(ev.id)
+  const errors: FieldError[] = []
+  const check = <T>(validate: ReturnType<typeof bodyValidator>, value: unknown, name: string): T | undefined => {
+    const checked = validate(value, field(name))
+    if (checked.ok) return checked.value as T
+    errors.push(...checked.errors)
+    return undefined
+  }
+  const asId = (v: unknown): unknown => typeof v === 'number' && Number.isFinite(v) ? String(v) : v
+  const given = (v: unknown): boolean => v !== undefined && v !== null && v !== ''
+  const sourceId = given(ev.id) ? check<string>(checkSourceId, asId(ev.id), names.id) : undefined
+  let eventId: string | undefined
+  if (given(data.eventId)) eventId = check<string>(checkJobId, asId(data.eventId), 'data.eventId')
+  else if (sourceId !== undefined) eventId = check<string>(checkJobId, sourceId, names.id)
+  else if (!given(ev.id)) errors.push({ field: field('data.eventId'), message: `names no job (data.eventId or ${names.id})` })
+  const type = given(ev.type) ? check<string>(checkSourceType, ev.type, names.type) ?? '' : ''
   const status = typeof data.status === 'string' ? data.status.toLowerCase() : typeof data.eventStatus === 'string' ? data.eventStatus.toLowerCase() : undefined
   let eventStatus: EventStatus | undefined
   if (/CompleteEvent$|Completed?$|Succeeded$/i.test(type) || (status !== undefined && SUCCESS.has(status))) eventStatus = 'Y'
   if (/FailEvent$|Failed$/i.test(type) || (status !== undefined && FAILURE.has(status))) eventStatus = 'N'
-  const errors: FieldError[] = []
-  if (eventId === undefined || eventId.length > 128) errors.push({ field: `${at}.data.eventId`, message: 'names no job (data.eventId or id, at most 128 characters)' })
-  if (eventStatus === undefined) errors.push({ field: `${at}.eventType`, message: 'says neither success nor failure (…CompleteEvent / …FailEvent, or data.status Y/N)' })
-  if (errors.length > 0 || eventId === undefined || eventStatus === undefined) return errors
-  const desc = data.desc ?? data.reason ?? data.eventDesc ?? ''
-  return {
-    eventId,
-    eventStatus,
-    eventDesc: (typeof desc === 'string' ? desc : JSON.stringify(desc)).slice(0, 2000),
-    sourceId: idOf(ev.id) ?? eventId,
-    sourceType: type.slice(0, 256)
+  if (eventStatus === undefined && !errors.some(e => e.field === field(names.type))) {
+    errors.push({ field: field(names.type), message: 'says neither success nor failure (…CompleteEvent / …FailEvent, or data.status Y/N)' })
   }
+  const descField = ['desc', 'reason', 'eventDesc'].find(k => data[k] !== undefined && data[k] !== null) ?? 'desc'
+  const rawDesc = data[descField] ?? ''
+  const eventDesc = check<string>(checkDesc, typeof rawDesc === 'string' ? rawDesc : JSON.stringify(rawDesc), `data.${descField}`)
+  if (errors.length > 0 || eventId === undefined || eventStatus === undefined || eventDesc === undefined) return errors
+  return { eventId, eventStatus, eventDesc, sourceId: sourceId ?? eventId, sourceType: type }
 }
 
 const CE_TYPES = ['application/cloudevents+json', 'application/cloudevents-batch+json']
 const EG_VALIDATION = 'Microsoft.EventGrid.SubscriptionValidationEvent'
 
-export const intake: FastifyPluginAsyncTypebox<IntakeOptions> = async (app, { runtime }) => {
+export const intake: FastifyPluginAsyncTypebox<IntakeOptions> = async (app, { runtime, auth }) => {
   const { js, clock, config } = runtime
   const rawBodies = new WeakMap<FastifyRequest, string>()
   // The CloudEvents SDK wants the body as sent, so this scope keeps it beside the parsed JSON.
@@ -76,7 +106,8 @@ export const intake: FastifyPluginAsyncTypebox<IntakeOptions> = async (app, { ru
     }
   })
 
-  app.addHook('onRequest', async request => { if (request.method !== 'OPTIONS') requireIntakeKey(request, config.jobs.intakeKey) })
+  const guard = intakeGuard(auth, config.jobs.intakeKey)
+  app.addHook('onRequest', async request => { if (request.method !== 'OPTIONS') await guard(request) })
 
   // CloudEvents webhook abuse protection (the HTTP 1.1 Web Hooks spec Event Grid also uses).
   app.options('/noti/events', async (request, reply) => {
@@ -95,6 +126,7 @@ export const intake: FastifyPluginAsyncTypebox<IntakeOptions> = async (app, { ru
     const contentType = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase()
     const isCloudEvent = CE_TYPES.includes(contentType) || request.headers['ce-specversion'] !== undefined
     const events: { id: unknown, type: unknown, data: unknown, source?: string }[] = []
+    const names = isCloudEvent ? CLOUDEVENTS : EVENT_GRID
     if (isCloudEvent) {
       let parsed: CloudEvent | CloudEvent[]
       try {
@@ -121,12 +153,12 @@ export const intake: FastifyPluginAsyncTypebox<IntakeOptions> = async (app, { ru
     const completions: Completion[] = []
     const errors: FieldError[] = []
     events.forEach((ev, i) => {
-      const c = completionOf(ev, events.length === 1 && !Array.isArray(request.body) ? '(event)' : `${i}`)
+      const c = completionOf(ev, events.length === 1 && !Array.isArray(request.body) ? '' : `${i}`, names)
       if (Array.isArray(c)) errors.push(...c)
       else completions.push(c)
     })
     // an event that says nothing usable can never succeed: tell the sender now, append nothing
-    if (errors.length > 0) throw new JetwayError(ErrorCodes.validation, 'events that name no job or no outcome', errors)
+    if (errors.length > 0) throw new JetwayError(ErrorCodes.validation, `invalid events: ${errors.map(e => `${e.field} ${e.message}`).join('; ')}`, errors)
     await Promise.all(completions.map(async (c, i) => await appendEvent(js, {
       def: Events.jobCompleted,
       data: { eventId: c.eventId, eventStatus: c.eventStatus, eventDesc: c.eventDesc, origin: 'intake', sourceId: c.sourceId, sourceType: c.sourceType },
@@ -134,7 +166,7 @@ export const intake: FastifyPluginAsyncTypebox<IntakeOptions> = async (app, { ru
       source: '/jetway/noti/events',
       about: c.eventId,
       // Event Grid and CloudEvents senders redeliver with the same id
-      idempotencyKey: `intake:${events[i]!.source ?? ''}:${c.sourceId}`,
+      idempotencyKey: keyOf('intake', events[i]!.source ?? '', c.sourceId),
       correlationId: request.id,
       time: clock.now()
     })))
@@ -142,9 +174,33 @@ export const intake: FastifyPluginAsyncTypebox<IntakeOptions> = async (app, { ru
   })
 }
 
-/** INTAKE_KEY, when set, as the X-Intake-Key header or ?key= (what a webhook URL can carry). */
-export function requireIntakeKey (request: FastifyRequest, intakeKey: string | undefined): void {
-  if (intakeKey === undefined) return
-  const key = request.headers['x-intake-key'] ?? (request.query as Record<string, unknown> | undefined)?.key
-  if (key !== intakeKey) throw new JetwayError(ErrorCodes.unauthorized, 'intake key missing or wrong (X-Intake-Key header or ?key=)')
+/**
+ * Who may report a job's outcome. INTAKE_KEY, when set, as the X-Intake-Key header or ?key=
+ * (what a webhook URL can carry); in `jwt` mode also a Bearer token whose role is `service`
+ * or `admin`, and nothing else: without INTAKE_KEY the intake is token-only, never open.
+ * In `off` mode without INTAKE_KEY the intake is open, like the rest of the API.
+ */
+export function intakeGuard (auth: Auth, intakeKey: string | undefined): (request: FastifyRequest) => Promise<void> {
+  const expected = intakeKey === undefined ? undefined : digest(intakeKey)
+  return async request => {
+    const given = request.headers['x-intake-key'] ?? (request.query as Record<string, unknown> | undefined)?.key
+    if (expected !== undefined && given !== undefined) {
+      if (typeof given === 'string' && timingSafeEqual(digest(given), expected)) return
+      throw new JetwayError(ErrorCodes.unauthorized, 'wrong intake key (X-Intake-Key header or ?key=)')
+    }
+    if (auth.mode === 'jwt' && request.headers.authorization !== undefined) {
+      await auth.requireRole(request, INTAKE_ROLES)
+      return
+    }
+    if (expected === undefined && auth.mode === 'off') return
+    throw new JetwayError(ErrorCodes.unauthorized, auth.mode === 'off'
+      ? 'intake key missing (X-Intake-Key header or ?key=)'
+      : `the intake needs ${expected === undefined ? '' : 'the intake key (X-Intake-Key header or ?key=) or '}a Bearer token with role ${INTAKE_ROLES.join(' or ')}`)
+  }
+}
+
+const INTAKE_ROLES = ['service', 'admin'] as const
+
+function digest (value: string): Buffer {
+  return createHash('sha256').update(value).digest()
 }

@@ -1,19 +1,19 @@
 import { createHash, randomUUID } from 'node:crypto'
 import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { appendEvent, decodeEvent, isEvent } from '../store/events.js'
+import { appendEvent } from '../store/events.js'
 import { ErrorCodes, JetwayError } from '../lib/errors.js'
 import { Events } from '../schema/events/index.js'
 import { CompleteRequest, Job, JobParams, PubRequest, PubResponse, SseQuery, UserParams, IntakeResponse } from '../schema/api/jobs.js'
 import { MinSeqQuery } from '../schema/api/common.js'
-import { Subjects, unescapeToken } from '../store/subjects.js'
+import { Subjects } from '../store/subjects.js'
 import { findJob } from '../projections/jobs.js'
 import type { JobRow } from '../schema/database.js'
 import type { Runtime } from '../runtime.js'
 import type { Auth } from './auth.js'
 import { sendSeq, waitForProjection } from './consistency.js'
-import { intake, requireIntakeKey } from './intake.js'
-import { SseHub, lastEventIdOf, streamEvents } from './sse.js'
+import { intake, intakeGuard } from './intake.js'
+import { SseConnections, lastEventIdOf, streamEvents } from './sse.js'
 
 // Job notifications of seed 000: POST /noti/pub starts a job and answers its eventId at once;
 // its outcome arrives at the intake (or times out); SSE streams the seed's status message.
@@ -31,42 +31,31 @@ export function eventIdFor (userId: string, idempotencyKey: string | undefined):
 }
 
 export const jobs: FastifyPluginAsyncTypebox<JobsOptions> = async (app, { runtime, auth }) => {
-  const { js, jsm, db, clock, config } = runtime
+  const { js, db, clock, config, readModels } = runtime
+  const hub = runtime.hubs.jobs
+  const connections = new SseConnections({ ...config.sse, heartbeatMs: config.sseHeartbeatMs })
+  app.addHook('preClose', async () => { connections.closeAll() })
 
-  const hub = new SseHub({
-    js,
-    jsm,
-    stream: 'JOBS',
-    filter: 'jobs.status.>',
-    log: runtime.log,
-    keysOf: subject => {
-      const [, , user, job] = subject.split('.')
-      return user === undefined || job === undefined ? [] : [`job:${unescapeToken(job)}`, `user:${unescapeToken(user)}`]
-    },
-    toEvent: msg => {
-      const ev = decodeEvent(msg)
-      return isEvent(ev, Events.jobStatusChanged) ? { seq: ev.seq, type: ev.type, data: JSON.stringify(ev.data) } : undefined
-    }
-  })
-  await hub.start()
-  app.addHook('preClose', async () => { await hub.stop() })
-
-  /** The job, from this instance's read model, waiting (bounded) for it to catch up with JOBS. */
+  /** The job, from the read model, waiting (bounded) for it to catch up with JOBS. */
   async function lookUp (eventId: string): Promise<JobRow | undefined> {
     const found = await findJob(db, eventId)
-    const runner = runtime.projections.get('jobs')
-    if (found !== undefined || runner === undefined) return found
-    const last = (await jsm.streams.info('JOBS')).state.last_seq
-    await runner.waitFor(last, config.readWaitMs)
+    if (found !== undefined) return found
+    await readModels.waitFor('jobs', await readModels.streamEnd('JOBS'), config.readWaitMs)
     return await findJob(db, eventId)
   }
 
-  async function authorizeJob (request: FastifyRequest, eventId: string): Promise<void> {
-    if (auth.mode === 'off') return
+  /** The job a subscription is for; in jwt mode only its user (or an admin) may have it. */
+  async function authorizeJob (request: FastifyRequest, eventId: string): Promise<JobRow | undefined> {
+    if (auth.mode === 'off') return await findJob(db, eventId)
     const job = await lookUp(eventId)
     if (job === undefined) throw new JetwayError(ErrorCodes.notFound, `no job ${eventId}`)
     auth.requireUser(request, job.user_id)
+    return job
   }
+
+  /** Whose connection it is for the per-user cap: the caller in jwt mode, else the user streamed. */
+  const capUser = (request: FastifyRequest, streamed: string | undefined): string | undefined =>
+    auth.identity(request).userId ?? streamed
 
   await app.register(async scope => {
     const api = scope.withTypeProvider<TypeBoxTypeProvider>()
@@ -98,7 +87,7 @@ export const jobs: FastifyPluginAsyncTypebox<JobsOptions> = async (app, { runtim
         correlationId: request.id,
         time: now
       })
-      sendSeq(reply, appended.seq)
+      sendSeq(reply, 'JOBS', appended.seq)
       reply.header('jetway-duplicate', String(appended.duplicate))
       return { eventId }
     })
@@ -122,11 +111,11 @@ export const jobs: FastifyPluginAsyncTypebox<JobsOptions> = async (app, { runtim
     })
   })
 
-  // The completion intake authenticates with INTAKE_KEY (a machine caller), not a user token.
-  await app.register(intake, { runtime })
+  // The completion intake is for a machine caller: INTAKE_KEY, or a service token (intakeGuard).
+  await app.register(intake, { runtime, auth })
   await app.register(async scope => {
     const api = scope.withTypeProvider<TypeBoxTypeProvider>()
-    api.addHook('onRequest', async request => { requireIntakeKey(request, config.jobs.intakeKey) })
+    api.addHook('onRequest', intakeGuard(auth, config.jobs.intakeKey))
     api.post('/noti/complete/:eventId', { schema: { params: JobParams, body: CompleteRequest, response: { 200: IntakeResponse } } }, async (request, reply) => {
       const { eventId } = request.params
       const appended = await appendEvent(js, {
@@ -139,7 +128,7 @@ export const jobs: FastifyPluginAsyncTypebox<JobsOptions> = async (app, { runtim
         correlationId: request.id,
         time: clock.now()
       })
-      sendSeq(reply, appended.seq)
+      sendSeq(reply, 'JOBS', appended.seq)
       return { accepted: 1 }
     })
   })
@@ -153,10 +142,20 @@ export const jobs: FastifyPluginAsyncTypebox<JobsOptions> = async (app, { runtim
       await auth.authenticate(request)
     })
     const perJob = async (request: FastifyRequest<{ Params: { eventId: string }, Querystring: { lastEventId?: string } }>, reply: FastifyReply): Promise<void> => {
+      const { eventId } = request.params
       const lastEventId = lastEventIdOf(request, request.query.lastEventId)
-      await authorizeJob(request, request.params.eventId)
+      const job = await authorizeJob(request, eventId)
+      // A job has at most one status event: its last message on the status subject, found in
+      // one look-up (by the exact subject once the read model knows the job's user), however
+      // far into JOBS it sits.
+      const subject = job === undefined ? Subjects.jobStatusOfJob(eventId) : Subjects.jobStatus(job.user_id, eventId)
       await streamEvents(request, reply, lastEventId, {
-        hub, key: `job:${request.params.eventId}`, filter: Subjects.jobStatusOfJob(request.params.eventId), replayFromStart: true, heartbeatMs: config.sseHeartbeatMs
+        hub,
+        connections,
+        user: capUser(request, job?.user_id),
+        key: `job:${eventId}`,
+        replay: (after, to) => hub.replayLast(subject, after, to),
+        replayFromStart: true
       })
     }
     const jobRoute = { schema: { params: JobParams, querystring: SseQuery } }
@@ -165,8 +164,14 @@ export const jobs: FastifyPluginAsyncTypebox<JobsOptions> = async (app, { runtim
     sse.get('/noti/users/:userId/sub', { schema: { params: UserParams, querystring: SseQuery } }, async (request, reply) => {
       const lastEventId = lastEventIdOf(request, request.query.lastEventId)
       auth.requireUser(request, request.params.userId)
+      const { userId } = request.params
       await streamEvents(request, reply, lastEventId, {
-        hub, key: `user:${request.params.userId}`, filter: Subjects.jobStatusOfUser(request.params.userId), replayFromStart: false, heartbeatMs: config.sseHeartbeatMs
+        hub,
+        connections,
+        user: capUser(request, userId),
+        key: `user:${userId}`,
+        replay: (after, to) => hub.replay(Subjects.jobStatusOfUser(userId), after, to),
+        replayFromStart: false
       })
     })
   })

@@ -106,7 +106,7 @@ export const meetings: FastifyPluginAsyncTypebox<MeetingsOptions> = async (app, 
       }
     })
     const last = result.appended.at(-1)
-    if (last !== undefined) sendSeq(reply, last)
+    if (last !== undefined) sendSeq(reply, 'MEETINGS', last)
     sendVersion(reply, result.version)
     return fromState(result.state!)
   }
@@ -152,7 +152,7 @@ export const meetings: FastifyPluginAsyncTypebox<MeetingsOptions> = async (app, 
       idempotencyKey: `meeting:${meetingId}`
     })
     const last = result.appended.at(-1)
-    if (last !== undefined) sendSeq(reply, last)
+    if (last !== undefined) sendSeq(reply, 'MEETINGS', last)
     sendVersion(reply, result.version)
     return await reply.code(201).header('location', `/api/meetings/${meetingId}`).send(fromState(result.state!))
   })

@@ -164,7 +164,7 @@ export const relayApi: FastifyPluginAsyncTypebox<RelayOptions> = async (app, { r
         correlationId: request.id,
         time: clock.now()
       })
-      sendSeq(reply, appended.seq)
+      sendSeq(reply, 'RELAY', appended.seq)
       // the target's answer as it came: status, end-to-end headers (hop-by-hop ones are gone), body bytes
       for (const [name, value] of Object.entries(outcome.headers)) {
         if (name === 'content-length' || name === 'date') continue
@@ -184,7 +184,7 @@ export const relayApi: FastifyPluginAsyncTypebox<RelayOptions> = async (app, { r
       correlationId: request.id,
       time: clock.now()
     })
-    sendSeq(reply, appended.seq)
+    sendSeq(reply, 'RELAY', appended.seq)
     throw new OutboundError(err.code, detail)
   }
   app.get('/sync', sync)
@@ -227,7 +227,7 @@ export const relayApi: FastifyPluginAsyncTypebox<RelayOptions> = async (app, { r
       correlationId: request.id,
       time: clock.now()
     })
-    sendSeq(reply, appended.seq)
+    sendSeq(reply, 'RELAY', appended.seq)
     reply.header('jetway-duplicate', String(appended.duplicate))
     reply.header('location', `/async/${requestId}`)
     return await reply.code(202).send({ requestId })
@@ -236,10 +236,9 @@ export const relayApi: FastifyPluginAsyncTypebox<RelayOptions> = async (app, { r
   app.get('/async/:requestId', { schema: { params: RequestParams, querystring: MinSeqQuery, response: { 200: AsyncStatus } } }, async request => {
     await waitForProjection(runtime, 'relay', request, request.query.min_seq)
     let found = await findRelayRequest(db, request.params.requestId)
-    const runner = runtime.projections.get('relay')
-    if (found === undefined && runner !== undefined) {
+    if (found === undefined) {
       // not applied here yet (another instance took the write): wait, bounded, for the stream's end
-      await runner.waitFor((await runtime.jsm.streams.info('RELAY')).state.last_seq, config.readWaitMs)
+      await runtime.readModels.waitFor('relay', await runtime.readModels.streamEnd('RELAY'), config.readWaitMs)
       found = await findRelayRequest(db, request.params.requestId)
     }
     if (found?.kind !== 'async') throw new JetwayError(ErrorCodes.notFound, `no /async request ${request.params.requestId}`)

@@ -1,129 +1,98 @@
-import { DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type StoredMsg } from '@nats-io/jetstream'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { Logger } from 'pino'
 import { ErrorCodes, JetwayError } from '../lib/errors.js'
-import type { EventMessage } from '../store/events.js'
+import type { HubEvent, StreamHub } from '../store/hub.js'
+import { sendProblem } from './errors.js'
 
-// Server-Sent Events. One ordered consumer per stream per instance (the hub) feeds every
-// connection of this process; a reconnecting client's gap is read with JetStream direct gets
-// (no consumer per connection), then handed to the live tail by sequence.
+// Server-Sent Events: writing one response from a stream hub (src/store/hub.ts). Live events
+// come from the hub's in-process fan-out; a resuming client's gap is replayed from the stream
+// leader and handed over to the live tail by sequence, with no gap and no duplicate.
 
-export interface HubEvent {
-  seq: number
-  type: string
-  /** the JSON text of `data:`, built once for every connection */
-  data: string
+export interface SseLimits {
+  /** open SSE responses this process serves at most */
+  maxConnections: number
+  /** open SSE responses one user holds at most in this process */
+  maxPerUser: number
+  /** a client whose unsent output passes this many bytes is disconnected (it resumes by id) */
+  maxBufferedBytes: number
+  heartbeatMs: number
 }
 
-export interface HubOptions {
-  js: JetStreamClient
-  jsm: JetStreamManager
-  stream: string
-  /** subjects the hub tails, e.g. jobs.status.> */
-  filter: string
-  /** fan-out keys of a message, e.g. ['job:<id>', 'user:<id>'] */
-  keysOf: (subject: string) => string[]
-  /** the event type and data of a message, or undefined to skip it */
-  toEvent: (msg: EventMessage) => HubEvent | undefined
-  log: Logger
-}
+/** Seconds a client turned away by a connection cap is told to wait. */
+const RETRY_AFTER_S = 5
+/** Events held back while a replay runs; past this the connection is dropped (it resumes by id). */
+const MAX_PENDING = 10_000
 
-export class SseHub {
-  /** the last stream sequence the tail has seen; replays read up to here */
-  highWater = 0
-  private readonly opts: HubOptions
-  private readonly listeners = new Map<string, Set<(ev: HubEvent) => void>>()
-  private readonly connections = new Set<() => void>()
-  private messages?: ConsumerMessages
-  private loop?: Promise<void>
-  private stopped = false
+/** The open SSE responses of one app: the caps on them, and their teardown on close. */
+export class SseConnections {
+  readonly limits: SseLimits
+  private readonly open = new Set<() => void>()
+  private readonly perUser = new Map<string, number>()
 
-  constructor (opts: HubOptions) {
-    this.opts = opts
+  constructor (limits: SseLimits) {
+    this.limits = limits
   }
 
-  get connectionCount (): number {
-    return this.connections.size
+  get count (): number {
+    return this.open.size
   }
 
-  async start (): Promise<void> {
-    this.highWater = (await this.opts.jsm.streams.info(this.opts.stream)).state.last_seq
-    this.loop = this.run()
+  countOf (user: string): number {
+    return this.perUser.get(user) ?? 0
   }
 
-  /** Ends every open SSE response (clients resume by id elsewhere), then the tail. */
-  async stop (): Promise<void> {
-    this.stopped = true
-    for (const end of [...this.connections]) end()
-    this.messages?.stop()
-    await this.loop
-  }
-
-  subscribe (key: string, fn: (ev: HubEvent) => void): () => void {
-    let set = this.listeners.get(key)
-    if (set === undefined) this.listeners.set(key, set = new Set())
-    set.add(fn)
-    return () => {
-      set.delete(fn)
-      if (set.size === 0) this.listeners.delete(key)
+  /**
+   * A slot for one more connection of `user`: its release, or undefined when a cap is
+   * reached (and then `reply` has been answered 429 with Retry-After).
+   */
+  admit (request: FastifyRequest, reply: FastifyReply, user: string | undefined): { release: () => void, track: (end: () => void) => void } | undefined {
+    const { maxConnections, maxPerUser } = this.limits
+    let detail: string | undefined
+    if (this.open.size >= maxConnections) detail = `this instance serves at most ${maxConnections} SSE connections; retry later`
+    else if (user !== undefined && this.countOf(user) >= maxPerUser) detail = `a user may hold at most ${maxPerUser} SSE connections to this instance; close one or retry later`
+    if (detail !== undefined) {
+      request.log.warn({ user, open: this.open.size }, 'SSE connection refused: cap reached')
+      reply.header('retry-after', String(RETRY_AFTER_S))
+      sendProblem(request, reply, 429, 'JETWAY_TOO_MANY_CONNECTIONS', detail)
+      return undefined
     }
-  }
-
-  track (end: () => void): () => void {
-    this.connections.add(end)
-    return () => this.connections.delete(end)
-  }
-
-  /** Stored events after `afterSeq` up to `toSeq` on a subject filter: the replay of a gap. */
-  async * replay (filter: string, afterSeq: number, toSeq: number): AsyncGenerator<HubEvent> {
-    let seq = afterSeq + 1
-    while (seq <= toSeq) {
-      const m: StoredMsg | null = await this.opts.jsm.direct.getMessage(this.opts.stream, { seq, next_by_subj: filter })
-      if (m === null || m.seq > toSeq) return
-      const ev = this.opts.toEvent({ seq: m.seq, subject: m.subject, headers: m.header, data: m.data })
-      if (ev !== undefined) yield ev
-      seq = m.seq + 1
-    }
-  }
-
-  private async run (): Promise<void> {
-    while (!this.stopped) {
-      try {
-        const consumer = await this.opts.js.consumers.get(this.opts.stream, {
-          filter_subjects: this.opts.filter,
-          deliver_policy: DeliverPolicy.StartSequence,
-          opt_start_seq: this.highWater + 1
-        })
-        this.messages = await consumer.consume()
-        if (this.stopped) this.messages.stop()
-        for await (const m of this.messages) {
-          const ev = this.opts.toEvent({ seq: m.seq, subject: m.subject, headers: m.headers, data: m.data })
-          this.highWater = m.seq
-          if (ev === undefined) continue
-          for (const key of this.opts.keysOf(m.subject)) {
-            for (const fn of this.listeners.get(key) ?? []) fn(ev)
-          }
-        }
-      } catch (err) {
-        if (this.stopped) break
-        this.opts.log.error({ err, stream: this.opts.stream }, 'SSE tail failed; restarting after the last sequence seen')
-        await new Promise(resolve => setTimeout(resolve, 500))
+    if (user !== undefined) this.perUser.set(user, this.countOf(user) + 1)
+    let end: (() => void) | undefined
+    let released = false
+    return {
+      track: fn => { end = fn; this.open.add(fn) },
+      release: () => {
+        if (released) return
+        released = true
+        if (end !== undefined) this.open.delete(end)
+        if (user === undefined) return
+        const n = this.countOf(user) - 1
+        if (n > 0) this.perUser.set(user, n)
+        else this.perUser.delete(user)
       }
     }
+  }
+
+  /** Ends every open response (clients resume by id elsewhere or after the restart). */
+  closeAll (): void {
+    for (const end of [...this.open]) end()
   }
 }
 
 export interface StreamOptions {
-  hub: SseHub
+  hub: StreamHub
+  connections: SseConnections
+  /** whose connection this is, for the per-user cap (undefined: only the instance cap applies) */
+  user: string | undefined
   /** live fan-out key */
   key: string
-  /** subject filter of the replay */
-  filter: string
-  /** replay from the start when the client sends no Last-Event-ID (false: live only) */
+  /** the stored events after a sequence up to another: the gap a resume replays */
+  replay: (afterSeq: number, toSeq: number) => AsyncIterable<HubEvent>
+  /**
+   * Without a Last-Event-ID: true replays from the stream's start (a job's status); false is
+   * live only, and the stream then opens with `id: <high-water sequence>`, so a client that
+   * drops before its first event resumes from there with no gap.
+   */
   replayFromStart: boolean
-  heartbeatMs: number
-  /** a slow client whose unsent output passes this is disconnected (it resumes by id) */
-  maxBufferedBytes?: number
 }
 
 /** Last-Event-ID from the header or ?lastEventId=; 400 for one that can never be valid. */
@@ -139,10 +108,13 @@ export function lastEventIdOf (request: FastifyRequest, query: string | undefine
 /**
  * Streams one SSE connection: register live first and buffer, note the high-water mark,
  * replay the gap up to it, flush the buffer past it, then go live. No gap, no duplicate.
+ * Answers 429 (with Retry-After) instead when a connection cap is reached.
  */
 export async function streamEvents (request: FastifyRequest, reply: FastifyReply, lastEventId: number | undefined, opts: StreamOptions): Promise<void> {
-  const { hub } = opts
-  const maxBuffered = opts.maxBufferedBytes ?? 1024 * 1024
+  const { hub, connections } = opts
+  const { maxBufferedBytes, heartbeatMs } = connections.limits
+  const slot = connections.admit(request, reply, opts.user)
+  if (slot === undefined) return
   reply.hijack()
   const res = reply.raw
   res.writeHead(200, {
@@ -151,39 +123,60 @@ export async function streamEvents (request: FastifyRequest, reply: FastifyReply
     'x-accel-buffering': 'no',
     connection: 'keep-alive'
   })
-  res.write('retry: 2000\n\n')
 
   let closed = false
-  let lastSent = lastEventId ?? (opts.replayFromStart ? 0 : hub.highWater)
+  // Sync from here to the replay: no hub event can slip between the subscribe and the mark.
+  const high = hub.highWater
+  let lastSent = lastEventId ?? (opts.replayFromStart ? 0 : high)
   let pending: HubEvent[] | undefined = []
+  const write = (text: string): void => {
+    if (closed) return
+    res.write(text)
+    if (res.writableLength > maxBufferedBytes) {
+      request.log.warn({ buffered: res.writableLength }, 'SSE client too slow: dropping it (it resumes by Last-Event-ID)')
+      end(true)
+    }
+  }
   const send = (ev: HubEvent): void => {
     if (closed || ev.seq <= lastSent) return
     lastSent = ev.seq
-    res.write(`id: ${ev.seq}\nevent: ${ev.type}\ndata: ${ev.data}\n\n`)
-    if (res.writableLength > maxBuffered) {
-      request.log.warn({ buffered: res.writableLength }, 'SSE client too slow: disconnecting (it resumes by Last-Event-ID)')
-      end()
-    }
+    write(`id: ${ev.seq}\nevent: ${ev.type}\ndata: ${ev.data}\n\n`)
   }
   const unsubscribe = hub.subscribe(opts.key, ev => {
     if (pending === undefined) send(ev)
-    else if (pending.push(ev) > 10_000) end()
+    else if (pending.push(ev) > MAX_PENDING) end(true)
   })
-  const heartbeat = setInterval(() => { res.write(': heartbeat\n\n') }, opts.heartbeatMs)
-  const untrack = hub.track(() => end())
-  function end (): void {
+  const heartbeat = setInterval(() => { write(': heartbeat\n\n') }, heartbeatMs)
+  /**
+   * Ends the response. A client that does not read (its buffer is full) is destroyed: ending
+   * would wait for it to drain the buffered bytes first, keeping the socket forever.
+   */
+  function end (destroy = false): void {
     if (closed) return
     closed = true
     unsubscribe()
-    untrack()
+    slot!.release()
     clearInterval(heartbeat)
-    res.end()
+    if (destroy || res.writableLength > 0) {
+      res.destroy()
+    } else {
+      // and close the connection once the end is out: a reconnect must not come back on it
+      // while the server is closing (it would get a 503, on which an EventSource gives up for
+      // good), and the server's close need not wait for it to idle out
+      const socket = res.socket
+      res.end(() => { socket?.end() })
+    }
   }
-  res.on('close', end)
+  slot.track(() => end())
+  res.on('close', () => end())
 
+  // Live only: open at the high-water mark, so a client that drops before its first event
+  // resumes from there. The id rides on an empty `position` event: the spec lets a bare `id:`
+  // set the last event id, but some clients (the `eventsource` package) take ids only from
+  // events with a data line. Listeners of the usual event types never see it.
+  write(lastEventId === undefined && !opts.replayFromStart ? `retry: 2000\n\nid: ${high}\nevent: position\ndata:\n\n` : 'retry: 2000\n\n')
   try {
-    const high = hub.highWater
-    for await (const ev of hub.replay(opts.filter, lastSent, high)) {
+    for await (const ev of opts.replay(lastSent, high)) {
       if (closed) return
       send(ev)
     }

@@ -3,6 +3,7 @@ import addFormats from 'ajv-formats'
 import type { TSchema, Static } from '@sinclair/typebox'
 import type { FastifySchemaCompiler } from 'fastify'
 import type { FieldError } from '../lib/errors.js'
+import { PATTERN_MESSAGES } from '../schema/api/fields.js'
 
 // Two validators, as Fastify's docs suggest for per-part options: bodies are JSON and must
 // carry the right types (no coercion: "12.5" is not a price), while path and query strings
@@ -22,7 +23,9 @@ export function fieldErrors (errors: ErrorObject[] | null | undefined, prefix = 
     if (e.keyword === 'additionalProperties') path.push(String(e.params.additionalProperty))
     const field = [prefix, ...path].filter(p => p !== '').join('.') || '(body)'
     // the first message per field is the useful one (a union reports one per branch)
-    const message = e.keyword === 'required' ? 'is required' : e.message ?? 'is invalid'
+    const message = e.keyword === 'required'
+      ? 'is required'
+      : (e.keyword === 'pattern' ? PATTERN_MESSAGES.get(String(e.params.pattern)) : undefined) ?? e.message ?? 'is invalid'
     if (!out.has(field)) out.set(field, { field, message })
   }
   // A field with errors inside it ('parameters.price') explains more than the union's

@@ -20,6 +20,9 @@ export function toMicroTime (text: string): string | undefined {
   const ms = Date.parse(`${date}T${time}${offset}`)
   if (Number.isNaN(ms)) return undefined
   const utc = new Date(ms).toISOString()
+  // an offset can push a time past year 9999 or before year 0 ('+010000-…'), which the
+  // seed's format cannot print
+  if (!/^\d{4}-/.test(utc)) return undefined
   return `${utc.slice(0, 19)}.${fraction.padEnd(6, '0').slice(0, 6)}Z`
 }
 

@@ -7,8 +7,9 @@ import type { CollectedEvent } from '../schema/api/collect.js'
 import { isEvent } from '../store/events.js'
 import type { Projection } from './projection.js'
 
-// Read model of seed 002's RDS table: one row per event_id, forever (a later duplicate of an
-// event_id, outside the stream's duplicate window, is ignored here).
+// Read model of seed 002's RDS table: one row per (user_id, event_id), forever (a later
+// duplicate, outside the stream's duplicate window, is ignored here). Two users may use the
+// same event_id.
 
 // 1000 rows x 7 columns stays far below SQLite's 32766 bound parameters.
 const CHUNK = 1000
@@ -16,7 +17,9 @@ const CHUNK = 1000
 export const collectEvents: Projection = {
   name: 'collect-events',
   stream: 'COLLECT',
-  version: 1,
+  // 2: unique per (user_id, event_id), no longer per event_id; the replay restores the events
+  // of a user whose event_id another user had used first
+  version: 2,
   tables: ['collect_events'],
   async apply (trx, events) {
     const rows: NewCollectEventRow[] = []
@@ -34,7 +37,7 @@ export const collectEvents: Projection = {
       })
     }
     for (let i = 0; i < rows.length; i += CHUNK) {
-      await trx.insertInto('collect_events').values(rows.slice(i, i + CHUNK)).onConflict(oc => oc.doNothing()).execute()
+      await trx.insertInto('collect_events').values(rows.slice(i, i + CHUNK)).onConflict(oc => oc.columns(['user_id', 'event_id']).doNothing()).execute()
     }
   }
 }

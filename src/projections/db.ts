@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import SQLite from 'better-sqlite3'
-import { Kysely, SqliteDialect } from 'kysely'
+import { Kysely, SqliteDialect, type SqliteDatabase } from 'kysely'
 import { Migrator, type MigrationProvider } from 'kysely/migration'
 import type { Database } from '../schema/database.js'
 import { migrations } from '../schema/migrations.js'
@@ -17,7 +17,7 @@ export async function openDatabase (file: string): Promise<DB> {
   sqlite.pragma('synchronous = NORMAL')
   sqlite.pragma('busy_timeout = 5000')
   sqlite.pragma('cache_size = -65536') // 64 MiB of page cache (the default is 2 MiB)
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) })
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) })
   const provider: MigrationProvider = { getMigrations: async () => migrations }
   const { error, results } = await new Migrator({ db, provider }).migrateToLatest()
   if (error !== undefined) {
@@ -26,4 +26,34 @@ export async function openDatabase (file: string): Promise<DB> {
     throw new Error(`migration ${failed ?? ''} failed on ${file}: ${String(error)}`)
   }
   return db
+}
+
+const CACHED_STATEMENTS = 500
+
+/**
+ * better-sqlite3 as Kysely's SQLite driver sees it, with each SQL text prepared once: the driver
+ * prepares a statement per query, which cost a tenth of the CPU of ingest (profiled) and leaves
+ * every statement to the GC. The least recently used of CACHED_STATEMENTS are dropped. Kysely
+ * runs one query at a time per connection and this project streams no query, so a cached
+ * statement is never busy when it is reused.
+ */
+function withStatementCache (sqlite: SQLite.Database): SqliteDatabase {
+  const cache = new Map<string, SQLite.Statement>()
+  return {
+    close () {
+      cache.clear()
+      sqlite.close()
+    },
+    prepare (sql) {
+      let stmt = cache.get(sql)
+      if (stmt !== undefined) {
+        cache.delete(sql) // most recently used goes last
+      } else {
+        stmt = sqlite.prepare(sql)
+        if (cache.size >= CACHED_STATEMENTS) cache.delete(cache.keys().next().value!)
+      }
+      cache.set(sql, stmt)
+      return stmt
+    }
+  }
 }

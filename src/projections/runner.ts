@@ -1,10 +1,13 @@
 import { DeliverPolicy, type ConsumerMessages, type JetStreamClient } from '@nats-io/jetstream'
 import type { Logger } from 'pino'
+import type { Kysely } from 'kysely'
 import type { DB } from './db.js'
+import type { Database } from '../schema/database.js'
 import { decodeEvent, type StoredEvent } from '../store/events.js'
 import type { Clock } from '../lib/time.js'
 import { microTimeOf } from '../lib/time.js'
 import type { Projection } from './projection.js'
+import { keepRunning } from '../lib/retry.js'
 
 export interface ProjectionRunnerOptions {
   projection: Projection
@@ -15,11 +18,20 @@ export interface ProjectionRunnerOptions {
   batchSize?: number
   /** called after each committed batch: applied sequence and messages still pending */
   onBatch?: (appliedSeq: number, pending: number) => void
+  /**
+   * 'serve' (default): the process's own runner; it pauses while a rebuild elsewhere holds the
+   * projection, and takes over from a rebuild that stopped renewing its lease.
+   * 'rebuild': the runner of `npm run rebuild`; it renews the lease while it runs.
+   */
+  mode?: 'serve' | 'rebuild'
+  /** a rebuild that has not touched its checkpoint for this long is taken to be dead */
+  rebuildLeaseMs?: number
 }
 
 class CheckpointMoved extends Error {}
 
 const LINGER_MS = 2
+const REBUILD_LEASE_MS = 15_000
 
 /**
  * Feeds one projection from its stream with an ordered consumer that starts after the stored
@@ -32,6 +44,8 @@ export class ProjectionRunner {
   appliedSeq = 0
   pending = 0
   caughtUp = false
+  /** a rebuild holds the checkpoint (its rows are being refilled): not current */
+  rebuilding = false
   private readonly opts: ProjectionRunnerOptions
   private readonly log: Logger
   private readonly batchSize: number
@@ -45,6 +59,9 @@ export class ProjectionRunner {
   private queuedSeq = 0
   private flushing: Promise<void> = Promise.resolve()
   private lingerTimer?: NodeJS.Timeout
+  private heartbeat?: NodeJS.Timeout
+  private wakeUp?: () => void
+  private change = signal()
 
   constructor (opts: ProjectionRunnerOptions) {
     this.opts = opts
@@ -53,19 +70,33 @@ export class ProjectionRunner {
     this.batchSize = opts.batchSize ?? 1000
   }
 
+  private get leaseMs (): number {
+    return this.opts.rebuildLeaseMs ?? REBUILD_LEASE_MS
+  }
+
   async start (): Promise<void> {
     this.stopped = false
-    await this.loadCheckpoint()
+    if (this.opts.mode === 'rebuild') {
+      // the lease: a serving runner elsewhere waits while this one keeps touching the row
+      this.heartbeat = setInterval(() => { this.renewLease().catch(() => {}) }, Math.max(10, this.leaseMs / 3))
+    }
     this.loop = this.run()
   }
 
   async stop (): Promise<void> {
     this.stopped = true
+    clearInterval(this.heartbeat)
+    this.wakeUp?.()
     // stop(), not close(): close() resolves only once the for-await loop has run the stop
     this.messages?.stop()
     await this.loop
     for (const w of this.waiters) w.resolve(false)
     this.waiters = []
+  }
+
+  /** Resolves at the next commit or checkpoint reload of this runner (a read waiting on it). */
+  async changed (): Promise<void> {
+    return await this.change.promise
   }
 
   /** Resolves true once the projection has applied `seq`, false after `timeoutMs`. */
@@ -82,52 +113,94 @@ export class ProjectionRunner {
     })
   }
 
-  /** Drops the projection's rows and checkpoint in one transaction; a running loop restarts from 0. */
-  async reset (): Promise<void> {
-    const { projection } = this.opts
-    await this.opts.db.transaction().execute(async trx => {
+  /**
+   * Drops the projection's rows and checkpoint in one transaction; a running loop restarts
+   * from 0. With `rebuilding`, the checkpoint says so until the refill reaches the stream's
+   * end, so that reads and readiness do not take the emptied tables for current ones.
+   */
+  async reset (opts: { rebuilding?: boolean } = {}): Promise<void> {
+    const { db, projection, clock } = this.opts
+    await db.transaction().execute(async trx => {
+      await ensureCheckpoint(trx, projection, clock)
       for (const table of projection.tables) await trx.deleteFrom(table).execute()
       await projection.clear?.(trx)
       await trx.updateTable('projection_checkpoints')
-        .set({ last_seq: 0, version: projection.version, updated_at: microTimeOf(this.opts.clock.now()) })
+        .set({ last_seq: 0, version: projection.version, rebuilding: opts.rebuilding === true ? 1 : 0, updated_at: microTimeOf(clock.now()) })
         .where('name', '=', projection.name).execute()
     })
     this.appliedSeq = 0
     this.caughtUp = false
+    this.rebuilding = opts.rebuilding === true
   }
 
+  /**
+   * Reads the checkpoint to resume from. A serving runner waits here while a rebuild with a
+   * live lease holds the projection, and takes over (resumes from the rebuild's checkpoint,
+   * which is as consistent as any) once the lease runs out.
+   */
   private async loadCheckpoint (): Promise<void> {
     const { db, projection, clock } = this.opts
-    await db.insertInto('projection_checkpoints')
-      .values({ name: projection.name, last_seq: 0, version: projection.version, updated_at: microTimeOf(clock.now()) })
-      .onConflict(oc => oc.column('name').doNothing()).execute()
-    const row = await db.selectFrom('projection_checkpoints').selectAll().where('name', '=', projection.name).executeTakeFirstOrThrow()
-    if (row.version !== projection.version) {
-      this.log.warn({ from: row.version, to: projection.version }, 'projection version changed: rebuilding from the stream')
-      await this.reset()
-      return
+    while (!this.stopped) {
+      await ensureCheckpoint(db, projection, clock)
+      const row = await db.selectFrom('projection_checkpoints').selectAll().where('name', '=', projection.name).executeTakeFirstOrThrow()
+      if (row.version !== projection.version) {
+        this.log.warn({ from: row.version, to: projection.version }, 'projection version changed: rebuilding from the stream')
+        await this.reset({ rebuilding: true })
+        break
+      }
+      this.appliedSeq = row.last_seq
+      this.rebuilding = row.rebuilding === 1
+      if (!this.rebuilding || this.opts.mode === 'rebuild') break
+      const age = clock.now().getTime() - Date.parse(row.updated_at)
+      if (age > this.leaseMs) {
+        this.log.warn({ appliedSeq: row.last_seq, leaseAgeMs: age }, 'a rebuild stopped renewing its lease: taking over from its checkpoint')
+        break
+      }
+      this.caughtUp = false
+      this.notify()
+      await new Promise<void>(resolve => {
+        const timer = setTimeout(resolve, Math.min(1000, Math.max(10, this.leaseMs / 4)))
+        this.wakeUp = () => { clearTimeout(timer); resolve() }
+      })
+      this.wakeUp = undefined
     }
-    this.appliedSeq = row.last_seq
+    this.notify()
+  }
+
+  private async renewLease (): Promise<void> {
+    const { db, projection, clock } = this.opts
+    await db.updateTable('projection_checkpoints').set({ updated_at: microTimeOf(clock.now()) })
+      .where('name', '=', projection.name).where('rebuilding', '=', 1).execute()
+  }
+
+  /** Marks the rebuild done when this runner has applied the stream's end (pending 0). */
+  private async finishRebuild (): Promise<void> {
+    if (!this.rebuilding) return
+    const { db, projection, clock } = this.opts
+    await db.updateTable('projection_checkpoints').set({ rebuilding: 0, updated_at: microTimeOf(clock.now()) })
+      .where('name', '=', projection.name).where('last_seq', '=', this.appliedSeq).where('rebuilding', '=', 1).execute()
+    this.rebuilding = false
+    this.notify()
   }
 
   private async run (): Promise<void> {
-    let backoff = 100
-    while (!this.stopped) {
-      try {
-        await this.consume()
-        backoff = 100
-      } catch (err) {
-        if (this.stopped) break
+    let load = true
+    await keepRunning(async () => {
+      if (load) await this.loadCheckpoint()
+      load = false
+      if (!this.stopped) await this.consume()
+    }, {
+      stopped: () => this.stopped,
+      onError: err => {
         if (err instanceof CheckpointMoved) {
           this.log.info('checkpoint moved by another writer (rebuild?): resuming from it')
-          await this.loadCheckpoint()
-          continue
+          load = true
+          return true
         }
         this.log.error({ err }, 'projection consumer failed; retrying')
-        await new Promise(resolve => setTimeout(resolve, backoff))
-        backoff = Math.min(backoff * 2, 5000)
+        return false
       }
-    }
+    })
   }
 
   private async consume (): Promise<void> {
@@ -139,7 +212,10 @@ export class ProjectionRunner {
     })
     const info = await consumer.info()
     this.pending = info.num_pending
-    if (this.pending === 0) this.markCaughtUp()
+    if (this.pending === 0) {
+      await this.finishRebuild()
+      this.markCaughtUp()
+    }
     this.messages = await consumer.consume({ max_messages: this.batchSize * 2 })
     if (this.stopped) this.messages.stop()
     this.batch = []
@@ -156,9 +232,11 @@ export class ProjectionRunner {
         this.batchPending = m.info.pending
         if (this.batch.length >= this.batchSize) {
           await this.flush()
-        } else if (m.info.pending === 0 && this.messages.getPending() === 0 && this.lingerTimer === undefined) {
+        } else if (m.info.pending === 0 && this.lingerTimer === undefined) {
           // Caught up with the stream: commit soon, but linger briefly so that a live trickle of
-          // events shares one transaction instead of paying one commit per event.
+          // events shares one transaction instead of paying one commit per event. (Not gated on
+          // messages.getPending(): nats.js 3.4 counts the pull's status callbacks in it, so after
+          // a catch-up it can stay above 0 and hold the last partial batch until the next event.)
           this.lingerTimer = setTimeout(() => { this.flush().catch(() => {}) }, LINGER_MS)
         }
       }
@@ -188,25 +266,48 @@ export class ProjectionRunner {
     const previous = this.appliedSeq
     await db.transaction().execute(async trx => {
       await projection.apply(trx, batch)
+      // reaching the stream's end also ends a rebuild: the rows are current again
       const moved = await trx.updateTable('projection_checkpoints')
-        .set({ last_seq: lastSeq, updated_at: microTimeOf(clock.now()) })
+        .set({ last_seq: lastSeq, updated_at: microTimeOf(clock.now()), ...(pending === 0 ? { rebuilding: 0 } : {}) })
         .where('name', '=', projection.name).where('last_seq', '=', previous)
         .executeTakeFirst()
       if (moved.numUpdatedRows !== 1n) throw new CheckpointMoved()
     })
     this.appliedSeq = lastSeq
     this.pending = pending
-    if (pending === 0) this.markCaughtUp()
+    if (pending === 0) {
+      this.rebuilding = false
+      this.markCaughtUp()
+    }
     this.opts.onBatch?.(lastSeq, pending)
+    this.notify()
+  }
+
+  /** Wakes whoever waits on this runner: sequence waiters, and changed(). */
+  private notify (): void {
     if (this.waiters.length > 0) {
-      const ready = this.waiters.filter(w => w.seq <= lastSeq)
-      this.waiters = this.waiters.filter(w => w.seq > lastSeq)
+      const ready = this.waiters.filter(w => w.seq <= this.appliedSeq)
+      this.waiters = this.waiters.filter(w => w.seq > this.appliedSeq)
       for (const w of ready) w.resolve(true)
     }
+    this.change.resolve()
+    this.change = signal()
   }
 
   private markCaughtUp (): void {
     if (!this.caughtUp) this.log.info({ appliedSeq: this.appliedSeq }, 'projection caught up')
     this.caughtUp = true
   }
+}
+
+function signal (): { promise: Promise<void>, resolve: () => void } {
+  let done!: () => void
+  const promise = new Promise<void>(resolve => { done = resolve })
+  return { promise, resolve: done }
+}
+
+async function ensureCheckpoint (db: Kysely<Database>, projection: Projection, clock: Clock): Promise<void> {
+  await db.insertInto('projection_checkpoints')
+    .values({ name: projection.name, last_seq: 0, version: projection.version, updated_at: microTimeOf(clock.now()) })
+    .onConflict(oc => oc.column('name').doNothing()).execute()
 }

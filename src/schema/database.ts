@@ -8,6 +8,8 @@ export interface ProjectionCheckpointTable {
   last_seq: number
   version: number
   updated_at: string
+  /** 1 while a rebuild refills the projection (its rows are not current) */
+  rebuilding: Generated<number>
 }
 
 export interface CollectEventTable {
@@ -146,6 +148,7 @@ export interface Database {
 export type CollectEventRow = Selectable<CollectEventTable>
 export type NewCollectEventRow = Insertable<CollectEventTable>
 export type JobRow = Selectable<JobTable>
+export type NewJobRow = Insertable<JobTable>
 export type MeetingRow = Selectable<MeetingTable>
 export type NotificationRow = Selectable<NotificationTable>
 export type OutboxRow = Selectable<OutboxTable>

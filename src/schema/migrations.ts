@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely'
+import { sql, type Kysely } from 'kysely'
 import type { Migration } from 'kysely/migration'
 
 // Frozen in time: a migration, once released, is never edited; add the next one instead.
@@ -90,6 +90,29 @@ export const migrations: Record<string, Migration> = {
         .execute()
     }
   },
+  '0004_collect_scoped_to_user': {
+    // event_id is unique per user, not across users. SQLite cannot drop a column's UNIQUE, so
+    // the table is rebuilt as its docs describe (create new, copy, drop old, rename) and its
+    // search index made again; rows are kept. Runs in the migrator's transaction.
+    async up (db: Kysely<any>) {
+      await db.schema.createTable('collect_events_0004')
+        .addColumn('seq', 'integer', c => c.primaryKey())
+        .addColumn('event_id', 'text', c => c.notNull())
+        .addColumn('user_id', 'text', c => c.notNull())
+        .addColumn('event', 'text', c => c.notNull())
+        .addColumn('event_datetime', 'text', c => c.notNull())
+        .addColumn('parameters', 'text')
+        .addColumn('received_at', 'text', c => c.notNull())
+        .addUniqueConstraint('collect_events_user_event_id', ['user_id', 'event_id'])
+        .execute()
+      await sql`INSERT INTO collect_events_0004 (seq, event_id, user_id, event, event_datetime, parameters, received_at)
+        SELECT seq, event_id, user_id, event, event_datetime, parameters, received_at FROM collect_events`.execute(db)
+      await db.schema.dropTable('collect_events').execute()
+      await db.schema.alterTable('collect_events_0004').renameTo('collect_events').execute()
+      await db.schema.createIndex('collect_events_by_user_time')
+        .on('collect_events').columns(['user_id', 'event_datetime', 'seq']).execute()
+    }
+  },
   '0005_timers': {
     async up (db: Kysely<any>) {
       await db.schema.createTable('timers')
@@ -104,6 +127,15 @@ export const migrations: Record<string, Migration> = {
         .execute()
       await db.schema.createIndex('timers_by_due').on('timers').columns(['due_at']).execute()
       await db.schema.createIndex('timers_by_group').on('timers').columns(['group_key']).execute()
+    }
+  },
+  '0006_checkpoint_rebuilding': {
+    async up (db: Kysely<any>) {
+      // 1 while `npm run rebuild` refills the projection: its rows are not current, whatever
+      // last_seq says. updated_at is then the rebuild's heartbeat.
+      await db.schema.alterTable('projection_checkpoints')
+        .addColumn('rebuilding', 'integer', c => c.notNull().defaultTo(0))
+        .execute()
     }
   },
   '0008_relay': {

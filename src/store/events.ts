@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto'
+import { createHash, randomUUID } from 'node:crypto'
 import { headers as natsHeaders, type MsgHdrs } from '@nats-io/transport-node'
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type JsMsg, type StoredMsg } from '@nats-io/jetstream'
 import { definitionOf, type EventDefinition, type EventData } from '../schema/events/index.js'
@@ -49,8 +49,33 @@ const encoder = new TextEncoder()
 
 // Header values are percent-encoded as the CloudEvents HTTP binding does: anything outside
 // printable ASCII, and '%' and '"', so a user id with a newline cannot break the header block.
-function toHeader (value: string): string {
-  return value.replace(/[^\x20-\x7E]|[%"]/gu, ch => encodeURIComponent(ch))
+// Per UTF-8 byte, so it never throws: a lone surrogate (not text; the API refuses it) becomes
+// the bytes of U+FFFD where encodeURIComponent would throw a URIError.
+export function toHeader (value: string): string {
+  return value.replace(/[^\x20-\x7E]|[%"]/gu, ch => {
+    let out = ''
+    for (const byte of Buffer.from(ch, 'utf8')) out += `%${byte.toString(16).toUpperCase().padStart(2, '0')}`
+    return out
+  })
+}
+
+const PLAIN_MSG_ID = /^[\x21-\x7E]{1,200}$/
+
+/**
+ * The Nats-Msg-Id for an idempotency key: the key itself when it is short printable ASCII
+ * (readable in `nats stream view`), else a hash of it, so no input can put a line break into
+ * the header or make the message too large.
+ */
+export function msgIdOf (key: string): string {
+  return PLAIN_MSG_ID.test(key) ? key : `sha256:${createHash('sha256').update(JSON.stringify(key)).digest('base64url')}`
+}
+
+/**
+ * An idempotency key from several parts of user input, unambiguous whatever they hold
+ * (`a:b` + `c` and `a` + `b:c` differ) and of a fixed size: `<prefix>:<hash>`.
+ */
+export function keyOf (prefix: string, ...parts: string[]): string {
+  return `${prefix}:${createHash('sha256').update(JSON.stringify(parts)).digest('base64url')}`
 }
 
 function fromHeader (value: string | undefined): string | undefined {
@@ -83,7 +108,7 @@ export async function appendEvent<D extends EventDefinition> (js: JetStreamClien
   try {
     const ack = await js.publish(ev.subject, encoder.encode(JSON.stringify(ev.data)), {
       headers: eventHeaders(ev),
-      msgID: ev.idempotencyKey,
+      msgID: ev.idempotencyKey === undefined ? undefined : msgIdOf(ev.idempotencyKey),
       expect: ev.expectLastSubjectSeq === undefined ? undefined : { lastSubjectSequence: ev.expectLastSubjectSeq }
     })
     return { seq: ack.seq, duplicate: ack.duplicate }

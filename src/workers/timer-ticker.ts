@@ -90,7 +90,7 @@ export class TimerTicker {
 
   private async fire (row: TimerRow, now: number): Promise<void> {
     try {
-      await appendEvent(this.opts.js, {
+      const appended = await appendEvent(this.opts.js, {
         def: Events.timerFired,
         data: { timerId: row.timer_id, kind: row.kind as TimerKind, dueAt: new Date(row.due_at).toISOString(), setSeq: row.set_seq, payload: JSON.parse(row.payload) },
         subject: Subjects.timerFired(row.stream, row.timer_id, row.set_seq),
@@ -100,8 +100,11 @@ export class TimerTicker {
         expectLastSubjectSeq: 0,
         time: this.opts.clock.now()
       })
-      this.fired++
-      this.opts.onFired?.(now - row.due_at)
+      // inside the duplicate window a racing instance's append comes back as a duplicate, not a conflict
+      if (!appended.duplicate) {
+        this.fired++
+        this.opts.onFired?.(now - row.due_at)
+      }
     } catch (err) {
       // another instance (or this one before a restart) fired this arming already
       if (!(err instanceof JetwayError && err.code === ErrorCodes.conflict)) throw err

@@ -3,10 +3,10 @@ import { createServer } from 'node:http'
 import { generateKeyPairSync } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import { createSigner } from 'fast-jwt'
-import { startService, post } from '../fixtures/service.js'
+import { startService, post, seqOf } from '../fixtures/service.js'
 
 const SECRET = 'a-test-secret-of-enough-length'
-const sign = createSigner({ key: SECRET, algorithm: 'HS256' })
+const sign = createSigner({ key: SECRET, algorithm: 'HS256', expiresIn: 3_600_000 })
 const bearer = (claims: object) => ({ authorization: `Bearer ${sign(claims)}` })
 const event = (id: string, user: string) => ({ event_id: id, event: 'view', user_id: user })
 
@@ -23,7 +23,7 @@ t.test('jwt (HS256): a user writes and reads only their own events; admin acts f
   const none = await post(app, '/api/collect', event('j-0', 'alice'))
   t.equal(none.statusCode, 401)
   t.match(none.json(), { status: 401, code: 'JETWAY_UNAUTHORIZED', is_success: false })
-  const forged = await post(app, '/api/collect', event('j-0', 'alice'), { authorization: `Bearer ${createSigner({ key: 'another-secret-entirely!!' })({ sub: 'alice' })}` })
+  const forged = await post(app, '/api/collect', event('j-0', 'alice'), { authorization: `Bearer ${createSigner({ key: 'another-secret-entirely!!', expiresIn: 3_600_000 })({ sub: 'alice' })}` })
   t.equal(forged.statusCode, 401)
 
   const alice = bearer({ sub: 'alice' })
@@ -37,7 +37,7 @@ t.test('jwt (HS256): a user writes and reads only their own events; admin acts f
   const forBob = await post(app, '/api/collect', event('j-3', 'bob'), admin)
   t.equal(forBob.statusCode, 200)
   const seq = forBob.headers['jetway-seq'] as string
-  const msg = await runtime.jsm.streams.getMessage('COLLECT', { seq: Number(seq) })
+  const msg = await runtime.jsm.streams.getMessage('COLLECT', { seq: seqOf(forBob) })
   t.equal(msg!.header.get('ce-actor'), 'ops', 'the event records who caused it')
 
   const mine = await app.inject({ url: `/api/event/alice?min_seq=${seq}`, headers: alice })
@@ -69,7 +69,7 @@ t.test('jwt (JWKS): RS256 tokens verified with keys from a JWKS URL', async t =>
   t.teardown(() => { jwks.close() })
   const url = `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/keys.json`
   const { app } = await startService(t, { env: { AUTH_MODE: 'jwt', JWT_JWKS_URL: url } })
-  const signRs = createSigner({ key: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), algorithm: 'RS256', kid: 'k1' })
+  const signRs = createSigner({ key: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), algorithm: 'RS256', kid: 'k1', expiresIn: 3_600_000 })
   const ok = await post(app, '/api/collect', event('k-1', 'carol'), { authorization: `Bearer ${signRs({ sub: 'carol' })}` })
   t.equal(ok.statusCode, 200)
   const hs = await post(app, '/api/collect', event('k-2', 'carol'), bearer({ sub: 'carol' }))

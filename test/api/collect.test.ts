@@ -1,6 +1,7 @@
 import t from 'tap'
 import { headers as natsHeaders } from '@nats-io/transport-node'
-import { startService, post } from '../fixtures/service.js'
+import { startService, post, seqOf } from '../fixtures/service.js'
+import { keyOf } from '../../src/store/events.js'
 
 const seedBody = {
   event_id: 'evt-0001',
@@ -16,7 +17,7 @@ t.test('the seed body on both routes answers the seed answer and lands in COLLEC
   t.same(first.json(), { is_success: true })
   t.strictSame(Object.keys(first.json()), ['is_success'])
   t.equal(first.headers['jetway-duplicate'], 'false')
-  const seq = Number(first.headers['jetway-seq'])
+  const seq = seqOf(first)
   t.ok(seq > 0, 'answer carries the stream sequence')
 
   const msg = await runtime.jsm.streams.getMessage('COLLECT', { seq })
@@ -29,7 +30,7 @@ t.test('the seed body on both routes answers the seed answer and lands in COLLEC
   t.equal(msg!.header.get('ce-dataschema'), 'jetway:collect.event.received:v1')
   t.equal(msg!.header.get('content-type'), 'application/json')
   t.match(msg!.header.get('ce-id'), /^[0-9a-f-]{36}$/)
-  t.equal(msg!.header.get('Nats-Msg-Id'), 'collect:evt-0001')
+  t.equal(msg!.header.get('Nats-Msg-Id'), keyOf('collect', 'user-1', 'evt-0001'), 'the idempotency key is (user_id, event_id)')
   t.match(msg!.json(), { ...seedBody, event_datetime: /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/ })
 
   const second = await post(app, '/api/event', { ...seedBody, event_id: 'evt-0002', parameters: null })
@@ -78,7 +79,7 @@ t.test('the same event_id appends once and is stored once, and the answer says d
   t.equal(info.state.messages, 1, 'one message in the stream')
 
   // Past the duplicate window a retry would append again: simulate that with a second copy
-  // under another Nats-Msg-Id. The read model still keeps one row for the event_id.
+  // under another Nats-Msg-Id. The read model still keeps one row for the (user_id, event_id).
   const h = natsHeaders()
   for (const [k, v] of Object.entries({ 'ce-specversion': '1.0', 'ce-id': 'x', 'ce-source': 'test', 'ce-type': 'collect.event.received', 'ce-time': new Date().toISOString(), 'ce-dataschema': 'jetway:collect.event.received:v1' })) h.set(k, v)
   const late = await runtime.js.publish('collect.user.user-1.purchase', JSON.stringify({

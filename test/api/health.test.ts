@@ -10,7 +10,7 @@ t.test('healthz, readyz and metrics', async t => {
   t.equal(ready.statusCode, 200)
   t.equal(ready.json().status, 'ok')
   t.equal(ready.json().nats, true)
-  t.same(ready.json().projections['collect-events'], { appliedSeq: 1, pending: 0, caughtUp: true })
+  t.same(ready.json().projections['collect-events'], { appliedSeq: 1, pending: 0, caughtUp: true, rebuilding: false })
   t.same(Object.keys(ready.json().projections).sort(), ['collect-events', 'jobs', 'meetings', 'notifications', 'relay', 'timers-jobs', 'timers-meetings', 'timers-relay'])
   const metrics = await app.inject({ url: '/metrics' })
   t.equal(metrics.statusCode, 200)
@@ -19,6 +19,8 @@ t.test('healthz, readyz and metrics', async t => {
   t.match(metrics.body, /jetway_projection_applied_seq\{projection="collect-events"\} 1/)
   t.match(metrics.body, /jetway_projection_lag\{projection="collect-events"\} 0/)
   t.match(metrics.body, /jetway_nats_connected 1/)
+  t.match(metrics.body, /jetway_timers_pending 0/)
+  t.match(metrics.body, /jetway_timers_fired_total 0/)
   t.match((await app.inject({ url: '/healthz', headers: { 'x-request-id': 'abc-123' } })).headers['x-request-id'], 'abc-123', 'request id echoed')
 })
 

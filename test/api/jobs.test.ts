@@ -1,6 +1,6 @@
 import t from 'tap'
 import { HTTP, CloudEvent } from 'cloudevents'
-import { startService, post, countOn } from '../fixtures/service.js'
+import { startService, post, countOn, seqOf } from '../fixtures/service.js'
 import { subscribe } from '../fixtures/sse.js'
 import { eventIdFor } from '../../src/api/jobs.js'
 
@@ -13,7 +13,7 @@ t.test('pub answers the seed shape once job.requested is in JOBS; Idempotency-Ke
   t.strictSame(Object.keys(r.json()), ['eventId'])
   const { eventId } = r.json()
   t.match(eventId, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/)
-  const msg = await runtime.jsm.streams.getMessage('JOBS', { seq: Number(r.headers['jetway-seq']) })
+  const msg = await runtime.jsm.streams.getMessage('JOBS', { seq: seqOf(r) })
   t.equal(msg!.subject, `jobs.requested.${eventId as string}`)
   t.equal(msg!.header.get('ce-type'), 'job.requested')
   t.match(msg!.json(), { eventId, eventType: 'TRAINING', userId: 'test@test.com' })

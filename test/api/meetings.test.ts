@@ -130,7 +130,7 @@ t.test('bad meetings get a problem naming the field', async t => {
 
 t.test('jwt: only the organizer changes a meeting; a participant sees it; a stranger gets 404', async t => {
   const SECRET = 'meetings-secret-0123456789'
-  const sign = createSigner({ key: SECRET })
+  const sign = createSigner({ key: SECRET, expiresIn: 3_600_000 })
   const as = (claims: object) => ({ authorization: `Bearer ${sign(claims)}` })
   const org = as({ sub: 'org-1', email: 'org@example.com', name: 'Olga' })
   const ann = as({ sub: 'ann-1', email: 'ann@example.com' })

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { startService, post } from '../fixtures/service.js'
+import { startService, post, seqOf } from '../fixtures/service.js'
 
 t.test('search by all three routes, with filters and cursor pagination, oldest first', async t => {
   const { app } = await startService(t)
@@ -75,8 +75,14 @@ t.test('read-your-writes: a read with the write sequence waits for the projectio
   t.equal((await waiting).json().items.length, 1, 'header: waited and saw the write')
   t.equal((await viaQuery).json().items.length, 1, 'query: waited and saw the write')
 
-  const future = await app.inject({ url: `/api/event/ryw-user?min_seq=${Number(seq) + 100}` })
-  t.equal(future.statusCode, 503, 'a sequence never reached times out, bounded')
-  t.equal(future.headers['retry-after'], '1')
-  t.equal(future.json().code, 'JETWAY_PROJECTION_LAGGING')
+  const future = await app.inject({ url: `/api/event/ryw-user?min_seq=${seqOf(w) + 100}` })
+  t.equal(future.statusCode, 412, 'a sequence past the stream\'s end is answered at once')
+
+  await runner.stop()
+  const held = await post(app, '/api/collect', { event_id: 'ryw-2', event: 'view', user_id: 'ryw-user' })
+  const late = await app.inject({ url: '/api/event/ryw-user', headers: { 'jetway-seq': held.headers['jetway-seq'] as string } })
+  t.equal(late.statusCode, 503, 'a sequence never reached times out, bounded')
+  t.equal(late.headers['retry-after'], '1')
+  t.equal(late.json().code, 'JETWAY_PROJECTION_LAGGING')
+  await runner.start()
 })

@@ -90,7 +90,7 @@ t.test('two instances on one nats-server: each completion yields one status even
 
 t.test('jwt mode: a user subscribes only to their own jobs', async t => {
   const SECRET = 'sse-test-secret-0123456789'
-  const sign = createSigner({ key: SECRET })
+  const sign = createSigner({ key: SECRET, expiresIn: 3_600_000 })
   const alice = sign({ sub: 'alice' })
   const bob = sign({ sub: 'bob' })
   const { app, url } = await startService(t, { env: { ...FAST, AUTH_MODE: 'jwt', JWT_SECRET: SECRET }, listen: 0 })
@@ -106,7 +106,8 @@ t.test('jwt mode: a user subscribes only to their own jobs', async t => {
   const own = subscribe(t, `${url}/noti/sub/${eventId as string}`, { authorization: `Bearer ${alice}` })
   const byQuery = subscribe(t, `${url}/noti/users/alice/sub?access_token=${alice}`)
   await Promise.all([own.open(), byQuery.open()])
-  await post(app, `/noti/complete/${eventId as string}`, { eventStatus: 'Y' })
+  // in jwt mode the intake takes a service token (or INTAKE_KEY)
+  await post(app, `/noti/complete/${eventId as string}`, { eventStatus: 'Y' }, { authorization: `Bearer ${sign({ sub: 'ml-runner', role: 'service' })}` })
   t.match((await own.until(1))[0]!.data, { eventId, userId: 'alice' })
   t.match((await byQuery.until(1))[0]!.data, { eventId })
 })

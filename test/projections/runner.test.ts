@@ -95,7 +95,7 @@ t.test('a message that is not a valid event is skipped; the ones after it still 
   await runtime.js.publish('collect.user.x.y', JSON.stringify({ event_id: 'bad' }), { headers: h })
   await runtime.js.publish('collect.junk', 'no headers at all')
   const ok = await post(app, '/api/collect', { event_id: 'fine', event: 'y', user_id: 'x' })
-  t.equal(ok.headers['jetway-seq'], '4')
+  t.equal(ok.headers['jetway-seq'], 'COLLECT:4')
   const found = await app.inject({ url: '/api/event/x?min_seq=4' })
   t.same(found.json().items.map((e: { event_id: string }) => e.event_id), ['fine'])
   t.equal(runtime.projections.get('collect-events')!.appliedSeq, 4)

@@ -57,6 +57,9 @@ t.test('100k timers pending far ahead hold no ack slot; one due in 2 s fires on 
   }
   t.equal(await countOn(runtime, 'JOBS', 'timer.jobs.>'), 1, 'one timer fired')
   t.equal(await countTimers(runtime.db), 100_000, 'the far ones still wait, as rows')
+  const metrics = (await svc.app.inject({ url: '/metrics' })).body
+  t.match(metrics, /jetway_timers_pending 100000/, 'operators see them in /metrics')
+  t.match(metrics, /jetway_timers_fired_total 1/)
 })
 
 t.test('two instances fire each timer once', async t => {

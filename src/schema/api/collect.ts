@@ -1,6 +1,8 @@
 import { Type, type Static } from '@sinclair/typebox'
-import { EventId, EventName, MicroTime, Parameters, UserId } from '../events/collect.js'
+import { MicroTime, Parameters } from '../events/collect.js'
+import { EventId, EventName, UserId } from './fields.js'
 import { FieldError } from './problem.js'
+import { SeqToken } from './common.js'
 
 // HTTP bodies of the event collector (seed 002).
 
@@ -45,7 +47,7 @@ const SearchFilters = {
   to: Type.Optional(Type.String({ minLength: 1, maxLength: 40, description: 'ISO 8601, exclusive' })),
   limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
   cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 300, description: 'next_cursor of the previous page' })),
-  min_seq: Type.Optional(Type.Integer({ minimum: 0, description: 'wait until the read model has applied this COLLECT sequence' }))
+  min_seq: Type.Optional(SeqToken)
 }
 
 export const SearchBody = Type.Object({ user_id: UserId, ...SearchFilters })

@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
-import { UserId } from '../events/collect.js'
-import { EventDesc, EventStatus, JobId, JobType } from '../events/jobs.js'
+import { EventStatus, JobType } from '../events/jobs.js'
+import { EventDesc, JobId, UserId } from './fields.js'
 
 // HTTP bodies of job notifications (seed 000).
 

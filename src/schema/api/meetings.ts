@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
-import { Description, Email, Instant, Location, MeetingId, Organizer, Participant, PersonName, Title } from '../events/meetings.js'
+import { Email, Instant, MeetingId } from '../events/meetings.js'
+import { Description, Location, Organizer, Participant, PersonName, Reason, Title } from './fields.js'
 import { MinSeqQuery } from './common.js'
 
 // HTTP bodies of meetings (seed 004).
@@ -25,7 +26,7 @@ export const PatchMeeting = Type.Object({
 }, { minProperties: 1 })
 
 export const AddParticipants = Type.Object({ participants: Type.Array(Participant, { minItems: 1, maxItems: 500 }) })
-export const CancelMeeting = Type.Object({ reason: Type.Optional(Type.String({ maxLength: 1000 })) })
+export const CancelMeeting = Type.Object({ reason: Type.Optional(Reason) })
 
 export const MeetingParams = Type.Object({ id: MeetingId })
 export const ParticipantParams = Type.Object({ id: MeetingId, email: Email })

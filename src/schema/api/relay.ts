@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { BodyEncoding, RequestId, TriggerName } from '../events/relay.js'
+import { SeqToken } from './common.js'
 
 // Seed 001's bodies, as its curl examples send them, and Jetway's answers.
 
@@ -144,7 +145,7 @@ export const CallbackListQuery = Type.Object({
   requestId: Type.Optional(RequestId),
   after: Type.Optional(Type.Integer({ minimum: 0, description: 'only callbacks after this RELAY sequence' })),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
-  min_seq: Type.Optional(Type.Integer({ minimum: 0 }))
+  min_seq: Type.Optional(SeqToken)
 })
 
 export const Callback = Type.Object({

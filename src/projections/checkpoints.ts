@@ -1,0 +1,108 @@
+import type { JetStreamManager } from '@nats-io/jetstream'
+import type { DB } from './db.js'
+import type { Projection } from './projection.js'
+import type { ProjectionRunner } from './runner.js'
+
+// Where each read model stands, as SQLite says: the checkpoint (last stream sequence applied)
+// and whether a rebuild is refilling it. Reads and readiness look here rather than at a
+// runner's memory, so they are right in every role split: an `api`-only process has no runner
+// and reads the checkpoints a `projections` process commits to the shared DATA_DIR, and a
+// rebuild run by another process shows up here at once.
+
+export interface CheckpointState {
+  name: string
+  stream: string
+  appliedSeq: number
+  rebuilding: boolean
+}
+
+export interface ReadModelsOptions {
+  db: DB
+  jsm: JetStreamManager
+  projections: Projection[]
+  /** this process's runners, whose commits wake waiting reads at once */
+  runners: Map<string, ProjectionRunner>
+  /** how often waiting reads look at the checkpoints when no runner here wakes them */
+  pollMs?: number
+}
+
+export type WaitResult = { ok: true, state: CheckpointState } | { ok: false, state: CheckpointState }
+
+export class ReadModels {
+  readonly projections: Projection[]
+  private readonly opts: ReadModelsOptions
+  private readonly ends = new Map<string, number>()
+  private tick?: Promise<void>
+
+  constructor (opts: ReadModelsOptions) {
+    this.opts = opts
+    this.projections = opts.projections
+  }
+
+  byName (name: string): Projection | undefined {
+    return this.projections.find(p => p.name === name)
+  }
+
+  /** The read models fed by a stream. */
+  ofStream (stream: string): Projection[] {
+    return this.projections.filter(p => p.stream === stream)
+  }
+
+  async state (name: string): Promise<CheckpointState> {
+    const projection = this.byName(name)
+    if (projection === undefined) throw new Error(`no projection named ${name}`)
+    const row = await this.opts.db.selectFrom('projection_checkpoints').select(['last_seq', 'rebuilding'])
+      .where('name', '=', name).executeTakeFirst()
+    return { name, stream: projection.stream, appliedSeq: row?.last_seq ?? 0, rebuilding: row?.rebuilding === 1 }
+  }
+
+  async states (): Promise<CheckpointState[]> {
+    const rows = await this.opts.db.selectFrom('projection_checkpoints').select(['name', 'last_seq', 'rebuilding']).execute()
+    return this.projections.map(p => {
+      const row = rows.find(r => r.name === p.name)
+      return { name: p.name, stream: p.stream, appliedSeq: row?.last_seq ?? 0, rebuilding: row?.rebuilding === 1 }
+    })
+  }
+
+  /** The stream's last sequence, asked of NATS (the stream leader); never less than seen before. */
+  async streamEnd (stream: string): Promise<number> {
+    const last = (await this.opts.jsm.streams.info(stream)).state.last_seq
+    const end = Math.max(last, this.ends.get(stream) ?? 0)
+    this.ends.set(stream, end)
+    return end
+  }
+
+  /** Whether `seq` exists in the stream (asks NATS only when it is past the end seen so far). */
+  async holds (stream: string, seq: number): Promise<boolean> {
+    if (seq <= (this.ends.get(stream) ?? 0)) return true
+    return seq <= await this.streamEnd(stream)
+  }
+
+  /**
+   * Waits, at most `timeoutMs`, until the read model is current (not rebuilding) and, given a
+   * sequence, has applied it. A runner in this process wakes the wait at each commit; without
+   * one the checkpoints are polled, one query per round for every waiting read.
+   */
+  async waitFor (name: string, seq: number | undefined, timeoutMs: number): Promise<WaitResult> {
+    const deadline = Date.now() + timeoutMs
+    const runner = this.opts.runners.get(name)
+    while (true) {
+      const state = await this.state(name)
+      if (!state.rebuilding && (seq === undefined || state.appliedSeq >= seq)) return { ok: true, state }
+      const left = deadline - Date.now()
+      if (left <= 0) return { ok: false, state }
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([
+        runner?.changed() ?? this.nextTick(),
+        // with a runner here, still look now and then: a rebuild elsewhere ends without it
+        new Promise<void>(resolve => { timer = setTimeout(resolve, Math.min(left, runner === undefined ? left : 250)) })
+      ])
+      clearTimeout(timer)
+    }
+  }
+
+  private async nextTick (): Promise<void> {
+    this.tick ??= new Promise<void>(resolve => setTimeout(() => { this.tick = undefined; resolve() }, this.opts.pollMs ?? 10))
+    return await this.tick
+  }
+}

@@ -1,0 +1,155 @@
+import t, { type Test } from 'tap'
+import type { LightMyRequestResponse } from 'fastify'
+import { startService, post, countOn } from '../fixtures/service.js'
+
+// Hostile input, as an attacker would send it: each must be a 4xx problem+json body naming the
+// field, never a 500, and nothing of the rejected request may be stored.
+
+// event_datetime without an offset is UTC, whatever the server's time zone
+process.env.TZ = 'Asia/Seoul'
+
+const good = { event_id: 'e1', event: 'view', user_id: 'u1' }
+const json = { 'content-type': 'application/json' }
+const cloudevent = { 'content-type': 'application/cloudevents+json' }
+const ce = (fields: object) => JSON.stringify({ specversion: '1.0', source: '/ml/runner', type: 'vrd.ml.CompleteEvent', ...fields })
+
+function refused (t: Test, r: LightMyRequestResponse, field: string, what: string): void {
+  t.ok(r.statusCode >= 400 && r.statusCode < 500, `${what}: 4xx (got ${r.statusCode})`)
+  t.equal(r.headers['content-type'], 'application/problem+json', `${what}: a problem body`)
+  let problem: { status?: number, errors?: { field: string }[] } = {}
+  try {
+    problem = r.json()
+  } catch {}
+  t.equal(problem.status, r.statusCode, `${what}: status in the body`)
+  t.ok(problem.errors?.some(e => e.field === field), `${what}: names ${field} (${JSON.stringify(problem.errors)})`)
+}
+
+t.test('hostile ids, user ids, names and sizes: 4xx naming the field, nothing stored', async t => {
+  const { app, runtime } = await startService(t)
+  const send = async (method: 'GET' | 'POST', url: string, payload?: string, headers: Record<string, string> = json) =>
+    await app.inject({ method, url, payload, headers: payload === undefined ? {} : headers })
+
+  const cases: [string, () => Promise<LightMyRequestResponse>, string][] = [
+    // a CR or LF in a job id
+    ['CR LF in /noti/complete path', async () => await send('POST', '/noti/complete/%0d%0aX', '{"eventStatus":"Y"}'), 'eventId'],
+    ['DEL in /noti/complete path', async () => await send('POST', '/noti/complete/X%7F', '{"eventStatus":"Y"}'), 'eventId'],
+    ['leading space in /noti/complete path', async () => await send('POST', '/noti/complete/%20X', '{"eventStatus":"Y"}'), 'eventId'],
+    ['LF in /noti/jobs path', async () => await send('GET', '/noti/jobs/a%0ab'), 'eventId'],
+    ['CR LF in an Event Grid id', async () => await send('POST', '/noti/events', JSON.stringify([{ id: 'job\r\nX', eventType: 'VRD.ML.CompleteEvent', data: {} }])), '0.id'],
+    ['LF in an Event Grid data.eventId', async () => await send('POST', '/noti/events', JSON.stringify([{ id: 'g1', eventType: 'VRD.ML.CompleteEvent', data: { eventId: 'a\nb' } }])), '0.data.eventId'],
+    ['CR LF in a CloudEvent id', async () => await send('POST', '/noti/events', ce({ id: 'run\r\n42' }), cloudevent), 'id'],
+    ['a control character in a CloudEvent type', async () => await send('POST', '/noti/events', ce({ id: 'run-43', type: 'vrd.\u0001CompleteEvent' }), cloudevent), 'type'],
+    // a 100,000-character CloudEvent id: once beyond JOBS's message size, then a 500 from the error handler
+    ['a 100,000-character CloudEvent id', async () => await send('POST', '/noti/events', ce({ id: 'x'.repeat(100_000), data: { eventId: 'job-1' } }), cloudevent), 'id'],
+    ['a 100,000-character CloudEvent id naming the job', async () => await send('POST', '/noti/events', ce({ id: 'x'.repeat(100_000) }), cloudevent), 'id'],
+    ['a 100,000-character Event Grid id', async () => await send('POST', '/noti/events', JSON.stringify([{ id: 'x'.repeat(100_000), eventType: 'A.CompleteEvent', data: { eventId: 'job-1' } }])), '0.id'],
+    // the same size limit for the same field on every route
+    ['a 900 KB Event Grid data.desc', async () => await send('POST', '/noti/events', JSON.stringify([{ id: 'job-2', eventType: 'A.CompleteEvent', data: { desc: 'd'.repeat(900_000) } }])), '0.data.desc'],
+    ['a 2,001-character CloudEvent data.reason', async () => await send('POST', '/noti/events', ce({ id: 'job-3', type: 'a.FailEvent', data: { reason: 'r'.repeat(2001) } }), cloudevent), 'data.reason'],
+    ['a 2,001-character eventDesc', async () => await send('POST', '/noti/complete/job-4', JSON.stringify({ eventStatus: 'N', eventDesc: 'r'.repeat(2001) })), 'eventDesc'],
+    ['a control character in eventDesc', async () => await send('POST', '/noti/complete/job-4', JSON.stringify({ eventStatus: 'N', eventDesc: 'bad\u0000desc' })), 'eventDesc'],
+    // a lone UTF-16 surrogate (raw JSON: \ud800 escapes parse to one)
+    ['a lone surrogate in user_id', async () => await send('POST', '/api/collect', '{"event_id":"s1","event":"view","user_id":"u\\ud800"}'), 'user_id'],
+    ['a lone surrogate in event', async () => await send('POST', '/api/collect', '{"event_id":"s2","event":"v\\udc00","user_id":"u1"}'), 'event'],
+    ['a lone surrogate in event_id', async () => await send('POST', '/api/collect', '{"event_id":"\\ud83d","event":"view","user_id":"u1"}'), 'event_id'],
+    ['a lone surrogate in /noti/pub userId', async () => await send('POST', '/noti/pub', '{"eventType":"TEST","userId":"\\udfff"}'), 'userId'],
+    ['a lone surrogate in an Event Grid id', async () => await send('POST', '/noti/events', '[{"id":"j\\ud800","eventType":"A.CompleteEvent"}]'), '0.id'],
+    // control characters (C0, DEL, C1) in ids, user ids and event names
+    ['CR LF in event_id', async () => await send('POST', '/api/collect', JSON.stringify({ ...good, event_id: 'e\r\n1' })), 'event_id'],
+    ['NUL in user_id', async () => await send('POST', '/api/collect', JSON.stringify({ ...good, user_id: 'u\u0000' })), 'user_id'],
+    ['BEL in event', async () => await send('POST', '/api/event', JSON.stringify({ ...good, event: 'vi\u0007ew' })), 'event'],
+    ['DEL in event_id', async () => await send('POST', '/api/collect', JSON.stringify({ ...good, event_id: 'e1\u007f' })), 'event_id'],
+    ['C1 NEL in user_id', async () => await send('POST', '/api/collect', JSON.stringify({ ...good, user_id: 'u\u0085' })), 'user_id'],
+    ['LF in /noti/pub userId', async () => await send('POST', '/noti/pub', JSON.stringify({ eventType: 'TEST', userId: 'a\nb' })), 'userId'],
+    ['ESC in a search user_id', async () => await send('GET', '/api/event/u%1b1'), 'user_id'],
+    // an event_id with a space at either end would be another id that looks the same
+    ['leading space in event_id', async () => await send('POST', '/api/collect', JSON.stringify({ ...good, event_id: ' e1' })), 'event_id'],
+    ['trailing space in event_id', async () => await send('POST', '/api/collect', JSON.stringify({ ...good, event_id: 'e1 ' })), 'event_id'],
+    // a path that is not percent-encoded UTF-8 (a lone surrogate's CESU-8 bytes, a bare 0xFF)
+    ['a lone surrogate in a path', async () => await send('POST', '/noti/complete/%ED%A0%80', '{"eventStatus":"Y"}'), '(path)'],
+    ['invalid UTF-8 in a path', async () => await send('GET', '/api/event/%ff'), '(path)'],
+    ['a path parameter over any limit', async () => await send('GET', `/api/event/${'u'.repeat(3000)}`), '(path)'],
+    ['a user_id in a path over the user_id limit', async () => await send('GET', `/api/event/${'u'.repeat(201)}`), 'user_id'],
+    // an offset that pushes a time out of the years the seed's format prints
+    ['an event_datetime past year 9999', async () => await send('POST', '/api/collect', JSON.stringify({ ...good, event_datetime: '9999-12-31T23:59:59-23:59' })), 'event_datetime'],
+    ['an event_datetime before year 0', async () => await send('POST', '/api/collect', JSON.stringify({ ...good, event_datetime: '0000-01-01T00:00:00+00:01' })), 'event_datetime']
+  ]
+  for (const [what, request, field] of cases) refused(t, await request(), field, what)
+
+  t.equal((await runtime.jsm.streams.info('COLLECT')).state.messages, 0, 'nothing appended to COLLECT')
+  t.equal((await runtime.jsm.streams.info('JOBS')).state.messages, 0, 'nothing appended to JOBS')
+
+  // the same limit accepted on every route: 2,000 characters of description
+  const desc = 'd'.repeat(2000)
+  t.equal((await send('POST', '/noti/complete/job-5', JSON.stringify({ eventStatus: 'N', eventDesc: desc }))).statusCode, 200)
+  t.equal((await send('POST', '/noti/events', JSON.stringify([{ id: 'job-6', eventType: 'A.FailEvent', data: { desc } }]))).statusCode, 200)
+  t.equal((await send('POST', '/noti/events', ce({ id: 'job-7', type: 'a.FailEvent', data: { reason: `multi\nline\ttext ${desc.slice(16)}` } }), cloudevent)).statusCode, 200)
+  t.equal(await countOn(runtime, 'JOBS', 'jobs.completed.>'), 3)
+
+  // the same limit in a path as in a body: a 200-character user id (even all non-ASCII)
+  t.equal((await send('GET', `/api/event/${'u'.repeat(200)}`)).statusCode, 200)
+  t.equal((await send('GET', `/api/event/${encodeURIComponent('\u{1F600}'.repeat(100))}`)).statusCode, 200)
+
+  // in a batch, a bad event_id rejects that event only
+  const batch = await post(app, '/api/collect/batch', { events: [{ ...good, event_id: 'b1' }, { ...good, event_id: 'b\r\n2' }, { ...good, event_id: ' b3' }, { ...good, event_id: 'b4' }] })
+  t.equal(batch.statusCode, 200)
+  t.match(batch.json(), {
+    is_success: false,
+    accepted: 2,
+    rejected: 2,
+    results: [
+      { index: 0, status: 'accepted' },
+      { index: 1, status: 'rejected', errors: [{ field: 'events.1.event_id' }] },
+      { index: 2, status: 'rejected', errors: [{ field: 'events.2.event_id' }] },
+      { index: 3, status: 'accepted' }
+    ]
+  })
+  t.equal((await runtime.jsm.streams.info('COLLECT')).state.messages, 2, 'the batch appended its good events only')
+})
+
+t.test('event_datetime without an offset is UTC', async t => {
+  const { app } = await startService(t)
+  const r = await post(app, '/api/collect', { ...good, event_id: 'tz-1', event_datetime: '2024-03-01T09:00:00.5' })
+  t.equal(r.statusCode, 200)
+  const found = await app.inject({ url: `/api/event/u1?min_seq=${r.headers['jetway-seq'] as string}` })
+  t.equal(found.json().items[0].event_datetime, '2024-03-01T09:00:00.500000Z')
+  const offset = await post(app, '/api/collect', { ...good, event_id: 'tz-2', event_datetime: '2024-03-01T09:00:00+09:00' })
+  const both = await app.inject({ url: `/api/event/u1?min_seq=${offset.headers['jetway-seq'] as string}` })
+  t.same(both.json().items.map((e: { event_datetime: string }) => e.event_datetime), ['2024-03-01T00:00:00.000000Z', '2024-03-01T09:00:00.500000Z'])
+})
+
+t.test('a client x-request-id is kept only when short printable ASCII', async t => {
+  const { app } = await startService(t)
+  const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+  const idOf = async (id: string) => (await app.inject({ url: '/healthz', headers: { 'x-request-id': id } })).headers['x-request-id']
+  t.equal(await idOf('trace-1234'), 'trace-1234', 'a good id is echoed')
+  t.match(await idOf('r'.repeat(129)), UUID, 'too long: replaced')
+  t.equal(await idOf('r'.repeat(128)), 'r'.repeat(128))
+  t.match(await idOf('has space'), UUID, 'a space: replaced')
+  t.match(await idOf('tab\there'), UUID, 'a control character: replaced')
+  t.match(await idOf('caf\u00e9'), UUID, 'non-ASCII: replaced')
+  const problem = await app.inject({ url: '/nowhere', headers: { 'x-request-id': 'x'.repeat(5000) } })
+  t.equal(problem.statusCode, 404)
+  t.match(problem.headers['x-request-id'], UUID)
+})
+
+t.test('meetings: control characters and lone surrogates in names, user ids and text are refused, nothing stored', async t => {
+  const { app, runtime } = await startService(t)
+  const meeting = (over: object) => JSON.stringify({
+    title: 'Sync',
+    startsAt: '2030-01-01T10:00:00Z',
+    durationMinutes: 30,
+    location: 'Room',
+    participants: [{ email: 'a@example.com' }],
+    organizer: { userId: 'org', email: 'org@example.com' },
+    ...over
+  })
+  const create = async (over: object) => await app.inject({ method: 'POST', url: '/api/meetings', payload: meeting(over), headers: json })
+  refused(t, await create({ organizer: { userId: 'org\r\nX', email: 'org@example.com' } }), 'organizer.userId', 'CR LF in organizer.userId')
+  refused(t, await create({ title: 'Sync\u0000' }), 'title', 'NUL in the title')
+  refused(t, await create({ location: 'Room\uD800' }), 'location', 'a lone surrogate in the location')
+  refused(t, await create({ participants: [{ email: 'a@example.com', name: 'Ann\u001B[31m' }] }), 'participants.0.name', 'ESC in a participant name')
+  refused(t, await create({ description: 'ok\u0007' }), 'description', 'BEL in the description')
+  t.equal((await runtime.jsm.streams.info('MEETINGS')).state.messages, 0, 'nothing stored')
+  t.equal((await create({ description: 'line one\nline two\ttabbed' })).statusCode, 201, 'line breaks and tabs are text')
+})

@@ -1,0 +1,70 @@
+import t from 'tap'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import SQLite from 'better-sqlite3'
+import { Kysely, SqliteDialect, sql } from 'kysely'
+import { Migrator } from 'kysely/migration'
+import { migrations } from '../../src/schema/migrations.js'
+import { openDatabase } from '../../src/projections/db.js'
+import { collectEvents } from '../../src/projections/collect-events.js'
+import type { StoredEvent } from '../../src/store/events.js'
+
+const row = (seq: number, userId: string, eventId: string) => ({
+  seq, event_id: eventId, user_id: userId, event: 'view', event_datetime: '2030-01-01T00:00:00.000000Z', parameters: null, received_at: '2030-01-01T00:00:00.000000Z'
+})
+
+t.test('migration 0004 rescopes collect_events to (user_id, event_id), keeping rows and the search index', async t => {
+  const dir = await mkdtemp(join(tmpdir(), 'jetway-mig-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const file = join(dir, 'jetway.db')
+  const db = new Kysely<any>({ dialect: new SqliteDialect({ database: new SQLite(file) }) })
+  const upTo = (last: string) => ({ getMigrations: async () => Object.fromEntries(Object.entries(migrations).filter(([name]) => name.slice(0, 4) <= last)) })
+  t.equal((await new Migrator({ db, provider: upTo('0003') }).migrateToLatest()).error, undefined)
+  await db.insertInto('collect_events').values([row(1, 'alice', 'e1'), row(2, 'alice', 'e2'), row(3, 'bob', 'e3')]).execute()
+  await t.rejects(db.insertInto('collect_events').values(row(4, 'bob', 'e1')).execute(), /UNIQUE/, 'before: event_id unique across users')
+
+  const { error, results } = await new Migrator({ db, provider: upTo('0004') }).migrateToLatest()
+  t.equal(error, undefined)
+  t.same(results?.map(r => r.migrationName), ['0004_collect_scoped_to_user'])
+  t.same((await db.selectFrom('collect_events').select(['seq', 'user_id', 'event_id']).orderBy('seq').execute()),
+    [{ seq: 1, user_id: 'alice', event_id: 'e1' }, { seq: 2, user_id: 'alice', event_id: 'e2' }, { seq: 3, user_id: 'bob', event_id: 'e3' }], 'rows kept')
+  const indexes = await sql<{ name: string }>`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'collect_events' AND sql IS NOT NULL`.execute(db)
+  t.same(indexes.rows.map(r => r.name), ['collect_events_by_user_time'], 'the search index is back')
+  await db.insertInto('collect_events').values(row(4, 'bob', 'e1')).execute()
+  t.pass('after: another user may use the same event_id')
+  await t.rejects(db.insertInto('collect_events').values(row(5, 'bob', 'e1')).execute(), /UNIQUE/, 'after: unique per user')
+  await db.destroy()
+
+  const reopened = await openDatabase(file)
+  t.equal((await reopened.selectFrom('collect_events').selectAll().execute()).length, 4, 'the service opens the migrated file')
+  await reopened.destroy()
+})
+
+t.test('the projection keeps the first event per (user_id, event_id)', async t => {
+  const db = await openDatabase(':memory:')
+  t.teardown(async () => { await db.destroy() })
+  const ev = (seq: number, userId: string, eventId: string, price: number): StoredEvent => ({
+    seq,
+    natsSubject: `collect.user.${userId}.view`,
+    id: `ce-${seq}`,
+    type: 'collect.event.received',
+    version: 1,
+    source: '/jetway/collect',
+    time: '2030-01-01T00:00:00.000Z',
+    data: { ...row(seq, userId, eventId), parameters: { price } }
+  })
+  await db.transaction().execute(async trx => {
+    await collectEvents.apply(trx, [ev(1, 'alice', 'e1', 1), ev(2, 'bob', 'e1', 2)])
+  })
+  // a repeat past the stream's duplicate window, in a later batch, and one inside the same batch
+  await db.transaction().execute(async trx => {
+    await collectEvents.apply(trx, [ev(3, 'alice', 'e1', 3), ev(4, 'carol', 'e1', 4), ev(5, 'carol', 'e1', 5)])
+  })
+  const rows = await db.selectFrom('collect_events').select(['seq', 'user_id', 'parameters']).orderBy('seq').execute()
+  t.same(rows, [
+    { seq: 1, user_id: 'alice', parameters: '{"price":1}' },
+    { seq: 2, user_id: 'bob', parameters: '{"price":2}' },
+    { seq: 4, user_id: 'carol', parameters: '{"price":4}' }
+  ])
+})
