@@ -1,8 +1,8 @@
 #!/bin/sh
 # Installs what a fresh machine lacks, then returns, so `npm start` and `npm test` work on a
 # fresh clone: the npm dependencies (from package-lock.json), and the Debian nats-server
-# package when NATS_URL is unset and no nats-server is on PATH. scripts/node.sh runs it with
-# the chosen node first on PATH, so `npm ci` runs on that node too.
+# package when NATS_URL is unset and no nats-server is on PATH (and chromium for `npm test`).
+# scripts/node.sh runs it with the chosen node first on PATH, so `npm ci` runs on that node too.
 set -e
 cd "$(dirname "$0")/.."
 
@@ -27,4 +27,13 @@ if [ -z "${NATS_URL:-}" ] && ! command -v nats-server >/dev/null 2>&1 && [ ! -x 
     $SUDO systemctl disable --now nats-server >/dev/null 2>&1 || true
     echo "jetway: disabled the nats-server system service the package enabled (Jetway starts its own)" >&2
   fi
+fi
+
+# `npm test` drives one approval page in Debian's chromium (test/api/approval-browser.test.ts).
+if [ "${npm_lifecycle_event:-}" = "test" ] && [ ! -x /usr/bin/chromium ]; then
+  echo "jetway: installing chromium (Debian package) for the browser test" >&2
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi

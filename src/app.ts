@@ -11,6 +11,7 @@ import { health } from './api/health.js'
 import { collect } from './api/collect.js'
 import { jobs } from './api/jobs.js'
 import { meetings } from './api/meetings.js'
+import { taskRoutes } from './api/task-routes.js'
 import { relayApi } from './api/relay.js'
 import { broker } from './api/broker.js'
 import { callbacks } from './api/callbacks.js'
@@ -47,6 +48,7 @@ export async function buildApp (runtime: Runtime): Promise<FastifyInstance> {
     await app.register(collect, { runtime, auth })
     await app.register(jobs, { runtime, auth })
     await app.register(meetings, { runtime, auth })
+    await app.register(taskRoutes, { runtime, auth })
     await app.register(relayApi, { runtime, auth })
     await app.register(broker, { runtime, auth })
     await app.register(callbacks, { runtime, auth })

@@ -43,6 +43,8 @@ export interface Config {
     /** WEBHOOK_SECRET, `whsec_…`: the default Standard Webhooks signing key */
     webhookSecret: string | undefined
   }
+  /** callback tasks (seed 003); tokenSecret undefined: a secret kept in DATA_DIR */
+  tasks: { tokenSecret: string | undefined, timeoutMs: number, scheduleGraceMs: number }
   /** the relay's defaults (seed 001): delivery policy of /async requests and triggers */
   relay: {
     retry: number
@@ -92,6 +94,9 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   if (outboundTimeoutMs <= 0) throw new ConfigError('invalid configuration:\n  OUTBOUND_TIMEOUT must be more than 0')
   if (e.WEBHOOK_SECRET !== undefined && (!isWebhookSecret(e.WEBHOOK_SECRET) || webhookKeyBytes(e.WEBHOOK_SECRET) < 24)) {
     throw new ConfigError('invalid configuration:\n  WEBHOOK_SECRET: expected whsec_ followed by the base64 of at least 24 random bytes')
+  }
+  if (e.TASK_TOKEN_SECRET !== undefined && e.TASK_TOKEN_SECRET.length < 32) {
+    throw new ConfigError('invalid configuration:\n  TASK_TOKEN_SECRET: expected at least 32 characters (e.g. openssl rand -base64 32)')
   }
   // The completion intake sets the outcome of anyone's job: in jwt mode it takes INTAKE_KEY or
   // a token with role service/admin. Production wants the key, or says it means token-only.
@@ -148,6 +153,11 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
       timeoutMs: outboundTimeoutMs,
       maxBodyBytes: Number(e.OUTBOUND_MAX_BODY ?? 10 * 1024 * 1024),
       webhookSecret: e.WEBHOOK_SECRET
+    },
+    tasks: {
+      tokenSecret: e.TASK_TOKEN_SECRET,
+      timeoutMs: parseDuration(e.TASK_TIMEOUT ?? '7d')!,
+      scheduleGraceMs: parseDuration(e.SCHEDULE_GRACE ?? '30s')!
     },
     relay: {
       retry: Number(e.RELAY_RETRY ?? 5),

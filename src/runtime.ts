@@ -15,6 +15,7 @@ import { TimerTicker } from './workers/timer-ticker.js'
 import { defaultRetry } from './workers/worker.js'
 import { ReadModels } from './projections/checkpoints.js'
 import { jobStatusHub, type StreamHub } from './store/hub.js'
+import { taskHub } from './store/task-hub.js'
 import { NatsStatus } from './store/nats-status.js'
 import { createOutbound, type Outbound } from './lib/outbound.js'
 import { TriggerManager } from './workers/trigger-manager.js'
@@ -39,8 +40,8 @@ export interface Runtime {
   /** where each read model stands, from its checkpoint in SQLite: what reads wait on, in every role */
   readModels: ReadModels
   /** stream tails with in-process fan-out for SSE, running with the `api` role */
-  hubs: { jobs: StreamHub, callbacks: StreamHub }
-  /** every outbound HTTP call (relay, callbacks, triggers) */
+  hubs: { jobs: StreamHub, tasks: StreamHub, callbacks: StreamHub }
+  /** every outbound HTTP call (relay, callbacks, triggers, task callbacks) */
   outbound: Outbound
   /** the triggers' dispatchers, with the `workers` role */
   triggers: TriggerManager | undefined
@@ -126,10 +127,12 @@ export async function startRuntime (config: Config, log: Logger, opts: RuntimeOp
       closers.push(async () => await started.stop())
     }
     const readModels = new ReadModels({ db, jsm, projections: projectionsFor(config), runners })
-    const hubs = { jobs: jobStatusHub(js, jsm, log), callbacks: callbackHub(js, jsm, log) }
+    const hubs = { jobs: jobStatusHub(js, jsm, log), tasks: taskHub(js, jsm, log), callbacks: callbackHub(js, jsm, log) }
     if (config.roles.has('api') && opts.startProjections !== false) {
       await hubs.jobs.start()
       closers.push(async () => await hubs.jobs.stop())
+      await hubs.tasks.start()
+      closers.push(async () => await hubs.tasks.stop())
       await hubs.callbacks.start()
       closers.push(async () => await hubs.callbacks.stop())
     }

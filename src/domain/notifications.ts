@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { MeetingState } from './meeting.js'
-import type { NotificationKind, NotificationRequested } from '../schema/events/notify.js'
+import type { NotificationKind, NotificationRequested, NotificationRequestedV2 } from '../schema/events/notify.js'
 import type { Participant } from '../schema/events/meetings.js'
 
 // Which emails a meeting event causes, as notification.requested data. Pure.
@@ -46,5 +46,18 @@ export function notificationFor (kind: NotificationKind, recipient: Participant,
       sequence: meeting.sequence,
       method: kind === 'cancel' ? 'CANCEL' : 'REQUEST'
     }
+  }
+}
+
+/** A v1 request (always a meeting's) read as v2: about the meeting, its metadata as the calendar. */
+export function asV2 (n: NotificationRequested): NotificationRequestedV2 {
+  return {
+    notificationId: n.notificationId,
+    channel: n.channel,
+    kind: n.kind,
+    recipients: n.recipients,
+    message: n.message,
+    about: { type: 'meeting', id: n.metadata.meetingId },
+    calendar: n.metadata
   }
 }

@@ -3,6 +3,7 @@ import { isEvent } from '../store/events.js'
 import { Events } from '../schema/events/index.js'
 import type { NotificationRow, OutboxRow } from '../schema/database.js'
 import type { Projection } from './projection.js'
+import { asV2 } from '../domain/notifications.js'
 
 // Delivery records per recipient (the seed's 알림 발송 기록), and the local outbox of the
 // messages that went nowhere else (no SMTP_URL).
@@ -14,11 +15,15 @@ export const notifications: Projection = {
   tables: ['notifications', 'outbox'],
   async apply (trx, events) {
     for (const ev of events) {
-      if (isEvent(ev, Events.notificationRequested)) {
-        const n = ev.data
+      // v1 is a meeting's; v2 says what it is about (a meeting or a task)
+      const requested = isEvent(ev, Events.notificationRequested) ? asV2(ev.data) : isEvent(ev, Events.notificationRequestedV2) ? ev.data : undefined
+      if (requested !== undefined) {
+        const n = requested
         await trx.insertInto('notifications').values({
           notification_id: n.notificationId,
-          meeting_id: n.metadata.meetingId,
+          meeting_id: n.about.type === 'meeting' ? n.about.id : '',
+          about_type: n.about.type,
+          about_id: n.about.id,
           recipient: n.recipients[0]!.email,
           kind: n.kind,
           status: 'pending',
@@ -27,19 +32,19 @@ export const notifications: Projection = {
           sent_at: null,
           requested_at: ev.time
         }).onConflict(oc => oc.doNothing()).execute()
-      } else if (isEvent(ev, Events.notificationSent)) {
+      } else if (isEvent(ev, Events.notificationSent) || isEvent(ev, Events.notificationSentV2)) {
         const n = ev.data
         await trx.updateTable('notifications').set({ status: 'sent', attempts: n.attempts, sent_at: ev.time })
           .where('notification_id', '=', n.notificationId).execute()
         if (n.outbox !== undefined) {
           await trx.insertInto('outbox').values({
-            notification_id: n.notificationId, recipient: n.recipient, from_address: n.outbox.from, subject: n.outbox.subject, text: n.outbox.text, ics: n.outbox.ics, at: ev.time
+            notification_id: n.notificationId, recipient: n.recipient, from_address: n.outbox.from, subject: n.outbox.subject, text: n.outbox.text, ics: n.outbox.ics ?? '', at: ev.time
           }).onConflict(oc => oc.doNothing()).execute()
         }
-      } else if (isEvent(ev, Events.notificationDeferred)) {
+      } else if (isEvent(ev, Events.notificationDeferred) || isEvent(ev, Events.notificationDeferredV2)) {
         await trx.updateTable('notifications').set({ attempts: ev.data.attempts, last_error: ev.data.error })
           .where('notification_id', '=', ev.data.notificationId).where('status', '=', 'pending').execute()
-      } else if (isEvent(ev, Events.notificationFailed)) {
+      } else if (isEvent(ev, Events.notificationFailed) || isEvent(ev, Events.notificationFailedV2)) {
         await trx.updateTable('notifications').set({ status: 'failed', attempts: ev.data.attempts, last_error: ev.data.error })
           .where('notification_id', '=', ev.data.notificationId).where('status', '!=', 'sent').execute()
       }
@@ -53,4 +58,9 @@ export async function notificationsOf (db: DB, meetingId: string): Promise<Notif
 
 export async function outbox (db: DB, limit: number): Promise<OutboxRow[]> {
   return await db.selectFrom('outbox').selectAll().orderBy('at', 'desc').limit(limit).execute()
+}
+
+/** Delivery records of the notifications about one thing (a task's approval emails). */
+export async function notificationsAbout (db: DB, type: 'meeting' | 'task', id: string): Promise<NotificationRow[]> {
+  return await db.selectFrom('notifications').selectAll().where('about_type', '=', type).where('about_id', '=', id).orderBy('requested_at').orderBy('recipient').execute()
 }

@@ -2,7 +2,7 @@ import type { Transaction } from 'kysely'
 import type { DB } from './db.js'
 import { isEvent, type StoredEvent } from '../store/events.js'
 import { Events } from '../schema/events/index.js'
-import type { JobTimeoutPayload, MeetingReminderPayload, TimerKind } from '../schema/events/timers.js'
+import type { JobTimeoutPayload, MeetingReminderPayload, ScheduleTickPayload, TaskCallbackPayload, TaskTimerPayload, TimerKind } from '../schema/events/timers.js'
 import type { Database, NewTimerRow, TimerRow } from '../schema/database.js'
 import type { Projection } from './projection.js'
 
@@ -131,3 +131,59 @@ export async function countTimers (db: DB): Promise<number> {
   const row = await db.selectFrom('timers').select(eb => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()
   return Number(row.n)
 }
+
+/**
+ * TASKS: task.created arms the task's hard cap (task-timeout, at its deadline) and, with
+ * heartbeatSeconds, its heartbeat deadline (task-heartbeat), which each heartbeat re-arms under
+ * the same id; an outcome clears both. A schedule's next tick (schedule-tick) is armed by
+ * schedule.created and by each schedule.ticked; schedule.deleted clears it. An outcome of a
+ * task with a callbackUrl arms the first delivery attempt (task-callback, due at once); a failed
+ * attempt arms the next at its retryAt.
+ */
+export const taskTimers = timerProjection({
+  name: 'timers-tasks',
+  stream: 'TASKS',
+  version: 1,
+  changesOf (ev) {
+    if (isEvent(ev, Events.taskCreated)) {
+      const { taskId, deadline, heartbeatSeconds } = ev.data
+      const payload: TaskTimerPayload = { taskId }
+      const group = `task:${taskId}`
+      return [
+        { set: { timerId: `task-timeout:${taskId}`, kind: 'task-timeout', dueAt: Date.parse(deadline), payload, group } },
+        ...(heartbeatSeconds === undefined
+          ? []
+          : [{ set: { timerId: `task-heartbeat:${taskId}`, kind: 'task-heartbeat' as const, dueAt: Date.parse(ev.time) + heartbeatSeconds * 1000, payload, group } }])
+      ]
+    }
+    if (isEvent(ev, Events.taskHeartbeatReceived)) {
+      const { taskId, heartbeatDeadline } = ev.data
+      if (heartbeatDeadline === undefined) return []
+      const payload: TaskTimerPayload = { taskId }
+      return [{ set: { timerId: `task-heartbeat:${taskId}`, kind: 'task-heartbeat', dueAt: Date.parse(heartbeatDeadline), payload, group: `task:${taskId}` } }]
+    }
+    if (isEvent(ev, Events.taskSucceeded) || isEvent(ev, Events.taskFailed) || isEvent(ev, Events.taskTimedOut)) {
+      const { taskId, callbackUrl } = ev.data
+      const payload: TaskCallbackPayload = { taskId, attempt: 1 }
+      return [
+        { clearGroup: `task:${taskId}` },
+        ...(callbackUrl === undefined ? [] : [{ set: { timerId: `task-callback:${taskId}`, kind: 'task-callback' as const, dueAt: Date.parse(ev.time), payload, group: `callback:${taskId}` } }])
+      ]
+    }
+    if (isEvent(ev, Events.scheduleCreated) || isEvent(ev, Events.scheduleTicked)) {
+      const { scheduleId, nextTick } = ev.data
+      const group = `schedule:${scheduleId}`
+      if (nextTick === null) return [{ clearGroup: group }]
+      const payload: ScheduleTickPayload = { scheduleId, tick: nextTick }
+      return [{ set: { timerId: `schedule-tick:${scheduleId}`, kind: 'schedule-tick', dueAt: Date.parse(nextTick), payload, group } }]
+    }
+    if (isEvent(ev, Events.scheduleDeleted)) return [{ clearGroup: `schedule:${ev.data.scheduleId}` }]
+    if (isEvent(ev, Events.taskCallbackFailed) && !ev.data.final && ev.data.retryAt !== undefined) {
+      const { taskId, attempt, retryAt } = ev.data
+      const payload: TaskCallbackPayload = { taskId, attempt: attempt + 1 }
+      return [{ set: { timerId: `task-callback:${taskId}`, kind: 'task-callback', dueAt: Date.parse(retryAt), payload, group: `callback:${taskId}` } }]
+    }
+    if (isEvent(ev, Events.taskCallbackDelivered) || isEvent(ev, Events.taskCallbackFailed)) return [{ clearGroup: `callback:${ev.data.taskId}` }]
+    return []
+  }
+})

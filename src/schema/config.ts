@@ -50,6 +50,10 @@ export const Env = Type.Object({
   RELAY_MAX_STORED_BODY: Type.Optional(Type.String({ pattern: '^\\d+$', description: 'bytes of a response body kept in RELAY events (callbacks carry this much)' })),
   RELAY_LEASE_TTL: Type.Optional(Type.String({ pattern: DURATION, description: "how long a trigger's dispatcher lease lasts unless renewed" })),
   // checked in src/config.ts, whose message does not echo the secret
-  WEBHOOK_SECRET: Type.Optional(Type.String({ description: 'Standard Webhooks key: whsec_ and the base64 of at least 24 bytes' }))
+  WEBHOOK_SECRET: Type.Optional(Type.String({ description: 'Standard Webhooks key: whsec_ and the base64 of at least 24 bytes' })),
+  // checked in src/config.ts (at least 32 characters), whose message does not echo the secret
+  TASK_TOKEN_SECRET: Type.Optional(Type.String({ description: 'HMAC secret of task and approval tokens; a fleet must share it' })),
+  TASK_TIMEOUT: Type.Optional(Type.String({ pattern: DURATION, description: 'timeout of a task that names no timeoutSeconds' })),
+  SCHEDULE_GRACE: Type.Optional(Type.String({ pattern: DURATION, description: 'a schedule tick found later than this is skipped' }))
 })
 export type Env = Static<typeof Env>

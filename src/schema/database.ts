@@ -62,7 +62,11 @@ export interface MeetingParticipantTable {
 
 export interface NotificationTable {
   notification_id: string
+  /** the meeting's id; '' for a notification about something else */
   meeting_id: string
+  /** what it is about (0007): 'meeting' or 'task', and its id */
+  about_type: Generated<string>
+  about_id: Generated<string>
   recipient: string
   kind: string
   status: string
@@ -98,6 +102,68 @@ export interface TimerTable {
   group_key: string
   /** stream sequence of the event that armed it */
   set_seq: number
+}
+
+export interface TaskTable {
+  task_id: string
+  owner: string
+  type: string
+  title: string
+  /** WAITING, SUCCEEDED, FAILED, TIMED_OUT */
+  status: string
+  /** JSON text */
+  input: string
+  /** JSON text of the output, once SUCCEEDED */
+  output: string | null
+  error: string | null
+  cause: string | null
+  /** JSON text of who decided ({via, approver?, actor?}) */
+  decided_by: string | null
+  /** JSON array of the approvers' emails */
+  approvers: string
+  created_at: string
+  decided_at: string | null
+  deadline: string
+  timeout_seconds: number
+  heartbeat_seconds: number | null
+  heartbeat_deadline: string | null
+  last_heartbeat_at: string | null
+  callback_url: string | null
+  schedule_id: string | null
+  schedule_tick: string | null
+  /** TASKS sequence of the task's last event: its ETag */
+  version: number
+  /** TASKS sequence of task.created: the order of listings */
+  created_seq: number
+}
+
+export interface TaskCallbackTable {
+  task_id: string
+  attempt: number
+  /** delivered, failed */
+  outcome: string
+  status_code: number | null
+  error: string | null
+  final: number
+  at: string
+}
+
+export interface ScheduleTable {
+  schedule_id: string
+  owner: string
+  name: string
+  cron: string
+  timezone: string
+  /** JSON text of the task template */
+  task: string
+  created_at: string
+  next_tick: string | null
+  last_tick: string | null
+  last_task_id: string | null
+  last_skipped: number | null
+  deleted: number
+  version: number
+  created_seq: number
 }
 
 /** An /async or /sync relay request: its state folded from RELAY (src/domain/relay.ts). */
@@ -140,6 +206,9 @@ export interface Database {
   notifications: NotificationTable
   outbox: OutboxTable
   timers: TimerTable
+  tasks: TaskTable
+  task_callbacks: TaskCallbackTable
+  schedules: ScheduleTable
   relay_requests: RelayRequestTable
   relay_callbacks: RelayCallbackTable
   relay_triggers: RelayTriggerTable
@@ -154,6 +223,9 @@ export type NotificationRow = Selectable<NotificationTable>
 export type OutboxRow = Selectable<OutboxTable>
 export type TimerRow = Selectable<TimerTable>
 export type NewTimerRow = Insertable<TimerTable>
+export type TaskRow = Selectable<TaskTable>
+export type TaskCallbackRow = Selectable<TaskCallbackTable>
+export type ScheduleRow = Selectable<ScheduleTable>
 export type RelayRequestRow = Selectable<RelayRequestTable>
 export type RelayCallbackRow = Selectable<RelayCallbackTable>
 export type RelayTriggerRow = Selectable<RelayTriggerTable>

@@ -24,8 +24,8 @@ export interface StreamHubOptions {
   stream: string
   /** subjects the hub tails, e.g. jobs.status.> */
   filter: string
-  /** fan-out keys of a message, e.g. ['job:<id>', 'user:<id>'] */
-  keysOf: (subject: string) => string[]
+  /** fan-out keys of a message, e.g. ['job:<id>', 'user:<id>']; `ev` is what toEvent made of it */
+  keysOf: (subject: string, ev: HubEvent) => string[]
   /** the event type and data of a message, or undefined to skip it */
   toEvent: (msg: EventMessage) => HubEvent | undefined
   log: Logger
@@ -114,7 +114,7 @@ export class StreamHub {
         const ev = this.opts.toEvent({ seq: m.seq, subject: m.subject, headers: m.headers, data: m.data })
         this.highWater = m.seq
         if (ev === undefined) continue
-        for (const key of this.opts.keysOf(m.subject)) {
+        for (const key of this.opts.keysOf(m.subject, ev)) {
           for (const fn of this.listeners.get(key) ?? []) fn(ev)
         }
       }

@@ -52,6 +52,14 @@ export const Subjects = {
   notificationRequested: (meetingId: string) => `notify.requested.${escapeToken(meetingId)}`,
   /** NOTIFY: notify.result.<notificationId>: sent, deferred or failed */
   notificationResult: (notificationId: string) => `notify.result.${notificationId}`,
+  /** TASKS: tasks.<taskId>, every event of one task (optimistic concurrency) */
+  task: (taskId: string) => `tasks.${escapeToken(taskId)}`,
+  /** TASKS: tasks.<taskId>.callback, the deliveries of its outcome to its callbackUrl */
+  taskCallback: (taskId: string) => `tasks.${escapeToken(taskId)}.callback`,
+  /** TASKS: schedules.<scheduleId>, every event of one schedule */
+  schedule: (scheduleId: string) => `schedules.${escapeToken(scheduleId)}`,
+  /** NOTIFY: notify.requested.<type>.<id>, a notification about a task (v2; a meeting's stay on the v1 subject) */
+  notificationRequestedAbout: (type: string, id: string) => `notify.requested.${escapeToken(type)}.${escapeToken(id)}`,
   /** timer.<stream>.<timerId>.<setSeq>: the one firing of one arming, in the stream that set it */
   timerFired: (stream: string, timerId: string, setSeq: number) => `timer.${stream.toLowerCase()}.${escapeToken(timerId)}.${setSeq}`,
   timersOf: (stream: string) => `timer.${stream.toLowerCase()}.>`,

@@ -9,6 +9,11 @@ import type { Logger } from 'pino'
 import { meetingNotifierWorker } from './meeting-notifier.js'
 import { notificationServiceWorker } from './notification-service.js'
 import { reminderSchedulerWorker } from './reminder-scheduler.js'
+import { taskNotifierWorker } from './task-notifier.js'
+import { taskTimeoutsWorker } from './task-timeouts.js'
+import { scheduleTickerWorker } from './schedule-ticker.js'
+import { taskSecret } from '../lib/task-tokens.js'
+import { taskCallbacksWorker } from './task-callbacks.js'
 import type { Outbound } from '../lib/outbound.js'
 import { relayDeliveryWorker } from './relay-delivery.js'
 import { relayTimersWorker } from './relay-timers.js'
@@ -23,6 +28,15 @@ export function workers (config: Config, deps: { js: JetStreamClient, jsm: JetSt
     meetingNotifierWorker({ ...deps, publicUrl: config.publicUrl }),
     reminderSchedulerWorker({ ...deps, publicUrl: config.publicUrl }),
     notificationServiceWorker({ ...deps, smtpUrl: config.mail.smtpUrl, from: config.mail.from, retry: defaultRetry(config.workers.maxDeliver, config.workers.backoffMs) }),
+    taskNotifierWorker({ ...deps, publicUrl: config.publicUrl, secret: taskSecret(config) }),
+    taskTimeoutsWorker(deps),
+    scheduleTickerWorker({ ...deps, graceMs: config.tasks.scheduleGraceMs, defaultTimeoutMs: config.tasks.timeoutMs }),
+    // the runtime's one outbound client (deps.outbound): one connection pool for every sender
+    taskCallbacksWorker({
+      ...deps,
+      signed: config.outbound.webhookSecret !== undefined,
+      retry: defaultRetry(config.workers.maxDeliver, config.workers.backoffMs)
+    }),
     relayDeliveryWorker(relay),
     relayTimersWorker(relay)
   ]

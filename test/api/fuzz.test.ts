@@ -48,9 +48,13 @@ t.test('no field of any route answers a 5xx, and every 4xx is problem+json', asy
   body('/noti/complete/job-1', { eventStatus: 'Y', eventDesc: '' }, ['eventStatus', 'eventDesc'])
   body('/noti/events', grid, ['id', 'eventType', 'topic', 'data', 'data.eventId', 'data.desc', 'data.status'], json, b => [b])
   body('/noti/events', ce, ['id', 'type', 'source', 'data', 'data.eventId', 'data.reason', 'specversion'], { 'content-type': 'application/cloudevents+json' })
+  body('/api/tasks', { type: 't', input: {}, owner: 'o' }, ['type', 'title', 'input', 'approvers', 'timeoutSeconds', 'heartbeatSeconds', 'callbackUrl', 'owner'])
+  body('/api/tasks/success', { taskToken: 't1.x', output: {} }, ['taskToken', 'output'])
+  body('/api/tasks/failure', { taskToken: 't1.x' }, ['taskToken', 'error', 'cause'])
+  body('/api/schedules', { name: 'n', cron: '* * * * *', owner: 'o', task: { type: 't' } }, ['name', 'cron', 'timezone', 'owner', 'task', 'task.type', 'task.input', 'task.approvers'])
   for (const value of NASTY.filter((v): v is string => typeof v === 'string' && v.length < 3000)) {
     const segment = encodeURIComponent(value.replace(/[\ud800-\udfff]/g, '')) + (value.includes('\ud800') ? '%ED%A0%80' : '')
-    for (const url of [`/api/event/${segment}`, `/api/event?user_id=${segment}&event=${segment}`, `/noti/jobs/${segment}`, `/nowhere/${segment}`]) {
+    for (const url of [`/api/event/${segment}`, `/api/event?user_id=${segment}&event=${segment}`, `/noti/jobs/${segment}`, `/nowhere/${segment}`, `/api/tasks/${segment}`, `/api/tasks?owner=${segment}&type=${segment}`, `/api/schedules/${segment}`]) {
       requests.push([`GET ${url.slice(0, 40)}`, async () => await app.inject({ url })])
     }
     requests.push([`complete ${segment.slice(0, 20)}`, async () => await app.inject({ method: 'POST', url: `/noti/complete/${segment}`, payload: '{"eventStatus":"Y"}', headers: json })])

@@ -6,6 +6,11 @@ import { JobCompleted, JobRequested, JobStatusChanged } from './jobs.js'
 import { MessageDeadLettered, MessageReplayed } from './dlq.js'
 import { MeetingCancelled, MeetingRescheduled, MeetingScheduled, MeetingUpdated, ParticipantAdded, ParticipantRemoved } from './meetings.js'
 import { NotificationDeferred, NotificationFailed, NotificationRequested, NotificationSent } from './notify.js'
+import { NotificationDeferredV2, NotificationFailedV2, NotificationRequestedV2, NotificationSentV2 } from './notify.js'
+import {
+  ScheduleCreated, ScheduleDeleted, ScheduleTicked, TaskCallbackDelivered, TaskCallbackFailed, TaskCreated, TaskFailed,
+  TaskHeartbeatReceived, TaskSucceeded, TaskTimedOut
+} from './tasks.js'
 import { TimerFired } from './timers.js'
 import {
   BrokerEventReceived, CallbackReceived, RelayAttemptFailed, RelayCallbackFailed, RelayCallbackSent, RelayDelivered, RelayFailed,
@@ -42,6 +47,20 @@ export const Events = {
   notificationDeferred: define('notification.deferred', 1, NotificationDeferred),
   notificationFailed: define('notification.failed', 1, NotificationFailed),
   timerFired: define('timer.fired', 1, TimerFired),
+  notificationRequestedV2: define('notification.requested', 2, NotificationRequestedV2),
+  notificationSentV2: define('notification.sent', 2, NotificationSentV2),
+  notificationDeferredV2: define('notification.deferred', 2, NotificationDeferredV2),
+  notificationFailedV2: define('notification.failed', 2, NotificationFailedV2),
+  taskCreated: define('task.created', 1, TaskCreated),
+  taskHeartbeatReceived: define('task.heartbeat.received', 1, TaskHeartbeatReceived),
+  taskSucceeded: define('task.succeeded', 1, TaskSucceeded),
+  taskFailed: define('task.failed', 1, TaskFailed),
+  taskTimedOut: define('task.timed_out', 1, TaskTimedOut),
+  taskCallbackDelivered: define('task.callback.delivered', 1, TaskCallbackDelivered),
+  taskCallbackFailed: define('task.callback.failed', 1, TaskCallbackFailed),
+  scheduleCreated: define('schedule.created', 1, ScheduleCreated),
+  scheduleTicked: define('schedule.ticked', 1, ScheduleTicked),
+  scheduleDeleted: define('schedule.deleted', 1, ScheduleDeleted),
   syncRequested: define('relay.sync.requested', 1, SyncRequested),
   syncAnswered: define('relay.sync.answered', 1, SyncAnswered),
   syncFailed: define('relay.sync.failed', 1, SyncFailed),

@@ -14,6 +14,18 @@ export type JobTimeoutPayload = Static<typeof JobTimeoutPayload>
 export const MeetingReminderPayload = Type.Object({ meetingId: MeetingId, startsAt: Instant, endsAt: Instant })
 export type MeetingReminderPayload = Static<typeof MeetingReminderPayload>
 
+/** task-timeout (its hard cap) and task-heartbeat (re-armed by each heartbeat): the task to check */
+export const TaskTimerPayload = Type.Object({ taskId: Type.String({ minLength: 1, maxLength: 64 }) })
+export type TaskTimerPayload = Static<typeof TaskTimerPayload>
+
+/** schedule-tick: the schedule and the tick it stands for */
+export const ScheduleTickPayload = Type.Object({ scheduleId: Type.String({ minLength: 1, maxLength: 64 }), tick: Instant })
+export type ScheduleTickPayload = Static<typeof ScheduleTickPayload>
+
+/** task-callback: an attempt to deliver a task's outcome to its callbackUrl (the first is due at the outcome) */
+export const TaskCallbackPayload = Type.Object({ taskId: Type.String({ minLength: 1, maxLength: 64 }), attempt: Type.Integer({ minimum: 1 }) })
+export type TaskCallbackPayload = Static<typeof TaskCallbackPayload>
+
 /** RELAY: the next attempt of an async relay request, or of its callback */
 export const RelayRetryPayload = Type.Object({ requestId: Type.String(), round: Type.Integer({ minimum: 1 }), attempt: Type.Integer({ minimum: 2 }) })
 export type RelayRetryPayload = Static<typeof RelayRetryPayload>
@@ -24,6 +36,7 @@ export type TriggerRetryPayload = Static<typeof TriggerRetryPayload>
 
 export const TimerKind = Type.Union([
   Type.Literal('job-timeout'), Type.Literal('meeting-reminder'),
+  Type.Literal('task-timeout'), Type.Literal('task-heartbeat'), Type.Literal('schedule-tick'), Type.Literal('task-callback'),
   Type.Literal('relay-retry'), Type.Literal('relay-callback-retry'), Type.Literal('trigger-retry')
 ])
 export type TimerKind = Static<typeof TimerKind>
