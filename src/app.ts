@@ -12,6 +12,9 @@ import { collect } from './api/collect.js'
 import { jobs } from './api/jobs.js'
 import { meetings } from './api/meetings.js'
 import { taskRoutes } from './api/task-routes.js'
+import { relayApi } from './api/relay.js'
+import { broker } from './api/broker.js'
+import { callbacks } from './api/callbacks.js'
 import { registerOpenApi } from './api/openapi.js'
 import { RequestMeter } from './api/request-meter.js'
 import { admin } from './api/admin.js'
@@ -55,6 +58,9 @@ export async function buildApp (runtime: Runtime, opts: { onRoute?: (route: Rout
     await app.register(jobs, { runtime, auth })
     await app.register(meetings, { runtime, auth })
     await app.register(taskRoutes, { runtime, auth })
+    await app.register(relayApi, { runtime, auth })
+    await app.register(broker, { runtime, auth })
+    await app.register(callbacks, { runtime, auth })
     await app.register(admin, { runtime, auth, meter })
     await app.register(consolePlugin, { runtime, auth })
   }

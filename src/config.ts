@@ -45,6 +45,17 @@ export interface Config {
   }
   /** callback tasks (seed 003); tokenSecret undefined: a secret kept in DATA_DIR */
   tasks: { tokenSecret: string | undefined, timeoutMs: number, scheduleGraceMs: number }
+  /** the relay's defaults (seed 001): delivery policy of /async requests and triggers */
+  relay: {
+    retry: number
+    backoffPolicy: 'linear' | 'exponential'
+    backoffDelayMs: number
+    maxRetryAfterMs: number
+    /** default timeout of one delivery: OUTBOUND_TIMEOUT */
+    timeoutMs: number
+    maxStoredBody: number
+    leaseTtlMs: number
+  }
 }
 
 export class ConfigError extends Error {
@@ -147,6 +158,15 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
       tokenSecret: e.TASK_TOKEN_SECRET,
       timeoutMs: parseDuration(e.TASK_TIMEOUT ?? '7d')!,
       scheduleGraceMs: parseDuration(e.SCHEDULE_GRACE ?? '30s')!
+    },
+    relay: {
+      retry: Number(e.RELAY_RETRY ?? 5),
+      backoffPolicy: e.RELAY_BACKOFF_POLICY ?? 'exponential',
+      backoffDelayMs: parseDuration(e.RELAY_BACKOFF_DELAY ?? '1s')!,
+      maxRetryAfterMs: parseDuration(e.RELAY_MAX_RETRY_AFTER ?? '5m')!,
+      timeoutMs: outboundTimeoutMs,
+      maxStoredBody: Math.min(Number(e.RELAY_MAX_STORED_BODY ?? 256 * 1024), 512 * 1024),
+      leaseTtlMs: Math.max(parseDuration(e.RELAY_LEASE_TTL ?? '15s')!, 1000)
     }
   }
 }

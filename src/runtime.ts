@@ -17,6 +17,10 @@ import { ReadModels } from './projections/checkpoints.js'
 import { jobStatusHub, type StreamHub } from './store/hub.js'
 import { taskHub } from './store/task-hub.js'
 import { NatsStatus } from './store/nats-status.js'
+import { createOutbound, type Outbound } from './lib/outbound.js'
+import { TriggerManager } from './workers/trigger-manager.js'
+import { instanceId } from './lib/instance.js'
+import { callbackHub } from './store/callback-hub.js'
 import { EventTail } from './store/tail.js'
 
 /** Everything a Jetway process runs besides HTTP: NATS, streams, SQLite, projections, workers. */
@@ -37,7 +41,11 @@ export interface Runtime {
   /** where each read model stands, from its checkpoint in SQLite: what reads wait on, in every role */
   readModels: ReadModels
   /** stream tails with in-process fan-out for SSE, running with the `api` role */
-  hubs: { jobs: StreamHub, tasks: StreamHub }
+  hubs: { jobs: StreamHub, tasks: StreamHub, callbacks: StreamHub }
+  /** every outbound HTTP call (relay, callbacks, triggers, task callbacks) */
+  outbound: Outbound
+  /** the triggers' dispatchers, with the `workers` role */
+  triggers: TriggerManager | undefined
   /** whole-stream tails for the console's live tail, started by its first listener (api role) */
   tail: EventTail
   close: () => Promise<void>
@@ -79,9 +87,12 @@ export async function startRuntime (config: Config, log: Logger, opts: RuntimeOp
 
     const db = await openDatabase(config.dbFile)
     closers.push(async () => await db.destroy())
+    const outbound = createOutbound({ ...config.outbound, clock })
+    closers.push(async () => await outbound.close())
 
     const runners = new Map<string, ProjectionRunner>()
     let ticker: TimerTicker | undefined
+    let triggers: TriggerManager | undefined
     if (config.roles.has('projections')) {
       for (const projection of projectionsFor(config)) {
         runners.set(projection.name, new ProjectionRunner({ projection, js, db, log, clock }))
@@ -97,23 +108,40 @@ export async function startRuntime (config: Config, log: Logger, opts: RuntimeOp
       }
     }
     if (config.roles.has('workers') && opts.startProjections !== false) {
-      const workerRunners = workers(config, { js, jsm, clock, log }).map(worker => new WorkerRunner({
+      const workerRunners = workers(config, { js, jsm, clock, log, outbound }).map(worker => new WorkerRunner({
         worker, js, jsm, log, clock, retry: defaultRetry(config.workers.maxDeliver, config.workers.backoffMs)
       }))
       for (const runner of workerRunners) await runner.start()
       closers.push(async () => await Promise.all(workerRunners.map(async r => await r.stop())))
+      triggers = new TriggerManager({
+        js,
+        jsm,
+        nc,
+        clock,
+        log,
+        outbound,
+        relay: config.relay,
+        webhookSecret: config.outbound.webhookSecret,
+        holder: instanceId(config.dataDir),
+        leaseTtlMs: config.relay.leaseTtlMs
+      })
+      await triggers.start()
+      const started = triggers
+      closers.push(async () => await started.stop())
     }
     const readModels = new ReadModels({ db, jsm, projections: projectionsFor(config), runners })
-    const hubs = { jobs: jobStatusHub(js, jsm, log), tasks: taskHub(js, jsm, log) }
+    const hubs = { jobs: jobStatusHub(js, jsm, log), tasks: taskHub(js, jsm, log), callbacks: callbackHub(js, jsm, log) }
     if (config.roles.has('api') && opts.startProjections !== false) {
       await hubs.jobs.start()
       closers.push(async () => await hubs.jobs.stop())
       await hubs.tasks.start()
       closers.push(async () => await hubs.tasks.stop())
+      await hubs.callbacks.start()
+      closers.push(async () => await hubs.callbacks.stop())
     }
     const tail = new EventTail({ js, jsm, log: log.child({ component: 'tail' }) })
     closers.push(async () => await tail.close())
-    return { config, log, clock, nc, nats, js, jsm, db, projections: runners, ticker, readModels, hubs, tail, close }
+    return { config, log, clock, nc, nats, js, jsm, db, projections: runners, ticker, readModels, hubs, outbound, triggers, tail, close }
   } catch (err) {
     await close()
     throw err

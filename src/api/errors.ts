@@ -2,6 +2,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { ErrorCodes, JetwayError, type ErrorCode, type FieldError } from '../lib/errors.js'
 import { redactUrl } from '../lib/log.js'
 import { fieldErrors } from './validation.js'
+import { OutboundError, OutboundErrorCodes, type OutboundErrorCode } from '../lib/outbound.js'
 
 // The one place where errors become HTTP answers: application/problem+json (RFC 9457), with a
 // field-level `errors` list on 400 and the seed's own failure field where a route declares one
@@ -32,7 +33,19 @@ const TITLES: Record<number, string> = {
   422: 'Unprocessable Content',
   429: 'Too Many Requests',
   500: 'Internal Server Error',
-  503: 'Service Unavailable'
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout'
+}
+
+/** An outbound call that got no answer (the relay's /sync), in HTTP. */
+export const OUTBOUND_HTTP_STATUS: Record<OutboundErrorCode, number> = {
+  [OutboundErrorCodes.timeout]: 504,
+  [OutboundErrorCodes.unreachable]: 502,
+  [OutboundErrorCodes.tooLarge]: 502,
+  [OutboundErrorCodes.aborted]: 502,
+  [OutboundErrorCodes.refused]: 403,
+  [OutboundErrorCodes.invalid]: 422
 }
 
 export interface Problem {
@@ -104,6 +117,8 @@ function handle (err: FastifyError, request: FastifyRequest, reply: FastifyReply
     if (err.code === ErrorCodes.notCaughtUp) reply.header('retry-after', '1')
     return sendProblem(request, reply, status, err.code, err.message, err.errors)
   }
+  // an outbound call that got no answer (the relay): 504 timeout, 502 unreachable, 403 refused, 422 invalid
+  if (err instanceof OutboundError) return sendProblem(request, reply, OUTBOUND_HTTP_STATUS[err.code], err.code, err.message)
   if (typeof err === 'object' && err !== null && err.validation !== undefined) {
     const prefix = err.validationContext === 'body' ? '' : err.validationContext ?? ''
     const errors = fieldErrors(err.validation as Parameters<typeof fieldErrors>[0], prefix === 'querystring' || prefix === 'params' ? '' : prefix)

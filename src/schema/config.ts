@@ -43,6 +43,12 @@ export const Env = Type.Object({
   RELAY_ALLOW: Type.Optional(Type.String({ description: 'comma-separated CIDRs, IPs or host names (*.domain) outbound calls may reach although private' })),
   OUTBOUND_TIMEOUT: Type.Optional(Type.String({ pattern: DURATION, description: 'total timeout of one outbound HTTP call' })),
   OUTBOUND_MAX_BODY: Type.Optional(Type.String({ pattern: '^[1-9]\\d*$', description: 'largest outbound response body, bytes' })),
+  RELAY_RETRY: Type.Optional(Type.String({ pattern: '^\\d{1,2}$', description: 'default retries of an /async request or trigger delivery after its first attempt' })),
+  RELAY_BACKOFF_POLICY: Type.Optional(Type.Union([Type.Literal('linear'), Type.Literal('exponential')])),
+  RELAY_BACKOFF_DELAY: Type.Optional(Type.String({ pattern: DURATION, description: 'default backoff delay (Knative backoffDelay)' })),
+  RELAY_MAX_RETRY_AFTER: Type.Optional(Type.String({ pattern: DURATION, description: "cap on a peer's Retry-After" })),
+  RELAY_MAX_STORED_BODY: Type.Optional(Type.String({ pattern: '^\\d+$', description: 'bytes of a response body kept in RELAY events (callbacks carry this much)' })),
+  RELAY_LEASE_TTL: Type.Optional(Type.String({ pattern: DURATION, description: "how long a trigger's dispatcher lease lasts unless renewed" })),
   // checked in src/config.ts, whose message does not echo the secret
   WEBHOOK_SECRET: Type.Optional(Type.String({ description: 'Standard Webhooks key: whsec_ and the base64 of at least 24 bytes' })),
   // checked in src/config.ts (at least 32 characters), whose message does not echo the secret

@@ -166,6 +166,37 @@ export interface ScheduleTable {
   created_seq: number
 }
 
+/** An /async or /sync relay request: its state folded from RELAY (src/domain/relay.ts). */
+export interface RelayRequestTable {
+  request_id: string
+  kind: 'sync' | 'async'
+  status: string
+  /** JSON of the folded state (RelayState, or the sync call's record) */
+  state: string
+  requested_at: string
+  updated_at: string
+  /** RELAY sequence of the request's last event */
+  version: number
+}
+
+export interface RelayCallbackTable {
+  /** RELAY sequence of the relay.callback.received, the SSE id */
+  seq: number
+  request_id: string | null
+  received_at: string
+  /** JSON of the event's data */
+  data: string
+}
+
+export interface RelayTriggerTable {
+  name: string
+  /** JSON of relay.trigger.created */
+  trigger: string
+  created_at: string
+  /** RELAY sequence of its relay.trigger.created */
+  version: number
+}
+
 export interface Database {
   projection_checkpoints: ProjectionCheckpointTable
   collect_events: CollectEventTable
@@ -178,6 +209,9 @@ export interface Database {
   tasks: TaskTable
   task_callbacks: TaskCallbackTable
   schedules: ScheduleTable
+  relay_requests: RelayRequestTable
+  relay_callbacks: RelayCallbackTable
+  relay_triggers: RelayTriggerTable
 }
 
 export type CollectEventRow = Selectable<CollectEventTable>
@@ -192,4 +226,7 @@ export type NewTimerRow = Insertable<TimerTable>
 export type TaskRow = Selectable<TaskTable>
 export type TaskCallbackRow = Selectable<TaskCallbackTable>
 export type ScheduleRow = Selectable<ScheduleTable>
+export type RelayRequestRow = Selectable<RelayRequestTable>
+export type RelayCallbackRow = Selectable<RelayCallbackTable>
+export type RelayTriggerRow = Selectable<RelayTriggerTable>
 export type { Generated }

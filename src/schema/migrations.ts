@@ -200,5 +200,31 @@ export const migrations: Record<string, Migration> = {
       await db.updateTable('notifications').set({ about_id: sql`meeting_id` }).execute()
       await db.schema.createIndex('notifications_by_about').on('notifications').columns(['about_type', 'about_id', 'requested_at']).execute()
     }
+  },
+  '0008_relay': {
+    async up (db: Kysely<any>) {
+      await db.schema.createTable('relay_requests')
+        .addColumn('request_id', 'text', c => c.primaryKey())
+        .addColumn('kind', 'text', c => c.notNull())
+        .addColumn('status', 'text', c => c.notNull())
+        .addColumn('state', 'text', c => c.notNull())
+        .addColumn('requested_at', 'text', c => c.notNull())
+        .addColumn('updated_at', 'text', c => c.notNull())
+        .addColumn('version', 'integer', c => c.notNull())
+        .execute()
+      await db.schema.createTable('relay_callbacks')
+        .addColumn('seq', 'integer', c => c.primaryKey())
+        .addColumn('request_id', 'text')
+        .addColumn('received_at', 'text', c => c.notNull())
+        .addColumn('data', 'text', c => c.notNull())
+        .execute()
+      await db.schema.createIndex('relay_callbacks_by_request').on('relay_callbacks').columns(['request_id', 'seq']).execute()
+      await db.schema.createTable('relay_triggers')
+        .addColumn('name', 'text', c => c.primaryKey())
+        .addColumn('trigger', 'text', c => c.notNull())
+        .addColumn('created_at', 'text', c => c.notNull())
+        .addColumn('version', 'integer', c => c.notNull())
+        .execute()
+    }
   }
 }

@@ -63,6 +63,24 @@ export const Subjects = {
   /** timer.<stream>.<timerId>.<setSeq>: the one firing of one arming, in the stream that set it */
   timerFired: (stream: string, timerId: string, setSeq: number) => `timer.${stream.toLowerCase()}.${escapeToken(timerId)}.${setSeq}`,
   timersOf: (stream: string) => `timer.${stream.toLowerCase()}.>`,
+  /** RELAY: relay.sync.<requestId>, one /sync call and its outcome */
+  relaySync: (requestId: string) => `relay.sync.${escapeToken(requestId)}`,
+  /** RELAY: relay.requests.<requestId>, an /async request's every event (its aggregate) */
+  relayRequest: (requestId: string) => `relay.requests.${escapeToken(requestId)}`,
+  /** RELAY: relay.events.<type>.<lane>, broker CloudEvents (lane: the escaped CloudEvents subject, % without one) */
+  brokerEvent: (typeToken: string, laneToken: string) => `relay.events.${typeToken}.${laneToken}`,
+  brokerEvents: 'relay.events.>',
+  /** RELAY: relay.triggers.<name>, a trigger's creation and deletion */
+  trigger: (name: string) => `relay.triggers.${escapeToken(name)}`,
+  triggers: 'relay.triggers.>',
+  /** RELAY: relay.deliveries.<trigger>.<lane>, retries and outcomes of one trigger's deliveries on one lane */
+  triggerLane: (name: string, laneToken: string) => `relay.deliveries.${escapeToken(name)}.${laneToken}`,
+  triggerLanes: (name: string) => `relay.deliveries.${escapeToken(name)}.>`,
+  /** RELAY: relay.callbacks.<requestId>, callbacks received (% when no request could be told) */
+  callbackReceived: (requestId: string | undefined) => `relay.callbacks.${requestId === undefined ? '%' : escapeToken(requestId)}`,
+  callbacks: 'relay.callbacks.>',
+  /** LEASES: lease.<name>, the one holder of a named lease */
+  lease: (name: string) => `lease.${escapeToken(name)}`,
   /** DLQ: dlq.<stream>.<consumer> */
   deadLetter: (stream: string, consumer: string) => `dlq.${escapeToken(stream)}.${escapeToken(consumer)}`,
   deadLetterReplayed: 'dlq.replayed'

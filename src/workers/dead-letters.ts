@@ -53,3 +53,33 @@ export async function replayDeadLetter (js: JetStreamClient, jsm: JetStreamManag
   })
   return { subject: letter.subject, seq: ack.seq }
 }
+
+/**
+ * Dead-letters a stored message whole, as the worker runner does for a message it gives up
+ * on: for effects whose retries are durable timers (the relay), which never exhaust a
+ * consumer's deliveries. Idempotent per (stream, consumer, seq, key). Resolves with the DLQ sequence.
+ */
+export async function deadLetterStored (js: JetStreamClient, jsm: JetStreamManager, letter: { stream: string, consumer: string, seq: number, error: string, deliveries: number, key?: string, clock: Clock }): Promise<number> {
+  const m = await jsm.streams.getMessage(letter.stream, { seq: letter.seq })
+  if (m === null) throw new Error(`${letter.stream} holds no message ${letter.seq} to dead-letter`)
+  const headers: Record<string, string> = {}
+  for (const [k, v] of m.header ?? []) if (v[0] !== undefined) headers[k] = v[0]
+  const appended = await appendEvent(js, {
+    def: Events.messageDeadLettered,
+    data: { stream: letter.stream, consumer: letter.consumer, seq: m.seq, subject: m.subject, headers, data: Buffer.from(m.data).toString('base64'), error: letter.error.slice(0, 2000), deliveries: letter.deliveries },
+    subject: Subjects.deadLetter(letter.stream, letter.consumer),
+    source: `/jetway/workers/${letter.consumer}`,
+    idempotencyKey: `dlq:${letter.stream}:${letter.consumer}:${m.seq}${letter.key === undefined ? '' : `:${letter.key}`}`,
+    causationId: headers['ce-id'],
+    time: letter.clock.now()
+  })
+  return appended.seq
+}
+
+/** The dead letter at a DLQ sequence, if there is one. */
+export async function deadLetterAt (jsm: JetStreamManager, dlqSeq: number): Promise<MessageDeadLettered | undefined> {
+  const m = await jsm.streams.getMessage('DLQ', { seq: dlqSeq }).catch(() => null)
+  if (m === null) return undefined
+  const ev = decodeEvent(m)
+  return isEvent(ev, Events.messageDeadLettered) ? ev.data : undefined
+}

@@ -14,10 +14,13 @@ import { taskTimeoutsWorker } from './task-timeouts.js'
 import { scheduleTickerWorker } from './schedule-ticker.js'
 import { taskSecret } from '../lib/task-tokens.js'
 import { taskCallbacksWorker } from './task-callbacks.js'
-import { createOutbound } from '../lib/outbound.js'
+import type { Outbound } from '../lib/outbound.js'
+import { relayDeliveryWorker } from './relay-delivery.js'
+import { relayTimersWorker } from './relay-timers.js'
 
 /** Every worker this build runs with the `workers` role. */
-export function workers (config: Config, deps: { js: JetStreamClient, jsm: JetStreamManager, clock: Clock, log: Logger }): Worker[] {
+export function workers (config: Config, deps: { js: JetStreamClient, jsm: JetStreamManager, clock: Clock, log: Logger, outbound: Outbound }): Worker[] {
+  const relay = { ...deps, relay: config.relay, webhookSecret: config.outbound.webhookSecret }
   return [
     completionWorker(deps),
     jobTimeoutsWorker(deps),
@@ -28,11 +31,13 @@ export function workers (config: Config, deps: { js: JetStreamClient, jsm: JetSt
     taskNotifierWorker({ ...deps, publicUrl: config.publicUrl, secret: taskSecret(config) }),
     taskTimeoutsWorker(deps),
     scheduleTickerWorker({ ...deps, graceMs: config.tasks.scheduleGraceMs, defaultTimeoutMs: config.tasks.timeoutMs }),
+    // the runtime's one outbound client (deps.outbound): one connection pool for every sender
     taskCallbacksWorker({
       ...deps,
-      outbound: createOutbound({ ...config.outbound, clock: deps.clock }),
       signed: config.outbound.webhookSecret !== undefined,
       retry: defaultRetry(config.workers.maxDeliver, config.workers.backoffMs)
-    })
+    }),
+    relayDeliveryWorker(relay),
+    relayTimersWorker(relay)
   ]
 }

@@ -155,6 +155,9 @@ t.test('per-job replay finds a status far into JOBS in one look-up, and replays 
   t.equal(got!.id, String(statusSeq))
   t.match(got!.data, { eventId, eventStatus: 'Y', userId: 'far' })
   sub.es.close()
+  // the spy is another connection: its copy of the request may arrive after the event did
+  await until('the spy saw the look-up', async () => requests.some(r => r.subject === '$JS.API.STREAM.MSG.GET.JOBS'))
+  await spy.flush()
   t.same(requests.filter(r => r.subject.startsWith('$JS.API.DIRECT.GET')), [], 'no direct get (a replica may answer those)')
   const gets = requests.filter(r => r.subject === '$JS.API.STREAM.MSG.GET.JOBS')
   t.equal(gets.length, 1, 'one look-up, however far into the stream the status sits')
@@ -165,6 +168,8 @@ t.test('per-job replay finds a status far into JOBS in one look-up, and replays 
   const resumed = subscribe(t, `${url}/noti/users/far/sub`, { 'last-event-id': String(statusSeq - 1) })
   t.equal((await resumed.until(1))[0]!.id, String(statusSeq))
   resumed.es.close()
+  await until('the spy saw the walk', async () => requests.some(r => r.subject === '$JS.API.STREAM.MSG.GET.JOBS'))
+  await spy.flush()
   t.same(requests.filter(r => r.subject.startsWith('$JS.API.DIRECT.GET')), [])
   t.match(requests.filter(r => r.subject === '$JS.API.STREAM.MSG.GET.JOBS').map(r => JSON.parse(r.body)),
     [{ seq: statusSeq, next_by_subj: Subjects.jobStatusOfUser('far') }])

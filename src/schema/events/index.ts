@@ -12,6 +12,10 @@ import {
   TaskHeartbeatReceived, TaskSucceeded, TaskTimedOut
 } from './tasks.js'
 import { TimerFired } from './timers.js'
+import {
+  BrokerEventReceived, CallbackReceived, RelayAttemptFailed, RelayCallbackFailed, RelayCallbackSent, RelayDelivered, RelayFailed,
+  RelayRequested, SyncAnswered, SyncFailed, SyncRequested, TriggerAttemptFailed, TriggerCreated, TriggerDeadLettered, TriggerDeleted, TriggerDelivered
+} from './relay.js'
 
 /** One event type at one version. Published schemas never change; a new version is added. */
 export interface EventDefinition<S extends TSchema = TSchema> {
@@ -56,7 +60,23 @@ export const Events = {
   taskCallbackFailed: define('task.callback.failed', 1, TaskCallbackFailed),
   scheduleCreated: define('schedule.created', 1, ScheduleCreated),
   scheduleTicked: define('schedule.ticked', 1, ScheduleTicked),
-  scheduleDeleted: define('schedule.deleted', 1, ScheduleDeleted)
+  scheduleDeleted: define('schedule.deleted', 1, ScheduleDeleted),
+  syncRequested: define('relay.sync.requested', 1, SyncRequested),
+  syncAnswered: define('relay.sync.answered', 1, SyncAnswered),
+  syncFailed: define('relay.sync.failed', 1, SyncFailed),
+  relayRequested: define('relay.requested', 1, RelayRequested),
+  relayAttemptFailed: define('relay.attempt.failed', 1, RelayAttemptFailed),
+  relayDelivered: define('relay.delivered', 1, RelayDelivered),
+  relayFailed: define('relay.failed', 1, RelayFailed),
+  relayCallbackFailed: define('relay.callback.failed', 1, RelayCallbackFailed),
+  relayCallbackSent: define('relay.callback.sent', 1, RelayCallbackSent),
+  callbackReceived: define('relay.callback.received', 1, CallbackReceived),
+  brokerEventReceived: define('relay.event.received', 1, BrokerEventReceived),
+  triggerCreated: define('relay.trigger.created', 1, TriggerCreated),
+  triggerDeleted: define('relay.trigger.deleted', 1, TriggerDeleted),
+  triggerAttemptFailed: define('relay.trigger.attempt.failed', 1, TriggerAttemptFailed),
+  triggerDelivered: define('relay.trigger.delivered', 1, TriggerDelivered),
+  triggerDeadLettered: define('relay.trigger.deadlettered', 1, TriggerDeadLettered)
 } as const
 
 export type EventData<D extends EventDefinition> = Static<D['schema']>

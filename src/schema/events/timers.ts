@@ -26,9 +26,18 @@ export type ScheduleTickPayload = Static<typeof ScheduleTickPayload>
 export const TaskCallbackPayload = Type.Object({ taskId: Type.String({ minLength: 1, maxLength: 64 }), attempt: Type.Integer({ minimum: 1 }) })
 export type TaskCallbackPayload = Static<typeof TaskCallbackPayload>
 
+/** RELAY: the next attempt of an async relay request, or of its callback */
+export const RelayRetryPayload = Type.Object({ requestId: Type.String(), round: Type.Integer({ minimum: 1 }), attempt: Type.Integer({ minimum: 2 }) })
+export type RelayRetryPayload = Static<typeof RelayRetryPayload>
+
+/** RELAY: the next attempt of a trigger's delivery of one broker event */
+export const TriggerRetryPayload = Type.Object({ trigger: Type.String(), eventSeq: Type.Integer({ minimum: 1 }), lane: Type.String(), attempt: Type.Integer({ minimum: 2 }) })
+export type TriggerRetryPayload = Static<typeof TriggerRetryPayload>
+
 export const TimerKind = Type.Union([
   Type.Literal('job-timeout'), Type.Literal('meeting-reminder'),
-  Type.Literal('task-timeout'), Type.Literal('task-heartbeat'), Type.Literal('schedule-tick'), Type.Literal('task-callback')
+  Type.Literal('task-timeout'), Type.Literal('task-heartbeat'), Type.Literal('schedule-tick'), Type.Literal('task-callback'),
+  Type.Literal('relay-retry'), Type.Literal('relay-callback-retry'), Type.Literal('trigger-retry')
 ])
 export type TimerKind = Static<typeof TimerKind>
 

@@ -1,0 +1,42 @@
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream'
+import type { Logger } from 'pino'
+import { decodeEvent, isEvent } from './events.js'
+import { StreamHub } from './hub.js'
+import { Subjects, unescapeToken } from './subjects.js'
+import { Events } from '../schema/events/index.js'
+import type { CallbackReceived } from '../schema/events/relay.js'
+
+/** A received callback as the API shows it (the list and the SSE data). */
+export function callbackView (seq: number, c: CallbackReceived): Record<string, unknown> {
+  return {
+    seq,
+    method: c.method,
+    requestId: c.requestId ?? null,
+    headers: c.headers,
+    query: c.query,
+    body: c.body,
+    bodyEncoding: c.bodyEncoding,
+    signature: c.signature,
+    webhookId: c.webhookId ?? null,
+    receivedAt: c.receivedAt
+  }
+}
+
+/** The RELAY hub of /event/callback/sub: every relay.callback.received, keyed `all` and `request:<requestId>`. */
+export function callbackHub (js: JetStreamClient, jsm: JetStreamManager, log: Logger): StreamHub {
+  return new StreamHub({
+    js,
+    jsm,
+    stream: 'RELAY',
+    filter: Subjects.callbacks,
+    log: log.child({ component: 'hub', stream: 'RELAY' }),
+    keysOf: subject => {
+      const token = subject.split('.')[2]
+      return token === undefined || token === '%' ? ['all'] : ['all', `request:${unescapeToken(token)}`]
+    },
+    toEvent: msg => {
+      const ev = decodeEvent(msg)
+      return isEvent(ev, Events.callbackReceived) ? { seq: ev.seq, type: ev.type, data: JSON.stringify(callbackView(ev.seq, ev.data)) } : undefined
+    }
+  })
+}
