@@ -11,6 +11,7 @@ import { Jobs } from './pages/jobs.js'
 import { Meetings } from './pages/meetings.js'
 import { Tasks } from './pages/tasks.js'
 import { DeadLetters } from './pages/dlq.js'
+import { Relay } from './pages/relay.js'
 
 const PAGES = [
   { path: 'overview', title: 'Overview', admin: true, page: Overview },
@@ -18,6 +19,7 @@ const PAGES = [
   { path: 'jobs', title: 'Jobs', page: Jobs },
   { path: 'meetings', title: 'Meetings', page: Meetings },
   { path: 'tasks', title: 'Tasks', page: Tasks },
+  { path: 'relay', title: 'Relay', admin: true, page: Relay },
   { path: 'dlq', title: 'Dead letters', admin: true, page: DeadLetters }
 ]
 

@@ -10,8 +10,11 @@ import { countTimers } from '../projections/timers.js'
 import { recentMeetings } from '../projections/meetings.js'
 import { deliveryCounts } from '../projections/notifications.js'
 import {
-  ConsumerList, DeadLetterList, DeadLetterParams, DeadLetterQuery, MeetingSummaryList, Overview, RecentQuery, Replayed, StreamList
+  ConsumerList, DeadLetterList, DeadLetterParams, DeadLetterQuery, MeetingSummaryList, Overview, RecentQuery, RelayRequestList, RelayRequestQuery,
+  Replayed, StreamList, TriggerDeliveryList, TriggerDeliveryQuery
 } from '../schema/api/admin.js'
+import { listTriggers, recentRelayRequests } from '../projections/relay.js'
+import { recentTriggerDeliveries } from '../store/delivery-reader.js'
 import type { Runtime } from '../runtime.js'
 import type { Auth } from './auth.js'
 import type { RequestMeter } from './request-meter.js'
@@ -125,6 +128,71 @@ export const admin: FastifyPluginAsyncTypebox<AdminOptions> = async (app, { runt
     request.log.info({ dlqSeq: seq, subject: ev.data.subject, by: auth.identity(request).userId }, 'dead letter replayed')
     const replayed = await replayDeadLetter(js, jsm, seq, runtime.clock)
     return { dlqSeq: seq, subject: replayed.subject, seq: replayed.seq, stream: ev.data.stream }
+  })
+
+  app.get('/api/admin/relay/requests', {
+    schema: { tags: ['admin'], summary: 'The latest relay requests (/sync and /async), newest first, with attempts and outcome', querystring: RelayRequestQuery, response: { 200: RelayRequestList } }
+  }, async request => {
+    const rows = await recentRelayRequests(db, request.query)
+    return {
+      items: rows.map(r => {
+        if (r.kind === 'sync') {
+          const s = r.state
+          return {
+            requestId: s.requestId,
+            kind: 'sync' as const,
+            status: s.status,
+            method: s.request.method,
+            url: s.request.url,
+            requestedAt: s.request.requestedAt,
+            updatedAt: null,
+            attempts: s.status === 'pending' ? 0 : 1,
+            responseStatus: s.response?.status ?? null,
+            error: s.error === undefined ? null : `${s.error.code}: ${s.error.message}`,
+            nextAttemptAt: null,
+            callback: null,
+            dlqSeq: null
+          }
+        }
+        const s = r.state
+        const onTarget = s.attempts.filter(a => a.to === 'target')
+        return {
+          requestId: s.requestId,
+          kind: 'async' as const,
+          status: s.status,
+          method: s.request.method,
+          url: s.request.url,
+          requestedAt: s.request.requestedAt,
+          updatedAt: s.updatedAt,
+          attempts: onTarget.length,
+          responseStatus: s.response?.status ?? onTarget.at(-1)?.status ?? null,
+          error: s.error?.message ?? onTarget.at(-1)?.error ?? null,
+          nextAttemptAt: s.status === 'pending' ? s.nextAttemptAt ?? null : null,
+          callback: s.callback.url === undefined
+            ? null
+            : { url: s.callback.url, status: s.callback.status, attempts: s.attempts.filter(a => a.to === 'callback').length, lastError: s.callback.lastError ?? null },
+          dlqSeq: s.dlqSeq ?? null
+        }
+      })
+    }
+  })
+
+  app.get('/api/admin/relay/deliveries', {
+    schema: { tags: ['admin'], summary: 'Triggers with their consumer\'s state, and the trigger deliveries that needed a retry or were dead-lettered (last 24 h)', querystring: TriggerDeliveryQuery, response: { 200: TriggerDeliveryList } }
+  }, async request => {
+    const [triggers, state, deliveries] = await Promise.all([
+      listTriggers(db),
+      nats(),
+      withTimeout(recentTriggerDeliveries(js, runtime.clock.now(), request.query.limit), NATS_ANSWER_MS * 3)
+    ])
+    return {
+      triggers: triggers.map(({ trigger }) => ({
+        name: trigger.name,
+        subscriber: 'url' in trigger.subscriber ? trigger.subscriber.url : 'relay',
+        consumer: state.consumers.find(c => c.stream === 'RELAY' && c.name === trigger.name) ?? null
+      })),
+      ...deliveries
+    }
   })
 
   app.get('/api/admin/meetings', {

@@ -8,7 +8,10 @@ import { appendBrokerEvent, toCloudEventJson } from '../store/broker.js'
 import { handleCommand } from '../store/command.js'
 import { deleteTriggerConsumer, ensureTriggerConsumer, RESERVED_CONSUMERS } from '../store/trigger-consumers.js'
 import type { BrokerEventReceived, CloudEventJson, TriggerCreated } from '../schema/events/relay.js'
-import { EventAccepted, Trigger, TriggerBody, TriggerList, TriggerParams } from '../schema/api/relay.js'
+import { EventAccepted, RelayBody, Trigger, TriggerBody, TriggerList, TriggerParams } from '../schema/api/relay.js'
+import { CloudEventBody } from '../schema/api/jobs.js'
+import { Type } from '@sinclair/typebox'
+import { openapiDocs } from './openapi.js'
 import { MinSeqQuery } from '../schema/api/common.js'
 import { DEFAULT_EVENT_SOURCE, DEFAULT_EVENT_TYPE, triggerAggregate, triggerOf } from '../domain/triggers.js'
 import { findTrigger, listTriggers } from '../projections/relay.js'
@@ -146,7 +149,14 @@ export const broker: FastifyPluginAsyncTypebox<BrokerOptions> = async (app, { ru
     })
     scope.addHook('onRequest', auth.authenticate)
 
-    scope.post('/event', { bodyLimit: EVENT_BODY_LIMIT, schema: { response: { 202: EventAccepted } } }, async (request, reply) => {
+    scope.post('/event', {
+      bodyLimit: EVENT_BODY_LIMIT,
+      schema: { tags: ['broker'], summary: 'Publish CloudEvents (binary, structured or batch) or the seed\'s plain JSON; triggers deliver them', response: { 202: EventAccepted } },
+      config: openapiDocs({
+        body: Type.Union([CloudEventBody, Type.Array(CloudEventBody), RelayBody]),
+        consumes: ['application/cloudevents+json', 'application/cloudevents-batch+json', 'application/json']
+      })
+    }, async (request, reply) => {
       const type = contentTypeOf(request)
       const raw = raws.get(request) ?? ''
       let events: CloudEventJson[]
@@ -190,7 +200,7 @@ export const broker: FastifyPluginAsyncTypebox<BrokerOptions> = async (app, { ru
       if (!auth.identity(request).admin) throw new JetwayError(ErrorCodes.forbidden, 'only an admin creates or deletes triggers')
     }
 
-    scope.post('/api/triggers', { schema: { body: TriggerBody, response: { 201: Trigger } } }, async (request, reply) => {
+    scope.post('/api/triggers', { schema: { tags: ['broker'], summary: 'Create a trigger: a filter, a subscriber and a delivery policy (admin)', body: TriggerBody, response: { 201: Trigger } } }, async (request, reply) => {
       requireAdmin(request)
       const input = request.body
       if (RESERVED_CONSUMERS.has(input.name)) throw new JetwayError(ErrorCodes.conflict, `${input.name} is the name of one of Jetway's own consumers of RELAY`)
@@ -206,19 +216,22 @@ export const broker: FastifyPluginAsyncTypebox<BrokerOptions> = async (app, { ru
       return await reply.code(201).send(triggerView(trigger, result.version))
     })
 
-    scope.get('/api/triggers', { schema: { querystring: MinSeqQuery, response: { 200: TriggerList } } }, async request => {
+    scope.get('/api/triggers', { schema: { tags: ['broker'], summary: 'Every trigger', querystring: MinSeqQuery, response: { 200: TriggerList } } }, async request => {
       await waitForProjection(runtime, 'relay', request, request.query.min_seq)
       return { items: (await listTriggers(db)).map(t => triggerView(t.trigger, t.version)) }
     })
 
-    scope.get('/api/triggers/:name', { schema: { params: TriggerParams, querystring: MinSeqQuery, response: { 200: Trigger } } }, async request => {
+    scope.get('/api/triggers/:name', { schema: { tags: ['broker'], summary: 'A trigger', params: TriggerParams, querystring: MinSeqQuery, response: { 200: Trigger } } }, async request => {
       await waitForProjection(runtime, 'relay', request, request.query.min_seq)
       const found = await findTrigger(db, request.params.name)
       if (found === undefined) throw new JetwayError(ErrorCodes.notFound, `no trigger ${request.params.name}`)
       return triggerView(found.trigger, found.version)
     })
 
-    scope.delete('/api/triggers/:name', { schema: { params: TriggerParams } }, async (request, reply) => {
+    scope.delete('/api/triggers/:name', {
+      schema: { tags: ['broker'], summary: 'Delete a trigger and its consumer (admin)', params: TriggerParams },
+      config: openapiDocs({ responses: { 204: { description: 'Deleted' } } })
+    }, async (request, reply) => {
       requireAdmin(request)
       const result = await handleCommand({ js, jsm, clock }, triggerAggregate, request.params.name, { kind: 'delete', name: request.params.name }, {
         source: '/jetway/triggers', actor: auth.identity(request).userId, correlationId: request.id

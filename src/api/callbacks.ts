@@ -14,6 +14,8 @@ import type { Runtime } from '../runtime.js'
 import type { Auth } from './auth.js'
 import { sendSeq, waitForProjection } from './consistency.js'
 import { SseConnections, lastEventIdOf, streamEvents } from './sse.js'
+import { openapiDocs, sseResponse } from './openapi.js'
+import { Type } from '@sinclair/typebox'
 
 // The seed's callback receiver: GET and POST /event/callback record what arrives as
 // relay.callback.received (matched to a relay request when it names one) and answer 200;
@@ -110,7 +112,11 @@ export const callbacks: FastifyPluginAsyncTypebox<CallbacksOptions> = async (app
       reply.header('jetway-duplicate', String(appended.duplicate))
       return await reply.code(200).send({ received: true, seq: appended.seq, requestId: requestId ?? null })
     }
-    const route = { bodyLimit: CALLBACK_BODY_LIMIT, schema: { response: { 200: CallbackAck } } }
+    const route = {
+      bodyLimit: CALLBACK_BODY_LIMIT,
+      schema: { tags: ['relay'], summary: 'Receive a callback (any body; matched to a relay request by requestId, jetway-request-id or ?requestId=)', security: [], response: { 200: CallbackAck } },
+      config: openapiDocs({ body: Type.Unknown({ description: 'anything: recorded as received (up to 512 KiB)' }), consumes: ['application/json', '*/*'] })
+    }
     scope.post('/event/callback', route, receive)
     scope.get('/event/callback', route, receive)
   })
@@ -124,14 +130,14 @@ export const callbacks: FastifyPluginAsyncTypebox<CallbacksOptions> = async (app
       await auth.authenticate(request)
     })
 
-    scope.get('/event/callback/list', { schema: { querystring: CallbackListQuery, response: { 200: CallbackList } } }, async request => {
+    scope.get('/event/callback/list', { schema: { tags: ['relay'], summary: 'The callbacks received, oldest first', querystring: CallbackListQuery, response: { 200: CallbackList } } }, async request => {
       await waitForProjection(runtime, 'relay', request, request.query.min_seq)
       const { requestId, after, limit } = request.query
       const items = await listCallbacks(db, { ...(requestId === undefined ? {} : { requestId }), ...(after === undefined ? {} : { afterSeq: after }), limit: limit ?? 100 })
       return { items: items.map(viewOf) }
     })
 
-    scope.get('/event/callback/sub', { schema: { querystring: CallbackSubQuery } }, async (request, reply) => {
+    scope.get('/event/callback/sub', { schema: { tags: ['relay'], summary: 'Callbacks as they arrive, over SSE (one request\'s from the first)', querystring: CallbackSubQuery, response: { 200: sseResponse('relay.callback.received events') } } }, async (request, reply) => {
       const lastEventId = lastEventIdOf(request, request.query.lastEventId)
       const { requestId } = request.query
       const filter = requestId === undefined ? Subjects.callbacks : Subjects.callbackReceived(requestId)

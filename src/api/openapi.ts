@@ -94,6 +94,11 @@ export function openapiDocs (docs: RouteDocs): { openapi: RouteDocs } {
   return { openapi: docs }
 }
 
+/** A documented problem+json answer, for a route's `config.openapi.responses`. */
+export function problem (description: string): { description: string, content: Record<string, { schema: TSchema }> } {
+  return { description, content: { 'application/problem+json': { schema: PROBLEM_REF as unknown as TSchema } } }
+}
+
 /** The 200 of an SSE route: `text/event-stream`. */
 export function sseResponse (description: string): { description: string, content: Record<string, { schema: TSchema }> } {
   return {

@@ -19,6 +19,7 @@ import { sendSeq, waitForProjection } from './consistency.js'
 import { OUTBOUND_HTTP_STATUS } from './errors.js'
 import { bodyValidator } from './validation.js'
 import { timedCall, isResponse } from '../workers/relay-attempts.js'
+import { openapiDocs, problem } from './openapi.js'
 
 // The relay of seed 001: GET/POST /sync call the target now and answer with its answer;
 // POST /async answers 202 {requestId} once relay.requested is in RELAY, and the relay-delivery
@@ -187,10 +188,25 @@ export const relayApi: FastifyPluginAsyncTypebox<RelayOptions> = async (app, { r
     sendSeq(reply, 'RELAY', appended.seq)
     throw new OutboundError(err.code, detail)
   }
-  app.get('/sync', sync)
-  app.post('/sync', sync)
+  const syncRoute = {
+    schema: { tags: ['relay'], summary: 'Call the target now and answer with its answer (status, headers, body); the call is recorded in RELAY' },
+    config: openapiDocs({
+      body: RelayBody,
+      responses: {
+        200: { description: 'The target\'s answer as it came (any status; hop-by-hop headers dropped); jetway-request-id names the record' },
+        502: problem('The target could not be reached, or its answer was too large'),
+        504: problem('The target did not answer within the timeout')
+      }
+    })
+  }
+  app.get('/sync', syncRoute, sync)
+  app.post('/sync', syncRoute, sync)
 
-  app.post('/async', { bodyLimit: ASYNC_BODY_LIMIT, schema: { response: { 202: AsyncAccepted } } }, async (request, reply) => {
+  app.post('/async', {
+    bodyLimit: ASYNC_BODY_LIMIT,
+    schema: { tags: ['relay'], summary: 'Accept a call to make later, with retries and a signed callback; answers 202 {requestId} (Idempotency-Key honoured)', response: { 202: AsyncAccepted } },
+    config: openapiDocs({ body: RelayBody })
+  }, async (request, reply) => {
     const { input, url } = relayInput(request.body)
     const delivery = policyOf(input.delivery, config.relay)
     if (Array.isArray(delivery)) throw new JetwayError(ErrorCodes.validation, 'invalid delivery policy', delivery)
@@ -233,7 +249,7 @@ export const relayApi: FastifyPluginAsyncTypebox<RelayOptions> = async (app, { r
     return await reply.code(202).send({ requestId })
   })
 
-  app.get('/async/:requestId', { schema: { params: RequestParams, querystring: MinSeqQuery, response: { 200: AsyncStatus } } }, async request => {
+  app.get('/async/:requestId', { schema: { tags: ['relay'], summary: 'An /async request: status, every attempt, the answer, the callback', params: RequestParams, querystring: MinSeqQuery, response: { 200: AsyncStatus } } }, async request => {
     await waitForProjection(runtime, 'relay', request, request.query.min_seq)
     let found = await findRelayRequest(db, request.params.requestId)
     if (found === undefined) {

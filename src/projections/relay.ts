@@ -1,3 +1,4 @@
+import { sql } from 'kysely'
 import type { Transaction } from 'kysely'
 import type { DB } from './db.js'
 import { isEvent } from '../store/events.js'
@@ -100,4 +101,13 @@ export async function listTriggers (db: DB): Promise<{ trigger: TriggerCreated, 
 export async function findTrigger (db: DB, name: string): Promise<{ trigger: TriggerCreated, version: number } | undefined> {
   const row = await db.selectFrom('relay_triggers').selectAll().where('name', '=', name).executeTakeFirst()
   return row === undefined ? undefined : { trigger: JSON.parse(row.trigger) as TriggerCreated, version: row.version }
+}
+
+/** The latest relay requests (an operator's view), newest first, of a kind and status when given. */
+export async function recentRelayRequests (db: DB, q: { kind?: 'sync' | 'async', status?: string, limit: number }): Promise<Array<{ kind: 'async', state: RelayState } | { kind: 'sync', state: SyncState }>> {
+  let query = db.selectFrom('relay_requests').select(['kind', 'state'])
+  if (q.kind !== undefined) query = query.where('kind', '=', q.kind)
+  if (q.status !== undefined) query = query.where('status', '=', q.status)
+  const rows = await query.orderBy(sql`rowid`, 'desc').limit(q.limit).execute()
+  return rows.map(row => row.kind === 'async' ? { kind: 'async', state: JSON.parse(row.state) as RelayState } : { kind: 'sync', state: JSON.parse(row.state) as SyncState })
 }

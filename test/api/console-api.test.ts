@@ -3,6 +3,7 @@ import { createSigner } from 'fast-jwt'
 import { startService, post, seqOf } from '../fixtures/service.js'
 import { readSse } from '../fixtures/sse-fetch.js'
 import { eventIdFor } from '../../src/api/jobs.js'
+import { httpTarget } from '../fixtures/http-target.js'
 
 // What the console reads: the caller, job listings, the operator's views (streams, consumers,
 // read models, dead letters with replay) and the live tail of every stream, in both auth modes.
@@ -15,7 +16,7 @@ t.test('off mode: whoami, job listing, overview, streams and consumers', async t
   const { app } = await startService(t)
   const me = (await app.inject({ url: '/api/whoami' })).json()
   t.match(me, { authMode: 'off', userId: null, admin: true })
-  t.same(me.streams, ['COLLECT', 'DLQ', 'JOBS', 'MEETINGS', 'NOTIFY', 'TASKS'])
+  t.same(me.streams, ['COLLECT', 'DLQ', 'JOBS', 'LEASES', 'MEETINGS', 'NOTIFY', 'RELAY', 'TASKS'])
 
   const ids: string[] = []
   for (const user of ['ann', 'bob', 'ann']) ids.push((await post(app, '/noti/pub', { eventType: 'TRAINING', userId: user })).json().eventId)
@@ -101,9 +102,10 @@ t.test('jwt mode: a user sees their own data and events; the operator views are 
   const me = (await app.inject({ url: '/api/whoami', headers: ann })).json()
   t.match(me, { authMode: 'jwt', userId: 'ann', admin: false })
   t.notOk(me.streams.includes('DLQ'), 'no DLQ for a user')
+  t.notOk(me.streams.includes('LEASES'))
   t.ok((await app.inject({ url: '/api/whoami', headers: root })).json().streams.includes('DLQ'))
 
-  for (const path of ['/api/admin/overview', '/api/admin/streams', '/api/admin/consumers', '/api/admin/dlq', '/api/admin/meetings']) {
+  for (const path of ['/api/admin/overview', '/api/admin/streams', '/api/admin/consumers', '/api/admin/dlq', '/api/admin/meetings', '/api/admin/relay/requests', '/api/admin/relay/deliveries']) {
     t.equal((await app.inject({ url: path, headers: ann })).statusCode, 403, `${path} is for admins`)
     t.equal((await app.inject({ url: path, headers: root })).statusCode, 200, `${path} for an admin`)
   }
@@ -186,4 +188,47 @@ t.test('meetings of everyone, with delivery counts', async t => {
     items = (await app.inject({ url: '/api/admin/meetings' })).json().items
   } while ((items.length === 0 || items[0].deliveries.sent < 2) && await new Promise(resolve => setTimeout(resolve, 50, true)))
   t.match(items, [{ id: m.json().id, title: 'Sync', status: 'scheduled', participants: [{ email: 'ann@example.com' }, { email: 'bob@example.com' }], deliveries: { sent: 2, pending: 0, failed: 0 } }])
+})
+
+t.test('relay requests and trigger deliveries, with their attempts', async t => {
+  let calls = 0
+  const target = await httpTarget(t, (_req, res) => {
+    res.statusCode = ++calls === 1 ? 503 : 200
+    res.end(JSON.stringify({ ok: calls }))
+  })
+  const { app } = await startService(t, { env: { RELAY_ALLOW: '127.0.0.0/8', TIMER_TICK: '50ms' } })
+  const sync = await post(app, '/sync', { targetURL: target.origin, targetAPI: '/now', body: { a: 1 } })
+  t.equal(sync.statusCode, 503, 'the first call: the target\'s own 503')
+  const async = await post(app, '/async', { targetURL: target.origin, targetAPI: '/later', body: { b: 2 }, delivery: { retry: 3, backoffDelay: 'PT0.1S' } })
+  t.equal(async.statusCode, 202)
+  const { requestId } = async.json()
+  let items
+  do {
+    items = (await app.inject({ url: '/api/admin/relay/requests' })).json().items
+  } while (items.find((r: { requestId: string, status: string }) => r.requestId === requestId)?.status !== 'delivered' && await new Promise(resolve => setTimeout(resolve, 50, true)))
+  t.match(items, [
+    { requestId, kind: 'async', status: 'delivered', method: 'POST', url: `${target.origin}/later`, attempts: 1, responseStatus: 200, callback: null },
+    { requestId: sync.headers['jetway-request-id'], kind: 'sync', status: 'answered', method: 'POST', url: `${target.origin}/now`, responseStatus: 503 }
+  ], 'newest first')
+  t.same((await app.inject({ url: '/api/admin/relay/requests?kind=sync' })).json().items.map((r: { kind: string }) => r.kind), ['sync'])
+
+  // a trigger whose subscriber fails once: its delivery is retried, and shown with its attempts
+  let deliveries = 0
+  const subscriber = await httpTarget(t, (_req, res) => {
+    res.statusCode = ++deliveries === 1 ? 500 : 200
+    res.end()
+  })
+  t.equal((await post(app, '/api/triggers', { name: 'orders', subscriber: { url: subscriber.origin }, delivery: { retry: 3, backoffDelay: 'PT0.1S' } })).statusCode, 201)
+  const seq = (await app.inject({
+    method: 'POST',
+    url: '/event',
+    headers: { 'content-type': 'application/cloudevents+json' },
+    payload: JSON.stringify({ specversion: '1.0', id: 'o1', source: '/tests', type: 'com.example.order', subject: 'o1', data: { n: 1 } })
+  })).json().events[0].seq
+  let view
+  do {
+    view = (await app.inject({ url: '/api/admin/relay/deliveries' })).json()
+  } while (view.items[0]?.status !== 'delivered' && await new Promise(resolve => setTimeout(resolve, 50, true)))
+  t.match(view.triggers, [{ name: 'orders', subscriber: subscriber.origin, consumer: { stream: 'RELAY', name: 'orders', pending: 0 } }])
+  t.match(view.items, [{ trigger: 'orders', eventSeq: seq, eventId: 'o1', status: 'delivered', attempts: 2, lastStatus: 200 }])
 })

@@ -67,10 +67,12 @@ t.test('/openapi.json is valid OpenAPI 3.1 and documents every route', async t =
   t.same(doc.paths['/noti/events']!.post!.security, [{ intakeKey: [] }, { bearerAuth: [] }])
   t.same(doc.paths['/api/tasks/success']!.post!.security, [], 'the task token is the credential')
   t.same(doc.paths['/healthz']!.get!.security, undefined)
+  t.same(doc.paths['/event/callback']!.post!.security, [], 'the callback receiver is open to whoever calls back')
+  t.ok(doc.paths['/sync']!.post!.responses['504'], 'the relay documents its gateway answers')
   t.ok(doc.paths['/api/collect']!.post!.responses['401'])
 
   // SSE routes say what they stream
-  for (const [path, method] of [['/noti/sub/{eventId}', 'get'], ['/noti/users/{userId}/sub', 'get'], ['/api/tasks/{id}/events', 'get'], ['/api/tasks/sub', 'get'], ['/api/tail', 'get']] as const) {
+  for (const [path, method] of [['/noti/sub/{eventId}', 'get'], ['/noti/users/{userId}/sub', 'get'], ['/api/tasks/{id}/events', 'get'], ['/api/tasks/sub', 'get'], ['/api/tail', 'get'], ['/event/callback/sub', 'get']] as const) {
     t.ok(doc.paths[path]?.[method]?.responses['200']?.content?.['text/event-stream'], `${path} answers text/event-stream`)
     t.ok(doc.paths[path]?.[method]?.responses['429'], `${path} documents its 429`)
   }

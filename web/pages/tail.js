@@ -6,6 +6,8 @@ import { html, Badge, Empty, Json, Time, useNow } from '../lib/ui.js'
 import { useLive, liveLabel } from '../lib/live.js'
 
 const KEEP = 500
+/** Streams left out until chosen: the instances' lease renewals say little and come often. */
+const QUIET = ['LEASES']
 const HISTORY = 50
 
 function typeTone (type) {
@@ -24,7 +26,7 @@ export function Tail ({ me }) {
   const [events, setEvents] = useState([])
   const [typesText, setTypesText] = useState('')
   const [types, setTypes] = useState('')
-  const [streams, setStreams] = useState(me.streams)
+  const [streams, setStreams] = useState(me.streams.filter(s => !QUIET.includes(s)))
   const [paused, setPaused] = useState(false)
   const [open, setOpen] = useState(undefined)
   const [search, setSearch] = useState('')

@@ -129,3 +129,52 @@ export const TailQuery = Type.Object({
   history: Type.Integer({ minimum: 0, maximum: 200, default: 0, description: 'first send up to this many stored events of each stream (the latest), then live' }),
   lastEventId: Type.Optional(Type.String({ maxLength: 2000 }))
 })
+
+export const RelayRequestSummary = Type.Object({
+  requestId: Type.String(),
+  kind: Type.Union([Type.Literal('sync'), Type.Literal('async')]),
+  status: Type.String({ description: 'sync: pending, answered, failed; async: pending, delivered, failed, dead-lettered' }),
+  method: Type.String(),
+  url: Type.String(),
+  requestedAt: Type.String(),
+  updatedAt: Type.Union([Type.String(), Type.Null()]),
+  attempts: Type.Integer({ description: 'attempts on the target, every round' }),
+  responseStatus: Type.Union([Type.Integer(), Type.Null()]),
+  error: Type.Union([Type.String(), Type.Null()]),
+  nextAttemptAt: Type.Union([Type.String(), Type.Null()]),
+  callback: Type.Union([Type.Object({ url: Type.String(), status: Type.String(), attempts: Type.Integer(), lastError: Type.Union([Type.String(), Type.Null()]) }), Type.Null()]),
+  dlqSeq: Type.Union([Type.Integer(), Type.Null()])
+})
+export const RelayRequestList = Type.Object({ items: Type.Array(RelayRequestSummary) })
+export const RelayRequestQuery = Type.Object({
+  kind: Type.Optional(Type.Union([Type.Literal('sync'), Type.Literal('async')])),
+  status: Type.Optional(Type.String({ maxLength: 20, pattern: '^[a-z-]+$' })),
+  limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 })
+})
+
+export const TriggerDeliveryView = Type.Object({
+  trigger: Type.String(),
+  eventSeq: Type.Integer({ description: 'RELAY sequence of the broker event' }),
+  eventId: Type.String(),
+  lane: Type.String(),
+  status: Type.Union([Type.Literal('retrying'), Type.Literal('delivered'), Type.Literal('dead-lettered')]),
+  attempts: Type.Integer({ description: 'attempts recorded (a first-attempt success records none)' }),
+  lastAt: Type.String(),
+  lastStatus: Type.Union([Type.Integer(), Type.Null()]),
+  lastError: Type.Union([Type.String(), Type.Null()]),
+  nextAttemptAt: Type.Union([Type.String(), Type.Null()]),
+  sink: Type.Union([Type.String(), Type.Null()], { description: 'where a dead-lettered event went: url, dlq or none' }),
+  dlqSeq: Type.Union([Type.Integer(), Type.Null()])
+})
+export const TriggerSummary = Type.Object({
+  name: Type.String(),
+  subscriber: Type.String({ description: 'the URL, or "relay"' }),
+  consumer: Type.Union([ConsumerView, Type.Null()], { description: 'its durable consumer of RELAY, as NATS reports it' })
+})
+export const TriggerDeliveryList = Type.Object({
+  triggers: Type.Array(TriggerSummary),
+  items: Type.Array(TriggerDeliveryView, { description: 'newest first; deliveries with a retry, a late success or a dead letter' }),
+  since: Type.String({ description: 'delivery records are read from this time on' })
+})
+export const TriggerDeliveryQuery = Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }) })
+export type TriggerDeliveryView = Static<typeof TriggerDeliveryView>
