@@ -183,7 +183,7 @@ export const admin: FastifyPluginAsyncTypebox<AdminOptions> = async (app, { runt
     const [triggers, state, deliveries] = await Promise.all([
       listTriggers(db),
       nats(),
-      withTimeout(recentTriggerDeliveries(js, runtime.clock.now(), request.query.limit), NATS_ANSWER_MS * 3)
+      withTimeout(recentTriggerDeliveries(js, jsm, runtime.clock.now(), request.query.limit), NATS_ANSWER_MS * 3)
     ])
     return {
       triggers: triggers.map(({ trigger }) => ({

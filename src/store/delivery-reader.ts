@@ -1,4 +1,4 @@
-import { DeliverPolicy, type JetStreamClient } from '@nats-io/jetstream'
+import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream'
 import { decodeEvent, isEvent } from './events.js'
 import { Events } from '../schema/events/index.js'
 import type { TriggerDeliveryView } from '../schema/api/admin.js'
@@ -13,8 +13,11 @@ export const DELIVERY_WINDOW_MS = 24 * 3600_000
 const MAX_RECORDS = 10_000
 const IDLE_MS = 1000
 
-export async function recentTriggerDeliveries (js: JetStreamClient, now: Date, limit: number): Promise<{ items: TriggerDeliveryView[], since: string }> {
+export async function recentTriggerDeliveries (js: JetStreamClient, jsm: JetStreamManager, now: Date, limit: number): Promise<{ items: TriggerDeliveryView[], since: string }> {
   const since = new Date(now.getTime() - DELIVERY_WINDOW_MS)
+  // none at all (the usual case): no consumer to wait on
+  const stored = await jsm.streams.info('RELAY', { subjects_filter: 'relay.deliveries.>' })
+  if (Object.keys(stored.state.subjects ?? {}).length === 0) return { items: [], since: since.toISOString() }
   const consumer = await js.consumers.get('RELAY', { filter_subjects: 'relay.deliveries.>', deliver_policy: DeliverPolicy.StartTime, opt_start_time: since.toISOString() })
   const messages = await consumer.consume({ max_messages: 256 })
   const byEvent = new Map<string, TriggerDeliveryView>()

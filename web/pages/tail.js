@@ -12,7 +12,7 @@ const HISTORY = 50
 
 function typeTone (type) {
   if (/(failed|timed_out|deadlettered|cancelled)$/.test(type)) return 'bad'
-  if (/(succeeded|completed|sent|delivered|changed)$/.test(type)) return 'ok'
+  if (/(succeeded|completed|sent|delivered|changed|answered|replayed)$/.test(type)) return 'ok'
   if (/(requested|deferred|scheduled|created)$/.test(type)) return 'warn'
   return 'neutral'
 }
