@@ -69,8 +69,12 @@ t.test('every page of the console, live over SSE; approve a task; replay a dead 
   await post(app, `/noti/complete/${done}`, { eventStatus: 'Y', eventDesc: 'model trained' })
   const waiting = (await post(app, '/noti/pub', { eventType: 'DEPLOY', userId: 'bob@example.com' })).json().eventId as string
   const meeting = (await post(app, '/api/meetings', {
-    title: 'Weekly sync', startsAt: '2030-05-01T10:00:00Z', durationMinutes: 30, location: 'Room 1',
-    participants: [{ email: 'ann@example.com' }, { email: 'bob@example.com' }], organizer: { userId: 'olga', email: 'olga@example.com' }
+    title: 'Weekly sync',
+    startsAt: '2030-05-01T10:00:00Z',
+    durationMinutes: 30,
+    location: 'Room 1',
+    participants: [{ email: 'ann@example.com' }, { email: 'bob@example.com' }],
+    organizer: { userId: 'olga', email: 'olga@example.com' }
   })).json().id as string
   const task = (await post(app, '/api/tasks', {
     type: 'deploy', title: 'Deploy v2 to prod', input: { version: '2.0.0' }, approvers: ['erin@example.com'], owner: 'ops@example.com'
