@@ -3,7 +3,9 @@ import fp from 'fastify-plugin'
 import { Type, type Static } from '@sinclair/typebox'
 import { Registry, Histogram, Gauge, Counter, collectDefaultMetrics } from 'prom-client'
 import type { Runtime } from '../runtime.js'
-import { countTimers } from '../projections/timers.js'
+import { countDueTimers, countTimers } from '../projections/timers.js'
+import { natsState, type NatsState } from '../store/nats-state.js'
+import { outboundOutcomes } from '../lib/outbound.js'
 import { openapiDocs } from './openapi.js'
 
 // Not encapsulated (fastify-plugin), so the latency hook sees every route of the app.
@@ -133,6 +135,87 @@ const plugin: FastifyPluginAsyncTypebox<HealthOptions> = async (app, { runtime }
     help: 'Timers this process fired (a timer another instance fired first is not counted)',
     registers: [registry],
     collect () { this.reset(); this.inc(runtime.ticker?.fired ?? 0) }
+  })
+
+  // Streams and durable consumers, read from JetStream once per scrape (bounded: at most 64
+  // streams and 64 consumers each) and shared by the gauges below; a scrape NATS does not
+  // answer within NATS_ANSWER_MS leaves them empty rather than stale.
+  let scrape: { at: number, state: Promise<NatsState | undefined> } | undefined
+  const natsNow = async (): Promise<NatsState | undefined> => {
+    if (scrape === undefined || Date.now() - scrape.at > 1000) {
+      scrape = { at: Date.now(), state: runtime.nats.connected ? withTimeout(natsState(runtime.jsm), NATS_ANSWER_MS).catch(() => undefined) : Promise.resolve(undefined) }
+    }
+    return await scrape.state
+  }
+  const streamGauge = (name: string, help: string, value: (s: NatsState['streams'][number]) => number): void => {
+    // eslint-disable-next-line no-new
+    new Gauge({
+      name,
+      help,
+      labelNames: ['stream'],
+      registers: [registry],
+      async collect () {
+        this.reset()
+        for (const s of (await natsNow())?.streams ?? []) this.set({ stream: s.name }, value(s))
+      }
+    })
+  }
+  streamGauge('jetway_stream_messages', 'Messages stored in the stream', s => s.messages)
+  streamGauge('jetway_stream_bytes', 'Bytes stored in the stream', s => s.bytes)
+  streamGauge('jetway_stream_last_seq', 'Last sequence of the stream', s => s.lastSeq)
+  const consumerGauge = (name: string, help: string, value: (c: NatsState['consumers'][number]) => number): void => {
+    // eslint-disable-next-line no-new
+    new Gauge({
+      name,
+      help,
+      labelNames: ['stream', 'consumer'],
+      registers: [registry],
+      async collect () {
+        this.reset()
+        for (const c of (await natsNow())?.consumers ?? []) this.set({ stream: c.stream, consumer: c.name }, value(c))
+      }
+    })
+  }
+  consumerGauge('jetway_consumer_pending', 'Messages of a durable consumer not yet delivered (its backlog)', c => c.pending)
+  consumerGauge('jetway_consumer_ack_pending', 'Messages delivered to a durable consumer and not yet acknowledged', c => c.ackPending)
+  consumerGauge('jetway_consumer_redelivered', 'Messages a durable consumer delivered more than once', c => c.redelivered)
+  consumerGauge('jetway_consumer_waiting', 'Pull requests waiting on a durable consumer: 0 means no worker is pulling', c => c.waiting)
+
+  // eslint-disable-next-line no-new
+  new Gauge({
+    name: 'jetway_sse_connections',
+    help: 'Open SSE connections of this process, by feed (jobs, tasks, callbacks, tail)',
+    labelNames: ['feed'],
+    registers: [registry],
+    collect () {
+      for (const [feed, hub] of Object.entries(runtime.hubs)) this.set({ feed }, hub.listenerCount())
+      this.set({ feed: 'tail' }, runtime.tail.listenerCount)
+    }
+  })
+  // eslint-disable-next-line no-new
+  new Gauge({
+    name: 'jetway_timers_due',
+    help: 'Timers whose time has come and that are not fired yet (the ticker\'s backlog)',
+    registers: [registry],
+    async collect () { this.set(await countDueTimers(runtime.db, runtime.clock.now().getTime())) }
+  })
+  // eslint-disable-next-line no-new
+  new Gauge({
+    name: 'jetway_timer_fire_lag_seconds',
+    help: 'How late after its due time the last timer this process fired was fired',
+    registers: [registry],
+    collect () { this.set((runtime.ticker?.lastFireLagMs ?? 0) / 1000) }
+  })
+  // eslint-disable-next-line no-new
+  new Counter({
+    name: 'jetway_outbound_requests_total',
+    help: 'Outbound HTTP calls (relay, callbacks, triggers, task callbacks) by outcome: 2xx … 5xx, or timeout, unreachable, refused, too_large, invalid, aborted',
+    labelNames: ['outcome'],
+    registers: [registry],
+    collect () {
+      this.reset()
+      for (const [outcome, n] of outboundOutcomes) this.inc({ outcome }, n)
+    }
   })
 
   app.addHook('onResponse', async (request, reply) => {

@@ -91,6 +91,17 @@ export interface Outbound {
   close: () => Promise<void>
 }
 
+/**
+ * Outbound calls this process made, by outcome: the answer's status class (2xx … 5xx) or the
+ * error (timeout, unreachable, refused, too_large, invalid, aborted). For /metrics
+ * (jetway_outbound_requests_total): every client of the process counts here.
+ */
+export const outboundOutcomes = new Map<string, number>()
+
+function countOutcome (outcome: string): void {
+  outboundOutcomes.set(outcome, (outboundOutcomes.get(outcome) ?? 0) + 1)
+}
+
 export const DEFAULT_TIMEOUT_MS = 30_000
 export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 
@@ -110,6 +121,17 @@ export function createOutbound (options: OutboundOptions = {}): Outbound {
   const agent = new Agent({ connect: guardedConnector(policy, options.resolve) })
 
   async function request (req: OutboundRequest): Promise<OutboundResponse> {
+    try {
+      const res = await send(req)
+      countOutcome(`${Math.floor(res.status / 100)}xx`)
+      return res
+    } catch (err) {
+      countOutcome(err instanceof OutboundError ? err.code.replace('JETWAY_OUTBOUND_', '').toLowerCase() : 'error')
+      throw err
+    }
+  }
+
+  async function send (req: OutboundRequest): Promise<OutboundResponse> {
     const url = targetOf(req.url)
     // Refuse a literal IP before dispatch too, so the error is immediate and no pool is made.
     const refusal = literalRefusal(policy, url.hostname)

@@ -127,6 +127,12 @@ export async function dueTimers (db: DB, now: number, limit: number): Promise<Ti
   return await db.selectFrom('timers').selectAll().where('due_at', '<=', now).orderBy('due_at').limit(limit).execute()
 }
 
+/** Timers whose time has come and that are not fired yet: the ticker's backlog. */
+export async function countDueTimers (db: DB, now: number): Promise<number> {
+  const row = await db.selectFrom('timers').select(eb => eb.fn.countAll<number>().as('n')).where('due_at', '<=', now).executeTakeFirstOrThrow()
+  return Number(row.n)
+}
+
 export async function countTimers (db: DB): Promise<number> {
   const row = await db.selectFrom('timers').select(eb => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()
   return Number(row.n)

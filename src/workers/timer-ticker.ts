@@ -37,6 +37,8 @@ const FORGET_MS = 30_000
  */
 export class TimerTicker {
   fired = 0
+  /** how late (ms after its due time) the last timer this process fired was fired */
+  lastFireLagMs = 0
   private readonly opts: TimerTickerOptions
   private readonly log: Logger
   private readonly recent = new Map<string, number>()
@@ -103,6 +105,7 @@ export class TimerTicker {
       // inside the duplicate window a racing instance's append comes back as a duplicate, not a conflict
       if (!appended.duplicate) {
         this.fired++
+        this.lastFireLagMs = now - row.due_at
         this.opts.onFired?.(now - row.due_at)
       }
     } catch (err) {

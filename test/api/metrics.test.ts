@@ -1,0 +1,60 @@
+import t from 'tap'
+import { startService, post } from '../fixtures/service.js'
+import { readSse } from '../fixtures/sse-fetch.js'
+import { httpTarget } from '../fixtures/http-target.js'
+
+// /metrics for operators: per-stream and per-consumer gauges read from JetStream at each
+// scrape, open SSE connections per feed, the timers' backlog and lag, and outbound calls by
+// outcome.
+
+function metric (body: string, name: string, labels = ''): number | undefined {
+  const escaped = `${name}${labels}`.replace(/[{}"=.,]/g, c => `\\${c}`)
+  const m = new RegExp(`^${escaped} (\\S+)$`, 'm').exec(body)
+  return m === null ? undefined : Number(m[1])
+}
+
+t.test('streams, consumers, SSE connections, timers and outbound calls', async t => {
+  const target = await httpTarget(t)
+  const { app, url } = await startService(t, { listen: 0, env: { RELAY_ALLOW: '127.0.0.0/8' } })
+  await post(app, '/noti/pub', { eventType: 'TRAINING', userId: 'ann' })
+  await post(app, '/api/collect', { event_id: 'm1', event: 'view', user_id: 'ann' })
+  await post(app, '/api/collect', { event_id: 'm2', event: 'view', user_id: 'ann' })
+  t.equal((await post(app, '/sync', { targetURL: target.origin, targetAPI: '/ok' })).statusCode, 200)
+  t.equal((await post(app, '/sync', { targetURL: 'http://10.0.0.1', targetAPI: '/no' })).statusCode, 403, 'the SSRF guard refuses a private address')
+
+  const jobs = await readSse(t, `${url}/noti/users/ann/sub`)
+  await jobs.next(e => e.event === 'position')
+  const tail = await readSse(t, `${url}/api/tail`)
+  await tail.next(e => e.event === 'position')
+
+  const res = await app.inject({ url: '/metrics' })
+  t.equal(res.statusCode, 200)
+  const body = res.body
+  t.equal(metric(body, 'jetway_stream_messages', '{stream="COLLECT"}'), 2)
+  t.ok(metric(body, 'jetway_stream_bytes', '{stream="COLLECT"}')! > 0)
+  t.equal(metric(body, 'jetway_stream_last_seq', '{stream="JOBS"}'), 1)
+  t.equal(metric(body, 'jetway_stream_messages', '{stream="DLQ"}'), 0)
+  t.equal(metric(body, 'jetway_consumer_pending', '{stream="JOBS",consumer="completion-worker"}'), 0)
+  t.equal(metric(body, 'jetway_consumer_ack_pending', '{stream="JOBS",consumer="completion-worker"}'), 0)
+  t.equal(metric(body, 'jetway_consumer_redelivered', '{stream="NOTIFY",consumer="notification-service-group"}'), 0)
+  t.ok(metric(body, 'jetway_consumer_waiting', '{stream="JOBS",consumer="completion-worker"}')! >= 1, 'the completion worker is pulling')
+  t.notMatch(body, /jetway_consumer_pending\{stream="[A-Z]+",consumer="[A-Za-z0-9]{20,}"\}/, 'no ephemeral consumer')
+  t.equal(metric(body, 'jetway_sse_connections', '{feed="jobs"}'), 1)
+  t.equal(metric(body, 'jetway_sse_connections', '{feed="tail"}'), 1)
+  t.equal(metric(body, 'jetway_sse_connections', '{feed="tasks"}'), 0)
+  t.equal(metric(body, 'jetway_timers_due'), 0)
+  t.equal(metric(body, 'jetway_timers_pending'), 1, 'the job\'s timeout is armed')
+  t.equal(metric(body, 'jetway_timer_fire_lag_seconds'), 0)
+  t.equal(metric(body, 'jetway_outbound_requests_total', '{outcome="2xx"}'), 1)
+  t.equal(metric(body, 'jetway_outbound_requests_total', '{outcome="refused"}'), 1)
+
+  jobs.close()
+  tail.close()
+  await t.resolves(async () => {
+    for (;;) {
+      const again = (await app.inject({ url: '/metrics' })).body
+      if (metric(again, 'jetway_sse_connections', '{feed="jobs"}') === 0 && metric(again, 'jetway_sse_connections', '{feed="tail"}') === 0) return
+      await new Promise(resolve => setTimeout(resolve, 50))
+    }
+  }, 'closed connections are no longer counted')
+})
