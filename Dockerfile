@@ -9,6 +9,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 COPY src ./src
 COPY streams ./streams
+COPY web ./web
 COPY scripts ./scripts
 COPY tsconfig.json ./
 ENV HOST=0.0.0.0 PORT=3000 DATA_DIR=/data NODE_ENV=production
