@@ -55,7 +55,7 @@ export function Overview () {
           <td class="num">${count(s.lastSeq)}</td>
           <td>${s.lastTime === null ? html`<span class="muted">empty</span>` : html`<${Time} at=${s.lastTime} now=${now} />`}</td>
           <td class="num">${s.consumers}</td>
-          <td class="desc wide" title=${s.description}>${s.description.replace(/^Jetway:\s*/, '').split(/\.\s(?=[A-Z])/)[0]}</td>
+          <td class="desc wide" title=${s.description}>${s.description.replace(/^Jetway:\s*/, '').split(/(?<!e\.g)\.\s/)[0]}</td>
         </tr>`)}
       <//>`}
 
