@@ -149,7 +149,9 @@ export const consolePlugin: FastifyPluginAsyncTypebox<ConsoleOptions> = async (a
     reply.header('referrer-policy', 'no-referrer')
     reply.header('cache-control', 'no-cache')
   }
-  await app.register(fastifyStatic, { root: WEB_DIR, prefix: '/console/', redirect: true, index: 'index.html', setHeaders: headers })
+  await app.register(fastifyStatic, { root: WEB_DIR, prefix: '/console/', index: 'index.html', setHeaders: headers })
+  // the page's relative URLs (./app.js, ./vendor/…) need the trailing slash
+  app.get('/console', { schema: { hide: true } }, async (_request, reply) => await reply.redirect('/console/'))
   await app.register(fastifyStatic, {
     root: packageDir('preact'),
     prefix: '/console/vendor/preact/',

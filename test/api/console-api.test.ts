@@ -47,6 +47,22 @@ t.test('off mode: whoami, job listing, overview, streams and consumers', async t
   t.same(overview.timers, { pending: 3 }, 'each job armed its timeout')
 
   t.same((await app.inject({ url: '/api/admin/streams' })).json().items.map((s: { name: string }) => s.name), me.streams)
+
+  // the console's files: its own and the vendored ES modules, nothing else of node_modules
+  const bare = await app.inject({ url: '/console' })
+  t.equal(bare.statusCode, 302)
+  t.equal(bare.headers.location, '/console/')
+  const index = await app.inject({ url: '/console/' })
+  t.equal(index.statusCode, 200)
+  t.match(index.headers['content-security-policy'], /script-src 'self' 'sha256-[A-Za-z0-9+/=]+'/)
+  t.match(index.body, /<script type="importmap">/)
+  for (const path of ['app.js', 'styles.css', 'vendor/preact/dist/preact.mjs', 'vendor/preact/hooks/dist/hooks.mjs', 'vendor/htm/dist/htm.module.js']) {
+    const file = await app.inject({ url: `/console/${path}` })
+    t.equal(file.statusCode, 200, path)
+    if (path.endsWith('js')) t.match(file.headers['content-type'], /javascript/, `${path} is a script`)
+  }
+  t.equal((await app.inject({ url: '/console/vendor/preact/package.json' })).statusCode, 404)
+  t.equal((await app.inject({ url: '/console/vendor/htm/dist/htm.js' })).statusCode, 404)
   t.ok((await app.inject({ url: '/api/admin/consumers' })).json().items.some((c: { name: string, stream: string }) => c.stream === 'NOTIFY' && c.name === 'notification-service-group'))
 })
 
