@@ -20,6 +20,7 @@ import type { Auth } from './auth.js'
 import type { RequestMeter } from './request-meter.js'
 import { fromView as meetingBody } from './meetings.js'
 import { VERSION } from './openapi.js'
+import { sseConnectionsOf } from './sse.js'
 
 // The operator's reads for the console, admin only (everyone is admin in AUTH_MODE=off):
 // streams, durable consumers, read models, dead letters, and the dead-letter replay. NATS state
@@ -70,7 +71,6 @@ export const admin: FastifyPluginAsyncTypebox<AdminOptions> = async (app, { runt
       const end = ends.get(s.stream)
       return { name: s.name, stream: s.stream, appliedSeq: s.appliedSeq, lag: end === undefined ? -1 : Math.max(0, end - s.appliedSeq), rebuilding: s.rebuilding }
     })
-    const hubs = Object.values(runtime.hubs).reduce((n, hub) => n + hub.listenerCount(), 0)
     return {
       instance: {
         version: VERSION,
@@ -84,7 +84,7 @@ export const admin: FastifyPluginAsyncTypebox<AdminOptions> = async (app, { runt
       projections,
       deadLetters: state === undefined ? { letters: 0, replayed: 0 } : await withTimeout(deadLetterCounts(jsm), NATS_ANSWER_MS).catch(() => ({ letters: 0, replayed: 0 })),
       requests: meter.rate(),
-      sse: { connections: hubs + runtime.tail.listenerCount },
+      sse: { connections: sseConnectionsOf(runtime).count },
       timers: { pending: await countTimers(db) }
     }
   })

@@ -13,7 +13,7 @@ import { listCallbacks, type ReceivedCallback } from '../projections/relay.js'
 import type { Runtime } from '../runtime.js'
 import type { Auth } from './auth.js'
 import { sendSeq, waitForProjection } from './consistency.js'
-import { SseConnections, lastEventIdOf, streamEvents } from './sse.js'
+import { sseConnectionsOf, lastEventIdOf, streamEvents } from './sse.js'
 import { openapiDocs, sseResponse } from './openapi.js'
 import { Type } from '@sinclair/typebox'
 
@@ -48,7 +48,7 @@ function viewOf (c: ReceivedCallback): typeof CallbackList.static['items'][numbe
 export const callbacks: FastifyPluginAsyncTypebox<CallbacksOptions> = async (app, { runtime, auth }) => {
   const { js, db, clock, config } = runtime
   const hub = runtime.hubs.callbacks
-  const connections = new SseConnections({ ...config.sse, heartbeatMs: config.sseHeartbeatMs })
+  const connections = sseConnectionsOf(runtime)
   app.addHook('preClose', async () => { connections.closeAll() })
   const verifier = config.outbound.webhookSecret === undefined ? undefined : new Webhook(config.outbound.webhookSecret)
 

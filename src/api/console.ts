@@ -11,7 +11,7 @@ import { listJobs } from '../projections/jobs.js'
 import { JobList, JobListQuery, TailQuery, WhoAmI } from '../schema/api/admin.js'
 import type { Runtime } from '../runtime.js'
 import type { Auth } from './auth.js'
-import { SseConnections } from './sse.js'
+import { sseConnectionsOf } from './sse.js'
 import { sseResponse } from './openapi.js'
 import { streamTail, typeFilter } from './tail.js'
 import { waitForProjection } from './consistency.js'
@@ -50,8 +50,9 @@ function consoleCsp (): string {
 }
 
 export const consolePlugin: FastifyPluginAsyncTypebox<ConsoleOptions> = async (app, { runtime, auth }) => {
-  const { db, config, jsm } = runtime
-  const connections = new SseConnections({ ...config.sse, heartbeatMs: config.sseHeartbeatMs })
+  const { db, jsm } = runtime
+  // the caps of every SSE route of the process hold for the tail too
+  const connections = sseConnectionsOf(runtime)
   app.addHook('preClose', async () => { connections.closeAll() })
 
   let names: { at: number, list: string[] } | undefined

@@ -13,7 +13,7 @@ import type { Runtime } from '../runtime.js'
 import type { Auth } from './auth.js'
 import { sendSeq, waitForProjection } from './consistency.js'
 import { intake, intakeGuard } from './intake.js'
-import { SseConnections, lastEventIdOf, streamEvents } from './sse.js'
+import { sseConnectionsOf, lastEventIdOf, streamEvents } from './sse.js'
 import { sseResponse } from './openapi.js'
 
 // Job notifications of seed 000: POST /noti/pub starts a job and answers its eventId at once;
@@ -34,7 +34,7 @@ export function eventIdFor (userId: string, idempotencyKey: string | undefined):
 export const jobs: FastifyPluginAsyncTypebox<JobsOptions> = async (app, { runtime, auth }) => {
   const { js, db, clock, config, readModels } = runtime
   const hub = runtime.hubs.jobs
-  const connections = new SseConnections({ ...config.sse, heartbeatMs: config.sseHeartbeatMs })
+  const connections = sseConnectionsOf(runtime)
   app.addHook('preClose', async () => { connections.closeAll() })
 
   /** The job, from the read model, waiting (bounded) for it to catch up with JOBS. */

@@ -5,7 +5,7 @@ import { ErrorCodes, JetwayError } from '../lib/errors.js'
 import { meetingAggregate, type MeetingCommand, type MeetingState } from '../domain/meeting.js'
 import { handleCommand } from '../store/command.js'
 import { findMeeting, listMeetings, type MeetingView } from '../projections/meetings.js'
-import { notificationsOf, outbox } from '../projections/notifications.js'
+import { notificationsOf, outbox, deliveryRecordOf } from '../projections/notifications.js'
 import {
   AddParticipants, CancelMeeting, CreateMeeting, DeliveryRecords, ListQuery, Meeting, MeetingList, MeetingParams,
   OutboxList, OutboxQuery, ParticipantParams, PatchMeeting
@@ -208,16 +208,7 @@ export const meetings: FastifyPluginAsyncTypebox<MeetingsOptions> = async (app, 
     }
     const rows = await notificationsOf(db, request.params.id)
     return {
-      items: rows.map(r => ({
-        notificationId: r.notification_id,
-        recipient: r.recipient,
-        kind: r.kind,
-        status: r.status as 'pending' | 'sent' | 'failed',
-        attempts: r.attempts,
-        lastError: r.last_error,
-        sentAt: r.sent_at,
-        requestedAt: r.requested_at
-      }))
+      items: rows.map(deliveryRecordOf)
     }
   })
 

@@ -78,6 +78,18 @@ export class SseConnections {
   }
 }
 
+const shared = new WeakMap<object, SseConnections>()
+
+/** The one set of SSE connections of a process (per runtime), so the caps hold across every SSE route. */
+export function sseConnectionsOf (runtime: { config: { sse: Omit<SseLimits, 'heartbeatMs'>, sseHeartbeatMs: number } }): SseConnections {
+  let connections = shared.get(runtime)
+  if (connections === undefined) {
+    connections = new SseConnections({ ...runtime.config.sse, heartbeatMs: runtime.config.sseHeartbeatMs })
+    shared.set(runtime, connections)
+  }
+  return connections
+}
+
 export interface StreamOptions {
   hub: StreamHub
   connections: SseConnections

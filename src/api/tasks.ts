@@ -4,7 +4,7 @@ import type { CommandResult } from '../store/command.js'
 import { ErrorCodes, JetwayError } from '../lib/errors.js'
 import { checkTemplate, type TaskState } from '../domain/task.js'
 import { callbacksOf, findTask, listTasks } from '../projections/tasks.js'
-import { notificationsAbout } from '../projections/notifications.js'
+import { notificationsAbout, deliveryRecordOf } from '../projections/notifications.js'
 import { CreateTask, Completed, SendFailure, SendHeartbeat, SendSuccess, Task, TaskList, TaskListQuery, TaskParams, TaskSseQuery } from '../schema/api/tasks.js'
 import { DeliveryRecords } from '../schema/api/meetings.js'
 import { MinSeqQuery } from '../schema/api/common.js'
@@ -13,7 +13,7 @@ import type { Runtime } from '../runtime.js'
 import type { Auth } from './auth.js'
 import { sendSeq, waitForProjection } from './consistency.js'
 import { checkOutput, type TaskCommands } from './task-commands.js'
-import { SseConnections, lastEventIdOf, streamEvents } from './sse.js'
+import { sseConnectionsOf, lastEventIdOf, streamEvents } from './sse.js'
 import { sseResponse } from './openapi.js'
 import { Subjects } from '../store/subjects.js'
 import type { TaskHubEvent } from '../store/task-hub.js'
@@ -120,7 +120,7 @@ function idempotencyKeyOf (request: FastifyRequest): string | undefined {
 export const tasks: FastifyPluginAsyncTypebox<TasksOptions> = async (app, { runtime, auth, commands }) => {
   const { db, config } = runtime
   const hub = runtime.hubs.tasks
-  const connections = new SseConnections({ ...config.sse, heartbeatMs: config.sseHeartbeatMs })
+  const connections = sseConnectionsOf(runtime)
   app.addHook('preClose', async () => { connections.closeAll() })
 
   /** The task from this instance's read model, waiting (bounded) for it to catch up with TASKS when absent. */
@@ -179,16 +179,7 @@ export const tasks: FastifyPluginAsyncTypebox<TasksOptions> = async (app, { runt
       if (row === undefined || !canSee(request, row.owner)) throw new JetwayError(ErrorCodes.notFound, `no task ${request.params.id}`)
       const rows = await notificationsAbout(db, 'task', row.task_id)
       return {
-        items: rows.map(r => ({
-          notificationId: r.notification_id,
-          recipient: r.recipient,
-          kind: r.kind,
-          status: r.status as 'pending' | 'sent' | 'failed',
-          attempts: r.attempts,
-          lastError: r.last_error,
-          sentAt: r.sent_at,
-          requestedAt: r.requested_at
-        }))
+        items: rows.map(deliveryRecordOf)
       }
     })
   })

@@ -78,3 +78,17 @@ export async function deliveryCounts (db: DB, type: 'meeting' | 'task', ids: str
   }
   return out
 }
+
+/** A delivery record as the API shows it (meetings and tasks alike). */
+export function deliveryRecordOf (r: NotificationRow): { notificationId: string, recipient: string, kind: string, status: 'pending' | 'sent' | 'failed', attempts: number, lastError: string | null, sentAt: string | null, requestedAt: string } {
+  return {
+    notificationId: r.notification_id,
+    recipient: r.recipient,
+    kind: r.kind,
+    status: r.status as 'pending' | 'sent' | 'failed',
+    attempts: r.attempts,
+    lastError: r.last_error,
+    sentAt: r.sent_at,
+    requestedAt: r.requested_at
+  }
+}

@@ -5,20 +5,11 @@ import { httpTarget, type Received } from '../fixtures/http-target.js'
 import { walkSubject, lastOnSubject } from '../../src/store/subject-reader.js'
 import { decodeEvent, type StoredEvent } from '../../src/store/events.js'
 import type { Runtime } from '../../src/runtime.js'
+import { until } from '../fixtures/wait.js'
 
 // POST /event, the broker's ingress, with the CloudEvents SDK as the client (binary,
 // structured, batch; 1.0 and 0.3), the seed's plain JSON, and the default trigger
 // receive-cloudevents relaying the default type to a loopback target.
-
-async function until<T> (what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await probe()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-}
 
 async function brokerEvents (runtime: Runtime): Promise<StoredEvent<any>[]> {
   const out = []

@@ -4,22 +4,13 @@ import { EventSource } from 'eventsource'
 import { Webhook } from 'standardwebhooks'
 import { startService, post } from '../fixtures/service.js'
 import { httpTarget } from '../fixtures/http-target.js'
+import { until } from '../fixtures/wait.js'
 
 // The seed's callback receiver, /event/callback: Jetway's own signed callbacks coming back to
 // it, callbacks from targets, the list, and the SSE feed with Last-Event-ID resume.
 
 const secret = `whsec_${randomBytes(32).toString('base64')}`
 const ENV = { RELAY_ALLOW: '127.0.0.0/8', WEBHOOK_SECRET: secret, TIMER_TICK: '50ms' }
-
-async function until<T> (what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await probe()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-}
 
 t.test("the seed's loop: /async whose callback_uri is this service's /event/callback; the callback is recorded, matched and verified", async t => {
   const target = await httpTarget(t, (_req, res) => {

@@ -7,6 +7,7 @@ import { Webhook } from 'standardwebhooks'
 import { startService, post } from '../fixtures/service.js'
 import { httpTarget, type Received } from '../fixtures/http-target.js'
 import { listDeadLetters } from '../../src/workers/dead-letters.js'
+import { until } from '../fixtures/wait.js'
 
 // POST /async against loopback targets: attempts, retries by policy (durable timers), the
 // signed callback in both of the seed's spellings, dead letters and their replay.
@@ -15,16 +16,6 @@ const run = promisify(execFile)
 const secret = `whsec_${randomBytes(32).toString('base64')}`
 const ENV = { RELAY_ALLOW: '127.0.0.0/8', WEBHOOK_SECRET: secret, TIMER_TICK: '50ms', OUTBOUND_TIMEOUT: '2s' }
 const FAST = { retry: 3, backoffDelay: 'PT0.1S' }
-
-async function until<T> (what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await probe()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-}
 
 async function statusOf (app: FastifyInstance, id: string, done: (s: any) => boolean): Promise<any> {
   return await until(`request ${id}`, async () => {

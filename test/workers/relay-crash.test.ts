@@ -8,21 +8,15 @@ import type { ServerResponse } from 'node:http'
 import { natsServer } from '../fixtures/nats.js'
 import { freePort, spawnServer, waitFor200 } from '../fixtures/process.js'
 import { httpTarget, type Received } from '../fixtures/http-target.js'
+import { until as untilIn } from '../fixtures/wait.js'
+
+// a restarted service needs longer than the default 20 s on a loaded machine
+const until = async <T>(what: string, probe: () => Promise<T | undefined> | T | undefined): Promise<T> => await untilIn(what, probe, 40_000)
 
 // kill -9 while an /async delivery is in flight: once the service is back the request is
 // delivered, and a request whose delivery and callback were acknowledged before the crash
 // gets no second callback. The delivery that was cut off is made again with the same
 // idempotency-key, so a target that dedupes sees one request.
-
-async function until<T> (what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 40_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await probe()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-}
 
 async function killed (child: ChildProcess): Promise<void> {
   const exited = new Promise(resolve => child.once('exit', resolve))

@@ -3,19 +3,10 @@ import type { FastifyInstance } from 'fastify'
 import { startService, post } from '../fixtures/service.js'
 import { httpTarget, type Received } from '../fixtures/http-target.js'
 import { natsServer } from '../fixtures/nats.js'
+import { until } from '../fixtures/wait.js'
 
 // Two instances on one NATS: one dispatches a trigger at a time (its lease in stream LEASES),
 // each event is delivered once, and when the holder stops the other takes over.
-
-async function until<T> (what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await probe()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 25))
-  }
-}
 
 async function emit (app: FastifyInstance, id: string, subject: string): Promise<void> {
   const res = await app.inject({ method: 'POST', url: '/event', headers: { 'ce-specversion': '1.0', 'ce-id': id, 'ce-source': '/tests', 'ce-type': 'com.example.tick', 'ce-subject': subject, 'content-type': 'application/json' }, payload: '{}' })

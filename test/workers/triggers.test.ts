@@ -11,6 +11,7 @@ import { walkSubject } from '../../src/store/subject-reader.js'
 import { decodeEvent } from '../../src/store/events.js'
 import { listDeadLetters } from '../../src/workers/dead-letters.js'
 import type { Runtime } from '../../src/runtime.js'
+import { until } from '../fixtures/wait.js'
 
 // Triggers: Knative's filter, subscriber and delivery spec over stream RELAY. Loopback
 // subscribers; the waits are on what arrives, never on fixed times.
@@ -18,16 +19,6 @@ import type { Runtime } from '../../src/runtime.js'
 const run = promisify(execFile)
 const secret = `whsec_${randomBytes(32).toString('base64')}`
 const ENV = { RELAY_ALLOW: '127.0.0.0/8', WEBHOOK_SECRET: secret, TIMER_TICK: '50ms', OUTBOUND_TIMEOUT: '5s' }
-
-async function until<T> (what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await probe()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 25))
-  }
-}
 
 async function arrived (target: { received: Received[] }, n: number, what = `${n} deliveries`): Promise<Received[]> {
   return await until(what, () => target.received.length >= n ? target.received : undefined)
