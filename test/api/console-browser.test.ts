@@ -5,6 +5,7 @@ import { chromium, type Browser, type Page } from 'playwright-core'
 import { createSigner } from 'fast-jwt'
 import { startService, post } from '../fixtures/service.js'
 import { httpTarget } from '../fixtures/http-target.js'
+import { until } from '../fixtures/wait.js'
 import { eventIdFor } from '../../src/api/jobs.js'
 
 // The console in a real browser (Debian's chromium, driven by playwright-core): every page
@@ -43,16 +44,6 @@ async function shot (page: Page, name: string, docs = false): Promise<void> {
   if (docs && process.env.JETWAY_DOCS_SCREENSHOTS === '1') {
     await mkdir(DOCS, { recursive: true })
     await page.screenshot({ path: join(DOCS, `console-${name}.png`), fullPage: false })
-  }
-}
-
-async function until<T> (what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await probe()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 50))
   }
 }
 
