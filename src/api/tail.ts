@@ -101,6 +101,11 @@ export async function streamTail (request: FastifyRequest, reply: FastifyReply, 
     slot.release()
     throw err
   }
+  // the server is closing (closeAll ended it while the tails started)
+  if (closed) {
+    unsubscribe()
+    throw new JetwayError(ErrorCodes.unavailable, 'the server is closing; retry')
+  }
   // Sync from here to the replay: the marks are where the live events begin.
   const high = new Map(streams.map(s => [s, tail.highWater(s)] as const))
   for (const s of streams) positions.set(s, Math.min(resume?.get(s) ?? high.get(s)!, high.get(s)!))
@@ -113,6 +118,11 @@ export async function streamTail (request: FastifyRequest, reply: FastifyReply, 
     connection: 'keep-alive'
   })
   res.on('close', () => end())
+  // the client may have gone while the tails started
+  if (res.destroyed || request.raw.socket?.destroyed === true) {
+    end()
+    return
+  }
   timer.heartbeat = setInterval(() => { write(': heartbeat\n\n') }, heartbeatMs)
 
   function write (text: string): void {
