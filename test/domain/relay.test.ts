@@ -13,7 +13,7 @@ function ev<D extends EventDefinition> (def: D, data: EventData<D>): StoredEvent
 }
 
 t.test('targetURL + targetAPI as the seed joins them', async t => {
-  t.equal(targetUrlOf('http://34.64.132.164:30000', '/sync_tasks/abcdevflake'), 'http://34.64.132.164:30000/sync_tasks/abcdevflake')
+  t.equal(targetUrlOf('http://192.0.2.10:30000', '/sync_tasks/abcdevflake'), 'http://192.0.2.10:30000/sync_tasks/abcdevflake')
   t.equal(targetUrlOf('http://h/', '/x'), 'http://h/x')
   t.equal(targetUrlOf('http://h', 'x'), 'http://h/x')
   t.equal(targetUrlOf('http://h/api', '?q=1'), 'http://h/api?q=1')
