@@ -7,7 +7,7 @@ import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/ty
 import fastifyStatic from '@fastify/static'
 import type { FastifyReply } from 'fastify'
 import { ErrorCodes, JetwayError } from '../lib/errors.js'
-import { listJobs } from '../projections/jobs.js'
+import { jobViewOf, listJobs } from '../projections/jobs.js'
 import { JobList, JobListQuery, TailQuery, WhoAmI } from '../schema/api/admin.js'
 import type { Runtime } from '../runtime.js'
 import type { Auth } from './auth.js'
@@ -87,17 +87,7 @@ export const consolePlugin: FastifyPluginAsyncTypebox<ConsoleOptions> = async (a
       const userId = q.userId ?? (id.admin ? undefined : id.userId)
       const page = await listJobs(db, { userId, status: q.status, before: q.cursor === undefined ? undefined : Number(q.cursor), limit: q.limit })
       return {
-        items: page.items.map(job => ({
-          eventId: job.event_id,
-          userId: job.user_id,
-          eventType: job.event_type,
-          status: job.status as 'PENDING' | 'Y' | 'N',
-          eventStatus: job.status === 'PENDING' ? null : job.status as 'Y' | 'N',
-          eventDesc: job.event_desc,
-          requestedAt: job.requested_at,
-          deadline: job.deadline,
-          completedAt: job.completed_at
-        })),
+        items: page.items.map(jobViewOf),
         nextCursor: page.next === undefined ? null : String(page.next)
       }
     })

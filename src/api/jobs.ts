@@ -7,7 +7,7 @@ import { Events } from '../schema/events/index.js'
 import { CompleteRequest, Job, JobParams, PubRequest, PubResponse, SseQuery, UserParams, IntakeResponse } from '../schema/api/jobs.js'
 import { MinSeqQuery } from '../schema/api/common.js'
 import { Subjects } from '../store/subjects.js'
-import { findJob } from '../projections/jobs.js'
+import { findJob, jobViewOf } from '../projections/jobs.js'
 import type { JobRow } from '../schema/database.js'
 import type { Runtime } from '../runtime.js'
 import type { Auth } from './auth.js'
@@ -98,17 +98,7 @@ export const jobs: FastifyPluginAsyncTypebox<JobsOptions> = async (app, { runtim
       const job = await lookUp(request.params.eventId)
       if (job === undefined) throw new JetwayError(ErrorCodes.notFound, `no job ${request.params.eventId}`)
       auth.requireUser(request, job.user_id)
-      return {
-        eventId: job.event_id,
-        userId: job.user_id,
-        eventType: job.event_type,
-        status: job.status as 'PENDING' | 'Y' | 'N',
-        eventStatus: job.status === 'PENDING' ? null : job.status as 'Y' | 'N',
-        eventDesc: job.event_desc,
-        requestedAt: job.requested_at,
-        deadline: job.deadline,
-        completedAt: job.completed_at
-      }
+      return jobViewOf(job)
     })
   })
 

@@ -65,3 +65,18 @@ export async function listJobs (db: DB, q: { userId?: string, status?: string, b
   const items = rows.slice(0, q.limit)
   return { items, next: rows.length > q.limit ? items.at(-1)?.row : undefined }
 }
+
+/** A job as the API shows it: the seed's record plus its status. */
+export function jobViewOf (job: JobRow): { eventId: string, userId: string, eventType: string, status: 'PENDING' | 'Y' | 'N', eventStatus: 'Y' | 'N' | null, eventDesc: string, requestedAt: string, deadline: string, completedAt: string | null } {
+  return {
+    eventId: job.event_id,
+    userId: job.user_id,
+    eventType: job.event_type,
+    status: job.status as 'PENDING' | 'Y' | 'N',
+    eventStatus: job.status === 'PENDING' ? null : job.status as 'Y' | 'N',
+    eventDesc: job.event_desc,
+    requestedAt: job.requested_at,
+    deadline: job.deadline,
+    completedAt: job.completed_at
+  }
+}

@@ -1,6 +1,7 @@
 import t from 'tap'
 import type { LightMyRequestResponse } from 'fastify'
 import { startService } from '../fixtures/service.js'
+import { put, type Body } from '../fixtures/bodies.js'
 
 // Every field of every route, with every value an attacker tries first: no answer may be a
 // 5xx, and every 4xx is a problem+json body. (Each hostile class has a precise test in
@@ -12,16 +13,6 @@ const NASTY: unknown[] = [
   '"', '\\', '<script>', '{"a":1}', 'x'.repeat(257), 'x'.repeat(2001), 'y'.repeat(100_000),
   0, -1, 1e308, 12.5, true, null, {}, [], { eventId: 'x' }, ['a']
 ]
-
-type Body = Record<string, unknown>
-const put = (base: Body, path: string, value: unknown): Body => {
-  const out = structuredClone(base)
-  const keys = path.split('.')
-  let at: Record<string, unknown> = out
-  for (const k of keys.slice(0, -1)) at = (at[k] ??= {}) as Record<string, unknown>
-  at[keys.at(-1)!] = value
-  return out
-}
 
 const collectEvent = { event_id: 'f1', event: 'view', user_id: 'u1', parameters: { order_id: 'o1', currency: 'KRW', price: 1 }, event_datetime: '2024-01-01T00:00:00Z' }
 const grid = { id: 'g1', eventType: 'VRD.ML.CompleteEvent', topic: '/t', data: { eventId: 'job-1', desc: 'ok', status: 'Y' } }

@@ -1,6 +1,7 @@
 import t from 'tap'
 import type { LightMyRequestResponse } from 'fastify'
 import { startService } from '../fixtures/service.js'
+import { put, type Body } from '../fixtures/bodies.js'
 
 // The relay's routes under the values an attacker tries first (as test/api/fuzz.test.ts does
 // for the other routes): no answer may be a 5xx, and every 4xx is a problem+json body.
@@ -11,16 +12,6 @@ const NASTY: unknown[] = [
   'a b', '../../etc/passwd', '"', '\\', '<script>', 'x'.repeat(2001), 'y'.repeat(100_000), 'http://169.254.169.254', 'file:///etc/passwd',
   0, -1, 1e308, 12.5, true, null, {}, [], ['a'], { a: '\r\n' }
 ]
-
-type Body = Record<string, unknown>
-const put = (base: Body, path: string, value: unknown): Body => {
-  const out = structuredClone(base)
-  const keys = path.split('.')
-  let at: Record<string, unknown> = out
-  for (const k of keys.slice(0, -1)) at = (at[k] ??= {}) as Record<string, unknown>
-  at[keys.at(-1)!] = value
-  return out
-}
 
 const relayBody = { targetURL: 'http://127.0.0.1:9', targetAPI: '/x', headers: { h: 'v' }, body: { callback_uri: 'http://127.0.0.1:9/cb' } }
 const ce = { specversion: '1.0', id: 'c1', source: '/s', type: 'com.example.t', subject: 'k', data: { a: 1 } }
