@@ -102,8 +102,14 @@ t.test('every page of the console, live over SSE; approve a task; replay a dead 
 
     await page.fill('#types', 'job.*')
     await page.getByRole('button', { name: 'Apply' }).click()
-    await page.locator('li.event[data-type^="job."]').first().waitFor()
+    await page.getByText('Waiting for events of type job.*').or(page.locator('li.event[data-type^="job."]').first()).waitFor()
+    await page.locator('li.event[data-type^="collect."]').first().waitFor({ state: 'detached' })
+    // a collect event appended before a job event: the job event shows, the collect one never
+    await post(app, '/api/collect', { event_id: 'live-2', event: 'filtered', user_id: 'cy@example.com' })
+    const later = (await post(app, '/noti/pub', { eventType: 'AFTER_FILTER', userId: 'cy@example.com' })).json().eventId as string
+    await page.locator('li.event', { hasText: later }).first().waitFor()
     t.equal(await page.locator('li.event[data-type^="collect."]').count(), 0, 'collect events filtered out')
+    t.ok(await page.locator('li.event[data-type^="job."]').count() > 0, 'job events shown')
   })
 
   await t.test('jobs: a status arrives live', async t => {
