@@ -17,6 +17,8 @@ export interface Config {
   dataDir: string
   dbFile: string
   roles: Set<Role>
+  /** the projections (and the timer ticker) in a worker thread, not on the HTTP event loop */
+  projectionsThread: boolean
   auth: { mode: 'off' } | { mode: 'jwt', secret?: string, jwksUrl?: string, issuer?: string, audience?: string[] }
   logLevel: string
   stream: { replicas: number, storage: 'file' | 'memory', duplicateWindowMs: number }
@@ -116,6 +118,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     dataDir,
     dbFile: resolve(dataDir, 'jetway.db'),
     roles: new Set((e.ROLES ?? 'api,projections,workers').split(',').map(r => r.trim() as Role)),
+    projectionsThread: (e.PROJECTIONS_THREAD ?? 'on') === 'on',
     auth: authMode === 'off'
       ? { mode: 'off' }
       : { mode: 'jwt', secret: e.JWT_SECRET, jwksUrl: e.JWT_JWKS_URL, issuer: e.JWT_ISSUER, audience: e.JWT_AUDIENCE?.split(',').map(a => a.trim()) },

@@ -1,17 +1,18 @@
 import { join } from 'node:path'
-import { connect, type NatsConnection } from '@nats-io/transport-node'
+import type { NatsConnection } from '@nats-io/transport-node'
+import { connectNats } from './store/connection.js'
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream'
 import type { Logger } from 'pino'
 import type { Config } from './config.js'
 import { openDatabase, type DB } from './projections/db.js'
 import { startNatsServer, type NatsServer } from './store/nats-server.js'
 import { applyStreams, loadStreamConfigs } from './store/streams.js'
-import { ProjectionRunner } from './projections/runner.js'
+import { idleProjections, startProjectionsHere, type ProjectionHost, type RunnerHandle, type TickerStats } from './projections/host.js'
+import { startProjectionThread } from './projections/thread-host.js'
 import { projectionsFor } from './projections/index.js'
 import { systemClock, type Clock } from './lib/time.js'
 import { WorkerRunner } from './workers/runner.js'
 import { workers } from './workers/index.js'
-import { TimerTicker } from './workers/timer-ticker.js'
 import { defaultRetry } from './workers/worker.js'
 import { ReadModels } from './projections/checkpoints.js'
 import { jobStatusHub, type StreamHub } from './store/hub.js'
@@ -34,10 +35,12 @@ export interface Runtime {
   js: JetStreamClient
   jsm: JetStreamManager
   db: DB
-  /** one runner per projection when the `projections` role is on */
-  projections: Map<string, ProjectionRunner>
-  /** fires due timers, with the `projections` role */
-  ticker: TimerTicker | undefined
+  /** one runner per projection when the `projections` role is on (here or in the projection thread) */
+  projections: Map<string, RunnerHandle>
+  /** the timer ticker's counts, with the `projections` role */
+  ticker: TickerStats | undefined
+  /** where the projections run: 'main' or the projection thread's name#id */
+  projectionThread: string
   /** where each read model stands, from its checkpoint in SQLite: what reads wait on, in every role */
   readModels: ReadModels
   /** stream tails with in-process fan-out for SSE, running with the `api` role */
@@ -75,9 +78,7 @@ export async function startRuntime (config: Config, log: Logger, opts: RuntimeOp
       if (server.replacedPid !== undefined) log.warn({ pid: server.replacedPid }, 'stopped the nats-server a dead Jetway left running on this store')
       log.info({ url: natsUrl, storeDir: join(config.dataDir, 'nats') }, 'embedded nats-server started')
     }
-    // noAsyncTraces: nats.js otherwise builds two Error objects (stack traces) per publish,
-    // which cost a sixth of the CPU of an ingest request.
-    const nc = await connect({ servers: natsUrl.split(','), name: 'jetway', maxReconnectAttempts: -1, noAsyncTraces: true })
+    const nc = await connectNats(natsUrl, 'jetway')
     closers.push(async () => await nc.drain())
     const nats = new NatsStatus(nc, log)
     log.info({ server: nc.getServer(), version: nc.info?.version }, 'connected to NATS')
@@ -90,22 +91,15 @@ export async function startRuntime (config: Config, log: Logger, opts: RuntimeOp
     const outbound = createOutbound({ ...config.outbound, clock })
     closers.push(async () => await outbound.close())
 
-    const runners = new Map<string, ProjectionRunner>()
-    let ticker: TimerTicker | undefined
     let triggers: TriggerManager | undefined
+    let projections: ProjectionHost = { runners: new Map(), ticker: undefined, thread: 'main', close: async () => {} }
     if (config.roles.has('projections')) {
-      for (const projection of projectionsFor(config)) {
-        runners.set(projection.name, new ProjectionRunner({ projection, js, db, log, clock }))
-      }
-      if (opts.startProjections !== false) {
-        for (const runner of runners.values()) await runner.start()
-        closers.push(async () => await Promise.all([...runners.values()].map(async r => await r.stop())))
-        // timers fire where their read model is kept current: with the projections
-        ticker = new TimerTicker({ db, js, clock, log, tickMs: config.timerTickMs })
-        ticker.start()
-        const started = ticker
-        closers.push(async () => await started.stop())
-      }
+      const deps = { config, js, db, log, clock }
+      if (opts.startProjections === false) projections = idleProjections(deps)
+      // a test's clock cannot cross into another thread
+      else if (config.projectionsThread && opts.clock === undefined) projections = await startProjectionThread(config, natsUrl, log)
+      else projections = await startProjectionsHere(deps)
+      closers.push(projections.close)
     }
     if (config.roles.has('workers') && opts.startProjections !== false) {
       const workerRunners = workers(config, { js, jsm, clock, log, outbound }).map(worker => new WorkerRunner({
@@ -129,7 +123,7 @@ export async function startRuntime (config: Config, log: Logger, opts: RuntimeOp
       const started = triggers
       closers.push(async () => await started.stop())
     }
-    const readModels = new ReadModels({ db, jsm, projections: projectionsFor(config), runners })
+    const readModels = new ReadModels({ db, jsm, projections: projectionsFor(config), runners: projections.runners })
     const hubs = { jobs: jobStatusHub(js, jsm, log), tasks: taskHub(js, jsm, log), callbacks: callbackHub(js, jsm, log) }
     if (config.roles.has('api') && opts.startProjections !== false) {
       await hubs.jobs.start()
@@ -141,7 +135,7 @@ export async function startRuntime (config: Config, log: Logger, opts: RuntimeOp
     }
     const tail = new EventTail({ js, jsm, log: log.child({ component: 'tail' }) })
     closers.push(async () => await tail.close())
-    return { config, log, clock, nc, nats, js, jsm, db, projections: runners, ticker, readModels, hubs, outbound, triggers, tail, close }
+    return { config, log, clock, nc, nats, js, jsm, db, projections: projections.runners, ticker: projections.ticker, projectionThread: projections.thread, readModels, hubs, outbound, triggers, tail, close }
   } catch (err) {
     await close()
     throw err

@@ -116,6 +116,17 @@ const plugin: FastifyPluginAsyncTypebox<HealthOptions> = async (app, { runtime }
   })
   // eslint-disable-next-line no-new
   new Gauge({
+    name: 'jetway_projection_thread_info',
+    help: 'Which thread of this process runs each projection and the timer ticker (main, or projections#<threadId>)',
+    labelNames: ['projection', 'thread'],
+    registers: [registry],
+    collect () {
+      this.reset()
+      for (const name of runtime.projections.keys()) this.set({ projection: name, thread: runtime.projectionThread }, 1)
+    }
+  })
+  // eslint-disable-next-line no-new
+  new Gauge({
     name: 'jetway_nats_connected',
     help: '1 while the NATS connection is up',
     registers: [registry],

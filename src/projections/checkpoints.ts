@@ -1,7 +1,7 @@
 import type { JetStreamManager } from '@nats-io/jetstream'
 import type { DB } from './db.js'
 import type { Projection } from './projection.js'
-import type { ProjectionRunner } from './runner.js'
+import type { RunnerHandle } from './host.js'
 
 // Where each read model stands, as SQLite says: the checkpoint (last stream sequence applied)
 // and whether a rebuild is refilling it. Reads and readiness look here rather than at a
@@ -21,7 +21,7 @@ export interface ReadModelsOptions {
   jsm: JetStreamManager
   projections: Projection[]
   /** this process's runners, whose commits wake waiting reads at once */
-  runners: Map<string, ProjectionRunner>
+  runners: Map<string, RunnerHandle>
   /** how often waiting reads look at the checkpoints when no runner here wakes them */
   pollMs?: number
 }

@@ -8,6 +8,7 @@ import type { Clock } from '../lib/time.js'
 import { microTimeOf } from '../lib/time.js'
 import type { Projection } from './projection.js'
 import { keepRunning } from '../lib/retry.js'
+import { SequenceWatch } from '../lib/concurrency.js'
 
 export interface ProjectionRunnerOptions {
   projection: Projection
@@ -18,6 +19,8 @@ export interface ProjectionRunnerOptions {
   batchSize?: number
   /** called after each committed batch: applied sequence and messages still pending */
   onBatch?: (appliedSeq: number, pending: number) => void
+  /** called whenever what the runner reports changes (applied, caught up, rebuilding) */
+  onChange?: (runner: ProjectionRunner) => void
   /**
    * 'serve' (default): the process's own runner; it pauses while a rebuild elsewhere holds the
    * projection, and takes over from a rebuild that stopped renewing its lease.
@@ -52,7 +55,6 @@ export class ProjectionRunner {
   private messages?: ConsumerMessages
   private stopped = false
   private loop?: Promise<void>
-  private waiters: { seq: number, resolve: (ok: boolean) => void }[] = []
   private batch: StoredEvent[] = []
   private batchLastSeq = 0
   private batchPending = 0
@@ -61,7 +63,7 @@ export class ProjectionRunner {
   private lingerTimer?: NodeJS.Timeout
   private heartbeat?: NodeJS.Timeout
   private wakeUp?: () => void
-  private change = signal()
+  private readonly applied = new SequenceWatch()
 
   constructor (opts: ProjectionRunnerOptions) {
     this.opts = opts
@@ -90,27 +92,17 @@ export class ProjectionRunner {
     // stop(), not close(): close() resolves only once the for-await loop has run the stop
     this.messages?.stop()
     await this.loop
-    for (const w of this.waiters) w.resolve(false)
-    this.waiters = []
+    this.applied.close()
   }
 
   /** Resolves at the next commit or checkpoint reload of this runner (a read waiting on it). */
   async changed (): Promise<void> {
-    return await this.change.promise
+    return await this.applied.changed()
   }
 
   /** Resolves true once the projection has applied `seq`, false after `timeoutMs`. */
   async waitFor (seq: number, timeoutMs: number): Promise<boolean> {
-    if (this.appliedSeq >= seq) return true
-    return await new Promise(resolve => {
-      const waiter = { seq, resolve }
-      const timer = setTimeout(() => {
-        this.waiters = this.waiters.filter(w => w !== waiter)
-        resolve(false)
-      }, timeoutMs)
-      waiter.resolve = ok => { clearTimeout(timer); resolve(ok) }
-      this.waiters.push(waiter)
-    })
+    return await this.applied.waitFor(seq, timeoutMs)
   }
 
   /**
@@ -131,6 +123,7 @@ export class ProjectionRunner {
     this.appliedSeq = 0
     this.caughtUp = false
     this.rebuilding = opts.rebuilding === true
+    this.notify()
   }
 
   /**
@@ -285,25 +278,15 @@ export class ProjectionRunner {
 
   /** Wakes whoever waits on this runner: sequence waiters, and changed(). */
   private notify (): void {
-    if (this.waiters.length > 0) {
-      const ready = this.waiters.filter(w => w.seq <= this.appliedSeq)
-      this.waiters = this.waiters.filter(w => w.seq > this.appliedSeq)
-      for (const w of ready) w.resolve(true)
-    }
-    this.change.resolve()
-    this.change = signal()
+    this.applied.notify(this.appliedSeq)
+    this.opts.onChange?.(this)
   }
 
   private markCaughtUp (): void {
     if (!this.caughtUp) this.log.info({ appliedSeq: this.appliedSeq }, 'projection caught up')
     this.caughtUp = true
+    this.opts.onChange?.(this)
   }
-}
-
-function signal (): { promise: Promise<void>, resolve: () => void } {
-  let done!: () => void
-  const promise = new Promise<void>(resolve => { done = resolve })
-  return { promise, resolve: done }
 }
 
 async function ensureCheckpoint (db: Kysely<Database>, projection: Projection, clock: Clock): Promise<void> {

@@ -1,0 +1,84 @@
+import type { JetStreamClient } from '@nats-io/jetstream'
+import type { Logger } from 'pino'
+import type { Config } from '../config.js'
+import type { Clock } from '../lib/time.js'
+import type { DB } from './db.js'
+import { ProjectionRunner } from './runner.js'
+import { projectionsFor } from './index.js'
+import { TimerTicker } from '../workers/timer-ticker.js'
+
+// Where the projections (and the timer ticker, which fires from their timers read model) run:
+// by default in a worker thread of their own (thread-host.ts), so that their SQLite
+// transactions and NATS consumers use the second core instead of the HTTP event loop; in this
+// thread with PROJECTIONS_THREAD=off or a test clock. The rest of the process sees the same
+// handles either way.
+
+/** A projection's runner as the rest of the process sees it, wherever it runs. */
+export interface RunnerHandle {
+  readonly name: string
+  readonly appliedSeq: number
+  readonly pending: number
+  readonly caughtUp: boolean
+  readonly rebuilding: boolean
+  /** resolves at the runner's next commit or state change */
+  changed: () => Promise<void>
+  waitFor: (seq: number, timeoutMs: number) => Promise<boolean>
+  start: () => Promise<void>
+  stop: () => Promise<void>
+  reset: (opts?: { rebuilding?: boolean }) => Promise<void>
+}
+
+export interface TickerStats {
+  fired: number
+  lastFireLagMs: number
+}
+
+export interface ProjectionHost {
+  runners: Map<string, RunnerHandle>
+  ticker: TickerStats | undefined
+  /** 'main', or the worker thread's name and id: what /metrics and the logs show */
+  thread: string
+  close: () => Promise<void>
+}
+
+export interface HostDeps {
+  config: Config
+  js: JetStreamClient
+  db: DB
+  log: Logger
+  clock: Clock
+  /** sees each runner's state change (the projection thread reports them to the HTTP thread) */
+  onChange?: (runner: ProjectionRunner) => void
+  /** sees each timer fired */
+  onFired?: (lateMs: number) => void
+}
+
+/** Starts every projection's runner, then the timer ticker, in this thread. */
+export async function startProjectionsHere ({ config, js, db, log, clock, onChange, onFired }: HostDeps): Promise<ProjectionHost> {
+  const runners = new Map<string, ProjectionRunner>()
+  for (const projection of projectionsFor(config)) {
+    runners.set(projection.name, new ProjectionRunner({ projection, js, db, log, clock, onChange }))
+  }
+  for (const runner of runners.values()) await runner.start()
+  // timers fire where their read model is kept current: with the projections
+  const ticker = new TimerTicker({ db, js, clock, log, tickMs: config.timerTickMs, onFired })
+  ticker.start()
+  return {
+    runners,
+    ticker,
+    thread: 'main',
+    close: async () => {
+      await ticker.stop()
+      await Promise.all([...runners.values()].map(async r => await r.stop()))
+    }
+  }
+}
+
+/** The runners without starting them (a script that drives its own, like `npm run rebuild`). */
+export function idleProjections ({ config, js, db, log, clock }: HostDeps): ProjectionHost {
+  const runners = new Map<string, RunnerHandle>()
+  for (const projection of projectionsFor(config)) {
+    runners.set(projection.name, new ProjectionRunner({ projection, js, db, log, clock }))
+  }
+  return { runners, ticker: undefined, thread: 'main', close: async () => {} }
+}
