@@ -117,6 +117,14 @@ export function lastEventIdOf (request: FastifyRequest, query: string | undefine
   return Number(raw)
 }
 
+const frames = new WeakMap<HubEvent, Buffer>()
+/** An event's SSE frame, encoded once however many connections it goes to (a broadcast). */
+function frameOf (ev: HubEvent): Buffer {
+  let frame = frames.get(ev)
+  if (frame === undefined) frames.set(ev, frame = Buffer.from(`id: ${ev.seq}\nevent: ${ev.type}\ndata: ${ev.data}\n\n`))
+  return frame
+}
+
 /**
  * Streams one SSE connection: register live first and buffer, note the high-water mark,
  * replay the gap up to it, flush the buffer past it, then go live. No gap, no duplicate.
@@ -141,7 +149,7 @@ export async function streamEvents (request: FastifyRequest, reply: FastifyReply
   const high = hub.highWater
   let lastSent = lastEventId ?? (opts.replayFromStart ? 0 : high)
   let pending: HubEvent[] | undefined = []
-  const write = (text: string): void => {
+  const write = (text: string | Buffer): void => {
     if (closed) return
     res.write(text)
     if (res.writableLength > maxBufferedBytes) {
@@ -152,7 +160,7 @@ export async function streamEvents (request: FastifyRequest, reply: FastifyReply
   const send = (ev: HubEvent): void => {
     if (closed || ev.seq <= lastSent) return
     lastSent = ev.seq
-    write(`id: ${ev.seq}\nevent: ${ev.type}\ndata: ${ev.data}\n\n`)
+    write(frameOf(ev))
   }
   const unsubscribe = hub.subscribe(opts.key, ev => {
     if (pending === undefined) send(ev)

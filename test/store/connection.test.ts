@@ -10,7 +10,7 @@ import { connectNats } from '../../src/store/connection.js'
 t.test('requests answer, time out and find no responders as nats.js says, after the cancel change', async t => {
   const nc = await connectNats(await natsServer(t), 'test')
   t.teardown(async () => { await nc.close() })
-  const sub = nc.subscribe('echo', { callback: (_err, msg) => msg.respond(msg.data) })
+  const sub = nc.subscribe('echo', { callback: (_err, msg) => { msg.respond(msg.data) } })
   t.teardown(() => sub.unsubscribe())
   const answers = await Promise.all(Array.from({ length: 200 }, async (_, i) => (await nc.request('echo', `m${i}`, { timeout: 5000 })).string()))
   t.same(answers, Array.from({ length: 200 }, (_, i) => `m${i}`), 'every answer, to its own request')
