@@ -1,6 +1,7 @@
 // npm run bench:catchup — replay EVENTS (default 1,000,000) collected events from COLLECT into
 // SQLite through the projection runner, beside raw better-sqlite3 batched inserts of the same
-// rows in the same run. Leaves nothing behind.
+// rows into the same table and indexes (the migrations' schema) in the same run. Leaves nothing
+// behind.
 import { join } from 'node:path'
 import SQLite from 'better-sqlite3'
 import { pino } from 'pino'
@@ -14,9 +15,8 @@ import { openDatabase } from '../src/projections/db.js'
 import { ProjectionRunner } from '../src/projections/runner.js'
 import { collectEvents } from '../src/projections/collect-events.js'
 import { systemClock } from '../src/lib/time.js'
-import { benchNats, fmt, section, tempDir } from './lib.js'
+import { benchNats, fmt, isMain, report, section, tempDir, type Figure } from './lib.js'
 
-const EVENTS = Number(process.env.EVENTS ?? 1_000_000)
 const USERS = 10_000
 
 export function syntheticEvent (i: number) {
@@ -24,64 +24,80 @@ export function syntheticEvent (i: number) {
   return { event_id: `e-${i}`, event: i % 3 === 0 ? 'purchase' : 'view', user_id: `user-${i % USERS}`, parameters: { order_id: `o-${i}`, currency: 'KRW', price: i % 997 }, event_datetime: t, received_at: t }
 }
 
-const nats = await benchNats()
-const data = await tempDir('jetway-bench-catchup-')
-try {
-  const nc = await connect({ servers: nats.url })
-  const jsm = await jetstreamManager(nc)
-  await applyStreams(jsm, await loadStreamConfigs(loadConfig({})), pino({ level: 'warn' }))
-  // Fill the stream fast with core publishes (no per-message ack); flush every 5k for back-pressure.
-  const fill0 = performance.now()
-  const encoder = new TextEncoder()
-  for (let i = 1; i <= EVENTS; i++) {
-    const data = syntheticEvent(i)
-    nc.publish(`collect.user.${data.user_id}.${data.event}`, encoder.encode(JSON.stringify(data)), {
-      headers: eventHeaders({ def: Events.collectEventReceived, data, subject: '', source: '/jetway/bench', time: new Date() })
-    })
-    if (i % 5000 === 0) await nc.flush()
-  }
-  await nc.flush()
-  let stored = 0
-  while (stored < EVENTS) stored = (await jsm.streams.info('COLLECT')).state.messages
-  console.log(`filled COLLECT with ${fmt(stored)} events in ${fmt((performance.now() - fill0) / 1000, 1)} s`)
-
-  // Projection replay: ordered consumer -> decode + validate -> batched Kysely insert + checkpoint.
-  const db = await openDatabase(join(data.path, 'jetway.db'))
-  const runner = new ProjectionRunner({ projection: collectEvents, js: jetstream(nc), db, log: pino({ level: 'warn' }), clock: systemClock })
-  const t0 = performance.now()
-  await runner.start()
-  await runner.waitFor(EVENTS, 3_600_000)
-  const replaySeconds = (performance.now() - t0) / 1000
-  await runner.stop()
-  const rows = Number((await db.selectFrom('collect_events').select(eb => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n)
-  await db.destroy()
-  await nc.close()
-
-  // The limit: the same rows through a prepared better-sqlite3 statement, 1000 per transaction.
-  const raw = new SQLite(join(data.path, 'raw.db'))
-  raw.pragma('journal_mode = WAL')
-  raw.pragma('synchronous = NORMAL')
-  raw.pragma('cache_size = -65536')
-  raw.exec(`CREATE TABLE collect_events (seq INTEGER PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, user_id TEXT NOT NULL, event TEXT NOT NULL,
-    event_datetime TEXT NOT NULL, parameters TEXT, received_at TEXT NOT NULL);
-    CREATE INDEX a ON collect_events (user_id, event_datetime, seq);`)
-  const insert = raw.prepare('INSERT INTO collect_events VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING')
-  const insertMany = raw.transaction((from: number, to: number) => {
-    for (let i = from; i < to; i++) {
-      const e = syntheticEvent(i)
-      insert.run(i, e.event_id, e.user_id, e.event, e.event_datetime, JSON.stringify(e.parameters), e.received_at)
+export async function catchupBench (EVENTS = 1_000_000): Promise<Figure[]> {
+  const nats = await benchNats()
+  const data = await tempDir('jetway-bench-catchup-')
+  try {
+    const nc = await connect({ servers: nats.url })
+    const jsm = await jetstreamManager(nc)
+    await applyStreams(jsm, await loadStreamConfigs(loadConfig({})), pino({ level: 'warn' }))
+    // Fill the stream fast with core publishes (no per-message ack); flush every 5k for back-pressure.
+    const fill0 = performance.now()
+    const encoder = new TextEncoder()
+    for (let i = 1; i <= EVENTS; i++) {
+      const data = syntheticEvent(i)
+      nc.publish(`collect.user.${data.user_id}.${data.event}`, encoder.encode(JSON.stringify(data)), {
+        headers: eventHeaders({ def: Events.collectEventReceived, data, subject: '', source: '/jetway/bench', time: new Date() })
+      })
+      if (i % 5000 === 0) await nc.flush()
     }
-  })
-  const r0 = performance.now()
-  for (let i = 1; i <= EVENTS; i += 1000) insertMany(i, Math.min(EVENTS + 1, i + 1000))
-  const rawSeconds = (performance.now() - r0) / 1000
-  raw.close()
+    await nc.flush()
+    let stored = 0
+    while (stored < EVENTS) stored = (await jsm.streams.info('COLLECT')).state.messages
+    console.log(`filled COLLECT with ${fmt(stored)} events in ${fmt((performance.now() - fill0) / 1000, 1)} s`)
 
-  section(`projection catch-up (${fmt(EVENTS)} events, ${fmt(USERS)} users)`)
-  console.log(`projection replay (JetStream -> SQLite): ${fmt(EVENTS / replaySeconds)} events/s (${fmt(replaySeconds, 1)} s, ${fmt(rows)} rows; goal >= 100,000/s)`)
-  console.log(`raw better-sqlite3 batched insert:        ${fmt(EVENTS / rawSeconds)} rows/s (${fmt(rawSeconds, 1)} s)`)
-  console.log(`ratio: ${fmt((EVENTS / replaySeconds) / (EVENTS / rawSeconds), 2)} of raw insert`)
-} finally {
-  await nats.remove()
-  await data.remove()
+    // Projection replay: ordered consumer -> decode + validate -> batched Kysely insert + checkpoint.
+    const db = await openDatabase(join(data.path, 'jetway.db'))
+    const runner = new ProjectionRunner({ projection: collectEvents, js: jetstream(nc), db, log: pino({ level: 'warn' }), clock: systemClock })
+    const t0 = performance.now()
+    await runner.start()
+    await runner.waitFor(EVENTS, 3_600_000)
+    const replaySeconds = (performance.now() - t0) / 1000
+    await runner.stop()
+    const rows = Number((await db.selectFrom('collect_events').select(eb => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n)
+    await db.destroy()
+    await nc.close()
+
+    // The limit: the same rows through a prepared better-sqlite3 statement, 1000 per transaction,
+    // into a fresh file with the same schema (collect_events: primary key, unique (user_id,
+    // event_id), index (user_id, event_datetime, seq)) and the same pragmas.
+    const rawFile = join(data.path, 'raw.db')
+    await (await openDatabase(rawFile)).destroy()
+    const raw = new SQLite(rawFile)
+    raw.pragma('journal_mode = WAL')
+    raw.pragma('synchronous = NORMAL')
+    raw.pragma('cache_size = -65536')
+    const insert = raw.prepare(`INSERT INTO collect_events (seq, event_id, user_id, event, event_datetime, parameters, received_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (user_id, event_id) DO NOTHING`)
+    const insertMany = raw.transaction((from: number, to: number) => {
+      for (let i = from; i < to; i++) {
+        const e = syntheticEvent(i)
+        insert.run(i, e.event_id, e.user_id, e.event, e.event_datetime, JSON.stringify(e.parameters), e.received_at)
+      }
+    })
+    const r0 = performance.now()
+    for (let i = 1; i <= EVENTS; i += 1000) insertMany(i, Math.min(EVENTS + 1, i + 1000))
+    const rawSeconds = (performance.now() - r0) / 1000
+    raw.close()
+
+    const replayRate = EVENTS / replaySeconds
+    const rawRate = EVENTS / rawSeconds
+    section(`projection catch-up (${fmt(EVENTS)} events, ${fmt(USERS)} users)`)
+    console.log(`projection replay (JetStream -> SQLite): ${fmt(replayRate)} events/s (${fmt(replaySeconds, 1)} s, ${fmt(rows)} rows)`)
+    console.log(`raw better-sqlite3 batched insert:        ${fmt(rawRate)} rows/s (${fmt(rawSeconds, 1)} s)`)
+    console.log(`ratio: ${fmt(replayRate / rawRate, 2)} of raw insert`)
+    return [{
+      figure: `projection catch-up of ${fmt(EVENTS)} collected events ÷ raw better-sqlite3 insert`,
+      value: `${fmt(replayRate)}/s`,
+      limit: `${fmt(rawRate)} rows/s raw insert, same schema`,
+      ratio: replayRate / rawRate,
+      goal: '≥ 0.8',
+      met: replayRate / rawRate >= 0.8 && rows === EVENTS
+    }]
+  } finally {
+    await nats.remove()
+    await data.remove()
+  }
 }
+
+if (isMain(import.meta.url)) report(await catchupBench(Number(process.env.EVENTS ?? 1_000_000)))

@@ -1,5 +1,6 @@
 // npm run bench:ingest — HTTP ingest rates beside the raw JetStream publish rate of the same
-// client library, measured in the same run so their ratios hold on a noisy machine.
+// client library, measured in the same run so their ratios hold on a noisy machine; and the
+// projection lag while single events pour in.
 //   EVENTS (default 30000) events per phase; CONNECTIONS (default 64) for single POSTs.
 import { randomUUID } from 'node:crypto'
 import autocannon from 'autocannon'
@@ -13,76 +14,116 @@ import { appendEvent } from '../src/store/events.js'
 import { Events } from '../src/schema/events/index.js'
 import { mapLimit } from '../src/lib/concurrency.js'
 import { microTimeOf } from '../src/lib/time.js'
-import { benchNats, fmt, section, spawnService, tempDir } from './lib.js'
+import { benchNats, fmt, isMain, percentile, report, section, spawnService, tempDir, type Figure } from './lib.js'
 
-const EVENTS = Number(process.env.EVENTS ?? 30_000)
-const CONNECTIONS = Number(process.env.CONNECTIONS ?? 64)
 const IN_FLIGHT = 256
+/** how often the lag probe writes one event and reads it back with its sequence */
+const PROBE_EVERY_MS = 20
 
-const nats = await benchNats()
-const data = await tempDir('jetway-bench-data-')
-try {
-  // 1. raw: the same envelope, appended by the same client library, 256 in flight
-  const nc = await connect({ servers: nats.url, noAsyncTraces: true })
-  await applyStreams(await jetstreamManager(nc), await loadStreamConfigs(loadConfig({})), pino({ level: 'warn' }))
-  const js = jetstream(nc)
-  const now = microTimeOf(new Date())
-  const raw = async (n: number): Promise<number> => {
-    const t0 = performance.now()
-    await mapLimit(Array.from({ length: n }, (_, i) => i), IN_FLIGHT, async i => await appendEvent(js, {
-      def: Events.collectEventReceived,
-      data: { event_id: `raw-${randomUUID()}`, event: 'purchase', user_id: `user-${i % 1000}`, parameters: { order_id: `o-${i}`, currency: 'KRW', price: 1200.5 }, event_datetime: now, received_at: now },
-      subject: `collect.user.user-${i % 1000}.purchase`,
-      source: '/jetway/bench',
-      idempotencyKey: `raw-${randomUUID()}`,
-      time: new Date()
-    }))
-    return n / ((performance.now() - t0) / 1000)
-  }
-  await raw(2000) // warm-up
-  const rawRate = await raw(EVENTS)
-  await nc.close()
+export interface IngestOptions {
+  events?: number
+  connections?: number
+}
 
-  const service = await spawnService({ NATS_URL: nats.url, DATA_DIR: data.path })
+export async function ingestBench (opts: IngestOptions = {}): Promise<Figure[]> {
+  const EVENTS = opts.events ?? 30_000
+  const CONNECTIONS = opts.connections ?? 64
+  const nats = await benchNats()
+  const data = await tempDir('jetway-bench-data-')
   try {
-    // 2. single events over HTTP, CONNECTIONS at once
-    const s0 = performance.now()
-    const single = await autocannon({
-      url: `${service.url}/api/collect`,
-      method: 'POST',
-      connections: CONNECTIONS,
-      amount: EVENTS,
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ event_id: '[<id>]', event: 'purchase', user_id: 'user-1', parameters: { order_id: 'o-1', currency: 'KRW', price: 1200.5 } }),
-      idReplacement: true
-    })
-    // autocannon's own duration is rounded; time the run here
-    const singleRate = single.requests.total / ((performance.now() - s0) / 1000)
-    const non2xx = single.non2xx + single.errors
+    // 1. raw: the same envelope, appended by the same client library, 256 in flight
+    const nc = await connect({ servers: nats.url, noAsyncTraces: true })
+    await applyStreams(await jetstreamManager(nc), await loadStreamConfigs(loadConfig({})), pino({ level: 'warn' }))
+    const js = jetstream(nc)
+    const now = microTimeOf(new Date())
+    const raw = async (n: number): Promise<number> => {
+      const t0 = performance.now()
+      await mapLimit(Array.from({ length: n }, (_, i) => i), IN_FLIGHT, async i => await appendEvent(js, {
+        def: Events.collectEventReceived,
+        data: { event_id: `raw-${randomUUID()}`, event: 'purchase', user_id: `user-${i % 1000}`, parameters: { order_id: `o-${i}`, currency: 'KRW', price: 1200.5 }, event_datetime: now, received_at: now },
+        subject: `collect.user.user-${i % 1000}.purchase`,
+        source: '/jetway/bench',
+        idempotencyKey: `raw-${randomUUID()}`,
+        time: new Date()
+      }))
+      return n / ((performance.now() - t0) / 1000)
+    }
+    await raw(2000) // warm-up
+    const rawRate = await raw(EVENTS)
+    await nc.close()
 
-    // 3. batches of 500 over 8 connections
-    const pool = new Pool(service.url, { connections: 8 })
-    const batches = Math.ceil(EVENTS * 2 / 500)
-    const t0 = performance.now()
-    let accepted = 0
-    await mapLimit(Array.from({ length: batches }, (_, b) => b), 8, async b => {
-      const events = Array.from({ length: 500 }, (_, i) => ({ event_id: `batch-${b}-${i}`, event: 'view', user_id: `user-${i % 100}`, parameters: { order_id: `o-${i}`, currency: 'KRW', price: 10 } }))
-      const r = await pool.request({ path: '/api/collect/batch', method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ events }) })
-      const body = await r.body.json() as { accepted: number }
-      accepted += body.accepted
-    })
-    const batchRate = accepted / ((performance.now() - t0) / 1000)
-    await pool.close()
+    const service = await spawnService({ NATS_URL: nats.url, DATA_DIR: data.path })
+    try {
+      const probes = new Pool(service.url, { connections: 2 })
+      // 2. single events over HTTP, CONNECTIONS at once; beside them a probe writes one event
+      // every PROBE_EVERY_MS and reads it back with its jetway-seq: the read waits until the
+      // projection has applied it, so write-answered -> readable is the lag a client sees
+      const lags: number[] = []
+      const probing = { on: true }
+      const probe = (async () => {
+        for (let i = 0; probing.on; i++) {
+          const w = await probes.request({ path: '/api/collect', method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ event_id: `probe-${i}`, event: 'probe', user_id: 'prober' }) })
+          await w.body.dump()
+          const t0 = performance.now()
+          const r = await probes.request({ path: `/api/event/prober?event=probe&limit=1&min_seq=${String(w.headers['jetway-seq'])}`, method: 'GET' })
+          await r.body.dump()
+          if (r.statusCode === 200) lags.push(performance.now() - t0)
+          await new Promise(resolve => setTimeout(resolve, PROBE_EVERY_MS))
+        }
+      })()
+      const s0 = performance.now()
+      const single = await autocannon({
+        url: `${service.url}/api/collect`,
+        method: 'POST',
+        connections: CONNECTIONS,
+        amount: EVENTS,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ event_id: '[<id>]', event: 'purchase', user_id: 'user-1', parameters: { order_id: 'o-1', currency: 'KRW', price: 1200.5 } }),
+        idReplacement: true
+      })
+      // autocannon's own duration is rounded; time the run here
+      const singleRate = single.requests.total / ((performance.now() - s0) / 1000)
+      const non2xx = single.non2xx + single.errors
+      probing.on = false
+      await probe
+      await probes.close()
 
-    section(`ingest (${fmt(EVENTS)} events per phase; nats-server and service on this machine)`)
-    console.log(`raw JetStream publish (nats.js, ${IN_FLIGHT} in flight): ${fmt(rawRate)} events/s`)
-    console.log(`HTTP POST /api/collect (${CONNECTIONS} connections):    ${fmt(singleRate)} events/s  = ${fmt(singleRate / rawRate, 2)} of raw (goal >= 0.70); non-2xx/errors: ${non2xx}`)
-    console.log(`HTTP POST /api/collect/batch (500/batch, 8 conns):  ${fmt(batchRate)} events/s  = ${fmt(batchRate / rawRate, 2)} of raw (goal >= 0.90)`)
-    console.log(`single POST latency: p50 ${single.latency.p50} ms, p99 ${single.latency.p99} ms`)
+      // 3. batches of 500 over 8 connections
+      const pool = new Pool(service.url, { connections: 8 })
+      const batches = Math.ceil(EVENTS * 2 / 500)
+      const t0 = performance.now()
+      let accepted = 0
+      await mapLimit(Array.from({ length: batches }, (_, b) => b), 8, async b => {
+        const events = Array.from({ length: 500 }, (_, i) => ({ event_id: `batch-${b}-${i}`, event: 'view', user_id: `user-${i % 100}`, parameters: { order_id: `o-${i}`, currency: 'KRW', price: 10 } }))
+        const r = await pool.request({ path: '/api/collect/batch', method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ events }) })
+        const body = await r.body.json() as { accepted: number }
+        accepted += body.accepted
+      })
+      const batchRate = accepted / ((performance.now() - t0) / 1000)
+      await pool.close()
+
+      lags.sort((a, b) => a - b)
+      section(`ingest (${fmt(EVENTS)} events per phase; nats-server and service on this machine)`)
+      console.log(`raw JetStream publish (nats.js, ${IN_FLIGHT} in flight): ${fmt(rawRate)} events/s`)
+      console.log(`HTTP POST /api/collect (${CONNECTIONS} connections):    ${fmt(singleRate)} events/s  = ${fmt(singleRate / rawRate, 2)} of raw; non-2xx/errors: ${non2xx}`)
+      console.log(`HTTP POST /api/collect/batch (500/batch, 8 conns):  ${fmt(batchRate)} events/s  = ${fmt(batchRate / rawRate, 2)} of raw`)
+      console.log(`single POST latency: p50 ${single.latency.p50} ms, p99 ${single.latency.p99} ms`)
+      console.log(`projection lag (write answered -> readable), ${lags.length} probes: p50 ${fmt(percentile(lags, 0.5), 1)} ms, p99 ${fmt(percentile(lags, 0.99), 1)} ms, max ${fmt(lags.at(-1) ?? NaN, 1)} ms`)
+      const rawLimit = `${fmt(rawRate)}/s raw JetStream publish`
+      return [
+        { figure: 'HTTP single-event ingest ÷ raw JetStream publish', value: `${fmt(singleRate)}/s`, limit: rawLimit, ratio: singleRate / rawRate, goal: '≥ 0.5', met: singleRate / rawRate >= 0.5 && non2xx === 0 },
+        { figure: 'HTTP batch ingest (500 per request) ÷ raw publish', value: `${fmt(batchRate)}/s`, limit: rawLimit, ratio: batchRate / rawRate, goal: '≥ 0.85', met: batchRate / rawRate >= 0.85 },
+        { figure: 'projection lag while ingesting single events, p99', value: `${fmt(percentile(lags, 0.99), 1)} ms`, limit: `at ${fmt(singleRate)}/s`, goal: '≤ 250 ms', met: percentile(lags, 0.99) <= 250 }
+      ]
+    } finally {
+      await service.stop()
+    }
   } finally {
-    await service.stop()
+    await nats.remove()
+    await data.remove()
   }
-} finally {
-  await nats.remove()
-  await data.remove()
+}
+
+if (isMain(import.meta.url)) {
+  report(await ingestBench({ events: Number(process.env.EVENTS ?? 30_000), connections: Number(process.env.CONNECTIONS ?? 64) }))
 }

@@ -5,6 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createServer } from 'node:net'
+import { pathToFileURL } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { startNatsServer, type NatsServer } from '../src/store/nats-server.js'
 
@@ -57,4 +58,34 @@ export const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', 
 
 export function section (title: string): void {
   console.log(`\n== ${title}`)
+}
+
+/** One row of `npm run bench`'s table: a figure, the limit measured beside it, and its goal. */
+export interface Figure {
+  figure: string
+  /** the figure as printed, e.g. '14,439 events/s' */
+  value: string
+  /** the matching limit measured in the same run, as printed */
+  limit: string
+  /** value ÷ limit where the goal is a ratio */
+  ratio?: number
+  goal: string
+  met: boolean
+}
+
+/** The figures as a Markdown table (what the README carries). */
+export function table (figures: Figure[]): string {
+  const rows = figures.map(f => `| ${f.figure} | ${f.value} | ${f.limit} | ${f.ratio === undefined ? '' : fmt(f.ratio, 2)} | ${f.goal} | ${f.met ? 'met' : '**not met**'} |`)
+  return ['| figure | value | limit (same run) | ratio | goal | |', '|---|---|---|---|---|---|', ...rows].join('\n')
+}
+
+/** True when the module at `url` is the script node was started with (not imported by bench/run.ts). */
+export function isMain (url: string): boolean {
+  return process.argv[1] !== undefined && url === pathToFileURL(process.argv[1]).href
+}
+
+/** Prints a bench's figures when it runs on its own. */
+export function report (figures: Figure[]): void {
+  section('figures')
+  console.log(table(figures))
 }

@@ -11,12 +11,14 @@ import { readFileSync } from 'node:fs'
 import { connect } from '@nats-io/transport-node'
 import { jetstream, jetstreamManager, DeliverPolicy } from '@nats-io/jetstream'
 import { Pool } from 'undici'
-import { benchNats, fmt, percentile, section, spawnService, tempDir } from './lib.js'
+import { benchNats, fmt, isMain, percentile, report, section, spawnService, tempDir, type Figure } from './lib.js'
 
-const RATE = Number(process.env.RATE ?? 500)
-const SECONDS = Number(process.env.SECONDS ?? 10)
-// this machine allows 20,000 open files per process, the service's own NATS and SQLite included
-const FANOUT = (process.env.FANOUT ?? '1000,10000,19900').split(',').map(Number)
+export interface SseOptions {
+  rate?: number
+  seconds?: number
+  /** connection counts of the fan-out runs; the figure is taken at the last */
+  fanout?: number[]
+}
 
 /** A minimal SSE client: calls onEvent(id, data) per event; resolves once the response is open. */
 async function sse (url: string, onEvent: (id: number, data: string) => void): Promise<http.ClientRequest> {
@@ -44,100 +46,135 @@ async function sse (url: string, onEvent: (id: number, data: string) => void): P
 
 const rssOf = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024
 
-const nats = await benchNats()
-const data = await tempDir('jetway-bench-sse-')
-// one user holds every fan-out connection here: lift the per-user cap (default 100) for the bench
-const service = await spawnService({ NATS_URL: nats.url, DATA_DIR: data.path, SSE_HEARTBEAT: '15s', SSE_MAX_CONNECTIONS: '25000', SSE_MAX_PER_USER: '25000' })
-const pool = new Pool(service.url, { connections: 16 })
-const postJson = async (path: string, body: unknown): Promise<any> => {
-  const r = await pool.request({ path, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
-  return await r.body.json()
-}
-try {
-  // 1a. raw floor: JetStream publish -> ordered consumer, same rate
-  const nc = await connect({ servers: nats.url, noAsyncTraces: true })
-  const jsm = await jetstreamManager(nc)
-  await jsm.streams.add({ name: 'BENCH', subjects: ['bench.>'], storage: 'file' as never })
-  const js = jetstream(nc)
-  const rawLatency: number[] = []
-  const sentAt = new Map<string, number>()
-  const consumer = await js.consumers.get('BENCH', { deliver_policy: DeliverPolicy.New })
-  const messages = await consumer.consume()
-  const rawTotal = RATE * SECONDS
-  const rawDone = (async () => {
-    for await (const m of messages) {
-      rawLatency.push(performance.now() - sentAt.get(m.subject)!)
-      if (rawLatency.length === rawTotal) break
+export async function sseBench (opts: SseOptions = {}): Promise<Figure[]> {
+  const RATE = opts.rate ?? 500
+  const SECONDS = opts.seconds ?? 10
+  // this machine allows 20,000 open files per process, the service's own NATS and SQLite included
+  const FANOUT = opts.fanout ?? [1000, 10_000, 19_900]
+  const nats = await benchNats()
+  const data = await tempDir('jetway-bench-sse-')
+  // one user holds every fan-out connection here: lift the per-user cap (default 100) for the bench
+  const service = await spawnService({ NATS_URL: nats.url, DATA_DIR: data.path, SSE_HEARTBEAT: '15s', SSE_MAX_CONNECTIONS: '25000', SSE_MAX_PER_USER: '25000' })
+  const pool = new Pool(service.url, { connections: 16 })
+  const postJson = async (path: string, body: unknown): Promise<any> => {
+    const r = await pool.request({ path, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+    return await r.body.json()
+  }
+  try {
+    // 1a. raw floor: JetStream publish -> ordered consumer, same rate
+    const nc = await connect({ servers: nats.url, noAsyncTraces: true })
+    const jsm = await jetstreamManager(nc)
+    await jsm.streams.add({ name: 'BENCH', subjects: ['bench.>'], storage: 'file' as never })
+    const js = jetstream(nc)
+    const rawLatency: number[] = []
+    const sentAt = new Map<string, number>()
+    const consumer = await js.consumers.get('BENCH', { deliver_policy: DeliverPolicy.New })
+    const messages = await consumer.consume()
+    const rawTotal = RATE * SECONDS
+    const rawDone = (async () => {
+      for await (const m of messages) {
+        rawLatency.push(performance.now() - sentAt.get(m.subject)!)
+        if (rawLatency.length === rawTotal) break
+      }
+    })()
+    const t0 = performance.now()
+    for (let i = 0; i < rawTotal; i++) {
+      while (performance.now() - t0 < (i * 1000) / RATE) await new Promise(resolve => setImmediate(resolve))
+      sentAt.set(`bench.${i}`, performance.now())
+      js.publish(`bench.${i}`, '{"eventStatus":"Y"}').catch(() => {})
     }
-  })()
-  const t0 = performance.now()
-  for (let i = 0; i < rawTotal; i++) {
-    while (performance.now() - t0 < (i * 1000) / RATE) await new Promise(resolve => setImmediate(resolve))
-    sentAt.set(`bench.${i}`, performance.now())
-    js.publish(`bench.${i}`, '{"eventStatus":"Y"}').catch(() => {})
-  }
-  await rawDone
-  messages.stop()
-  await nc.close()
+    await rawDone
+    messages.stop()
+    await nc.close()
 
-  // 1b. end to end through Jetway, one SSE client on the user's stream
-  const total = RATE * SECONDS
-  const ids: string[] = []
-  for (let i = 0; i < total; i += 100) {
-    ids.push(...await Promise.all(Array.from({ length: Math.min(100, total - i) }, async () => (await postJson('/noti/pub', { eventType: 'TRAINING', userId: 'bench' })).eventId as string)))
-  }
-  const completedAt = new Map<string, number>()
-  const e2e: number[] = []
-  let resolveAll: () => void
-  const allSeen = new Promise<void>(resolve => { resolveAll = resolve })
-  const client = await sse(`${service.url}/noti/users/bench/sub`, (_id, json) => {
-    const { eventId } = JSON.parse(json) as { eventId: string }
-    e2e.push(performance.now() - completedAt.get(eventId)!)
-    if (e2e.length === total) resolveAll()
-  })
-  const s0 = performance.now()
-  for (let i = 0; i < total; i++) {
-    while (performance.now() - s0 < (i * 1000) / RATE) await new Promise(resolve => setImmediate(resolve))
-    completedAt.set(ids[i]!, performance.now())
-    postJson(`/noti/complete/${ids[i]!}`, { eventStatus: 'Y' }).catch(() => {})
-  }
-  await allSeen
-  client.destroy()
-  rawLatency.sort((a, b) => a - b)
-  e2e.sort((a, b) => a - b)
-  section(`end-to-end latency at ${RATE} completions/s for ${SECONDS} s`)
-  console.log(`POST /noti/complete -> SSE client:        p50 ${fmt(percentile(e2e, 0.5), 2)} ms, p99 ${fmt(percentile(e2e, 0.99), 2)} ms (goal p99 <= 10 ms)`)
-  console.log(`raw JetStream publish -> ordered consumer: p50 ${fmt(percentile(rawLatency, 0.5), 2)} ms, p99 ${fmt(percentile(rawLatency, 0.99), 2)} ms`)
+    // 1b. end to end through Jetway, one SSE client on the user's stream
+    const total = RATE * SECONDS
+    const ids: string[] = []
+    for (let i = 0; i < total; i += 100) {
+      ids.push(...await Promise.all(Array.from({ length: Math.min(100, total - i) }, async () => (await postJson('/noti/pub', { eventType: 'TRAINING', userId: 'bench' })).eventId as string)))
+    }
+    const completedAt = new Map<string, number>()
+    const e2e: number[] = []
+    let resolveAll: () => void
+    const allSeen = new Promise<void>(resolve => { resolveAll = resolve })
+    const client = await sse(`${service.url}/noti/users/bench/sub`, (_id, json) => {
+      const { eventId } = JSON.parse(json) as { eventId: string }
+      e2e.push(performance.now() - completedAt.get(eventId)!)
+      if (e2e.length === total) resolveAll()
+    })
+    const s0 = performance.now()
+    for (let i = 0; i < total; i++) {
+      while (performance.now() - s0 < (i * 1000) / RATE) await new Promise(resolve => setImmediate(resolve))
+      completedAt.set(ids[i]!, performance.now())
+      postJson(`/noti/complete/${ids[i]!}`, { eventStatus: 'Y' }).catch(() => {})
+    }
+    await allSeen
+    client.destroy()
+    rawLatency.sort((a, b) => a - b)
+    e2e.sort((a, b) => a - b)
+    section(`end-to-end latency at ${RATE} completions/s for ${SECONDS} s`)
+    console.log(`POST /noti/complete -> SSE client:        p50 ${fmt(percentile(e2e, 0.5), 2)} ms, p99 ${fmt(percentile(e2e, 0.99), 2)} ms `)
+    console.log(`raw JetStream publish -> ordered consumer: p50 ${fmt(percentile(rawLatency, 0.5), 2)} ms, p99 ${fmt(percentile(rawLatency, 0.99), 2)} ms`)
 
-  // 2. fan-out, the clients spread over processes of at most 5000 connections each
-  section('fan-out: one status event to N SSE connections on one instance')
-  const baseRss = rssOf(service.child.pid!)
-  for (const n of FANOUT) {
-    const children = Array.from({ length: Math.ceil(n / 5000) }, (_, k) => fork('bench/sse-clients.ts', [], {
-      execArgv: ['--import', 'tsx'],
-      env: { ...process.env, URL: `${service.url}/noti/users/fan/sub`, COUNT: String(Math.min(5000, n - k * 5000)) }
-    }))
-    const c0 = performance.now()
-    await Promise.all(children.map(async c => await new Promise<void>((resolve, reject) => {
-      c.once('message', () => resolve())
-      c.once('exit', code => reject(new Error(`client process exited ${String(code)}`)))
-    })))
-    const connectSeconds = (performance.now() - c0) / 1000
-    const rss = rssOf(service.child.pid!)
-    const reports = children.map(async c => await new Promise<bigint[]>(resolve => c.once('message', (m: { arrivals: string[] }) => resolve(m.arrivals.map(BigInt)))))
-    const { eventId } = await postJson('/noti/pub', { eventType: 'DEPLOY', userId: 'fan' })
-    const sent = process.hrtime.bigint()
-    await postJson(`/noti/complete/${eventId as string}`, { eventStatus: 'Y' })
-    const arrived = (await Promise.all(reports)).flat().map(t => Number(t - sent) / 1e6).sort((a, b) => a - b)
-    console.log(`${fmt(n).padStart(6)} connections: p50 ${fmt(percentile(arrived, 0.5))} ms, p99 ${fmt(percentile(arrived, 0.99))} ms, last ${fmt(arrived.at(-1)!)} ms; service RSS ${fmt(rss / 2 ** 20)} MiB (${fmt(baseRss / 2 ** 20)} MiB before); connected in ${fmt(connectSeconds, 1)} s`)
-    for (const c of children) c.send({ close: true })
-    await Promise.all(children.map(async c => await new Promise(resolve => c.once('exit', resolve))))
-    await new Promise(resolve => setTimeout(resolve, 1000))
+    // 2. fan-out, the clients spread over processes of at most 5000 connections each
+    section('fan-out: one status event to N SSE connections on one instance')
+    const baseRss = rssOf(service.child.pid!)
+    const fanned: { n: number, p99: number, rss: number }[] = []
+    for (const n of FANOUT) {
+      const children = Array.from({ length: Math.ceil(n / 5000) }, (_, k) => fork('bench/sse-clients.ts', [], {
+        execArgv: ['--import', 'tsx'],
+        env: { ...process.env, URL: `${service.url}/noti/users/fan/sub`, COUNT: String(Math.min(5000, n - k * 5000)) }
+      }))
+      const c0 = performance.now()
+      await Promise.all(children.map(async c => await new Promise<void>((resolve, reject) => {
+        c.once('message', () => resolve())
+        c.once('exit', code => reject(new Error(`client process exited ${String(code)}`)))
+      })))
+      const connectSeconds = (performance.now() - c0) / 1000
+      const rss = rssOf(service.child.pid!)
+      const reports = children.map(async c => await new Promise<bigint[]>(resolve => c.once('message', (m: { arrivals: string[] }) => resolve(m.arrivals.map(BigInt)))))
+      const { eventId } = await postJson('/noti/pub', { eventType: 'DEPLOY', userId: 'fan' })
+      const sent = process.hrtime.bigint()
+      await postJson(`/noti/complete/${eventId as string}`, { eventStatus: 'Y' })
+      const arrived = (await Promise.all(reports)).flat().map(t => Number(t - sent) / 1e6).sort((a, b) => a - b)
+      fanned.push({ n, p99: percentile(arrived, 0.99), rss })
+      console.log(`${fmt(n).padStart(6)} connections: p50 ${fmt(percentile(arrived, 0.5))} ms, p99 ${fmt(percentile(arrived, 0.99))} ms, last ${fmt(arrived.at(-1)!)} ms; service RSS ${fmt(rss / 2 ** 20)} MiB (${fmt(baseRss / 2 ** 20)} MiB before); connected in ${fmt(connectSeconds, 1)} s`)
+      for (const c of children) c.send({ close: true })
+      await Promise.all(children.map(async c => await new Promise(resolve => c.once('exit', resolve))))
+      await new Promise(resolve => setTimeout(resolve, 1000))
+    }
+    const e2eP99 = percentile(e2e, 0.99)
+    const rawP99 = percentile(rawLatency, 0.99)
+    const top = fanned.at(-1)!
+    return [
+      {
+        figure: `SSE completion -> client p99 at ${RATE} events/s`,
+        value: `${fmt(e2eP99, 2)} ms`,
+        limit: `raw publish -> consumer p99 ${fmt(rawP99, 2)} ms`,
+        ratio: e2eP99 / rawP99,
+        goal: '≤ 10 ms and ≤ 2× raw',
+        met: e2eP99 <= 10 && e2eP99 <= 2 * rawP99
+      },
+      {
+        figure: `broadcast p99 to ${fmt(top.n)} SSE connections, service RSS`,
+        value: `${fmt(top.p99)} ms, ${fmt(top.rss / 2 ** 20)} MiB`,
+        limit: `idle RSS ${fmt(baseRss / 2 ** 20)} MiB`,
+        goal: '≤ 250 ms, ≤ 512 MiB',
+        met: top.p99 <= 250 && top.rss <= 512 * 2 ** 20
+      }
+    ]
+  } finally {
+    await pool.close()
+    await service.stop()
+    await nats.remove()
+    await data.remove()
   }
-  console.log('(goal at 20,000: p99 <= 1 s, RSS <= 1 GB)')
-} finally {
-  await pool.close()
-  await service.stop()
-  await nats.remove()
-  await data.remove()
+}
+
+if (isMain(import.meta.url)) {
+  report(await sseBench({
+    rate: Number(process.env.RATE ?? 500),
+    seconds: Number(process.env.SECONDS ?? 10),
+    fanout: (process.env.FANOUT ?? '1000,10000,19900').split(',').map(Number)
+  }))
 }

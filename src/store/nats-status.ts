@@ -15,7 +15,9 @@ export class NatsStatus {
     const watch = async (): Promise<void> => {
       for await (const s of nc.status()) {
         if (s.type === 'disconnect' || s.type === 'reconnecting' || s.type === 'staleConnection' || s.type === 'close') {
-          if (this.up) log.warn({ status: s.type }, 'NATS connection lost')
+          // a close we asked for (drain at shutdown) is no loss
+          const ours = s.type === 'close' && nc.isDraining()
+          if (this.up && !ours) log.warn({ status: s.type }, 'NATS connection lost')
           this.set(false)
         } else if (s.type === 'reconnect') {
           log.info({ server: s.server }, 'NATS connection back')
