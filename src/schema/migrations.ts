@@ -226,5 +226,11 @@ export const migrations: Record<string, Migration> = {
         .addColumn('version', 'integer', c => c.notNull())
         .execute()
     }
+  },
+  '0009_meetings_by_organizer_email': {
+    async up (db: Kysely<any>) {
+      // the meeting list's `email` filter matches the organizer's email too
+      await db.schema.createIndex('meetings_by_organizer_email').on('meetings').columns(['organizer_email', 'starts_at']).execute()
+    }
   }
 }
