@@ -37,7 +37,10 @@ export async function buildApp (runtime: Runtime, opts: { onRoute?: (route: Rout
     routerOptions: { maxParamLength: 2400 },
     frameworkErrors: frameworkError,
     return503OnClosing: true,
-    forceCloseConnections: 'idle'
+    forceCloseConnections: 'idle',
+    // not Fastify's two info lines per request (work on every request at the default level):
+    // one line per request at debug (below); errors are logged by the error handler
+    disableRequestLogging: true
   }).withTypeProvider<TypeBoxTypeProvider>()
   app.setValidatorCompiler(validatorCompiler)
   // JSON only: without this, Fastify would parse text/plain and answer 400 instead of 415.
@@ -47,7 +50,10 @@ export async function buildApp (runtime: Runtime, opts: { onRoute?: (route: Rout
   dropUnusedConnectionsOnClose(app)
   if (opts.onRoute !== undefined) app.addHook('onRoute', opts.onRoute)
   const meter = new RequestMeter()
-  app.addHook('onResponse', async (_request, reply) => { meter.record(reply.statusCode) })
+  app.addHook('onResponse', async (request, reply) => {
+    meter.record(reply.statusCode)
+    request.log.debug({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed')
+  })
 
   // first: it collects every route registered after it (/openapi.json, /docs)
   await registerOpenApi(app)
