@@ -78,8 +78,9 @@ export function openStream (path, { onEvent, onState = () => {} }) {
       if (done || stopped) break
       buffer += decoder.decode(value, { stream: true }).replace(/\r\n?/g, '\n')
       let cut
-      // a closed stream delivers nothing more, even from the chunk it was reading
-      while (!stopped && (cut = buffer.indexOf('\n\n')) >= 0) {
+      while ((cut = buffer.indexOf('\n\n')) >= 0) {
+        // a closed stream delivers nothing more, even from the chunk it was reading
+        if (stopped) return
         const block = buffer.slice(0, cut)
         buffer = buffer.slice(cut + 2)
         const ev = { id: undefined, event: 'message', data: [] }
