@@ -19,6 +19,7 @@ import { registerOpenApi } from './api/openapi.js'
 import { RequestMeter } from './api/request-meter.js'
 import { admin } from './api/admin.js'
 import { consolePlugin } from './api/console.js'
+import { registerEdge } from './api/edge.js'
 
 /**
  * The HTTP face of a runtime; never listens (src/server.ts does, tests inject()). Health and
@@ -37,7 +38,9 @@ export async function buildApp (runtime: Runtime, opts: { onRoute?: (route: Rout
     routerOptions: { maxParamLength: 2400 },
     frameworkErrors: frameworkError,
     return503OnClosing: true,
-    forceCloseConnections: 'idle'
+    forceCloseConnections: 'idle',
+    // TRUST_PROXY: which proxies' X-Forwarded-For names the client (logs, the per-IP rate limit)
+    trustProxy: typeof config.trustProxy === 'number' ? hopsOf(config.trustProxy) : config.trustProxy
   }).withTypeProvider<TypeBoxTypeProvider>()
   app.setValidatorCompiler(validatorCompiler)
   // JSON only: without this, Fastify would parse text/plain and answer 400 instead of 415.
@@ -49,11 +52,13 @@ export async function buildApp (runtime: Runtime, opts: { onRoute?: (route: Rout
   const meter = new RequestMeter()
   app.addHook('onResponse', async (_request, reply) => { meter.record(reply.statusCode) })
 
-  // first: it collects every route registered after it (/openapi.json, /docs)
+  const auth = config.roles.has('api') ? buildAuth(config.auth) : undefined
+  // security headers, CORS, the rate limit: root hooks that run before every route's own
+  await registerEdge(app, { config, auth })
+  // first of the routes: it collects every route registered after it (/openapi.json, /docs)
   await registerOpenApi(app)
   await app.register(health, { runtime })
-  if (config.roles.has('api')) {
-    const auth = buildAuth(config.auth)
+  if (auth !== undefined) {
     await app.register(collect, { runtime, auth })
     await app.register(jobs, { runtime, auth })
     await app.register(meetings, { runtime, auth })
@@ -87,4 +92,9 @@ function dropUnusedConnectionsOnClose (app: FastifyInstance): void {
   app.addHook('preClose', async () => {
     for (const socket of sockets) if (!busy.has(socket)) socket.destroy()
   })
+}
+
+/** TRUST_PROXY as a hop count: the nearest `hops` addresses of X-Forwarded-For are proxies. */
+function hopsOf (hops: number): (address: string, hop: number) => boolean {
+  return (_address, hop) => hop < hops
 }
