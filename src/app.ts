@@ -19,7 +19,7 @@ import { registerOpenApi } from './api/openapi.js'
 import { RequestMeter } from './api/request-meter.js'
 import { admin } from './api/admin.js'
 import { consolePlugin } from './api/console.js'
-import { registerEdge } from './api/edge.js'
+import { registerEdge, securityHeaders, setHeaders } from './api/edge.js'
 
 /**
  * The HTTP face of a runtime; never listens (src/server.ts does, tests inject()). Health and
@@ -27,6 +27,7 @@ import { registerEdge } from './api/edge.js'
  */
 export async function buildApp (runtime: Runtime, opts: { onRoute?: (route: RouteOptions) => void } = {}): Promise<FastifyInstance> {
   const { config } = runtime
+  const headers = securityHeaders(config)
   const app = Fastify({
     loggerInstance: runtime.log as FastifyBaseLogger,
     bodyLimit: config.bodyLimit,
@@ -36,7 +37,12 @@ export async function buildApp (runtime: Runtime, opts: { onRoute?: (route: Rout
     // the schemas bound path parameters (a 200-character user id, percent-encoded, is longer
     // than the router's default 100); a bad path is a problem body like any other error
     routerOptions: { maxParamLength: 2400 },
-    frameworkErrors: frameworkError,
+    // answered before routing, so no hook runs: the headers every answer carries are set here
+    frameworkErrors: (err, request, reply) => {
+      setHeaders(reply, headers)
+      reply.header('x-request-id', request.id)
+      frameworkError(err, request, reply)
+    },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     // TRUST_PROXY: which proxies' X-Forwarded-For names the client (logs, the per-IP rate limit)

@@ -1,15 +1,18 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import cors from '@fastify/cors'
-import helmet from '@fastify/helmet'
 import rateLimit, { normalizeIP } from '@fastify/rate-limit'
 import type { Config } from '../config.js'
 import type { Auth } from './auth.js'
 
-// What every answer passes through before any route: security headers (@fastify/helmet), CORS
-// for browser clients on other origins (@fastify/cors, only with CORS_ORIGINS), and the rate
-// limit (@fastify/rate-limit, per user or IP). Registered on the root before any route, so
-// each hook runs first for every route, the 404 answer included. SSE routes hijack their
-// reply: src/api/sse.ts and tail.ts write the headers set here into their own head.
+// What every answer passes through before any route: security headers, CORS for browser
+// clients on other origins (@fastify/cors, only with CORS_ORIGINS), and the rate limit
+// (@fastify/rate-limit, per user or IP). Registered on the root before any route, so each
+// hook runs first for every route, the 404 answer included. SSE routes hijack their reply:
+// src/api/sse.ts and tail.ts write the headers set here into their own head.
+//
+// The security headers are helmet's set, written by hand: they are the same for every answer,
+// so they are computed once (@fastify/helmet builds its middleware again on every request), and
+// the answers Fastify gives before routing, which run no hook, get them too (src/app.ts).
 
 export interface EdgeOptions {
   config: Pick<Config, 'rateLimit' | 'corsOrigins' | 'hstsMaxAgeS'>
@@ -34,21 +37,39 @@ const RATE_LIMIT_CLIENTS = 100_000
 /** How long a browser may cache a preflight answer (Chromium caps it at 2 h). */
 const PREFLIGHT_MAX_AGE_S = 600
 
-export async function registerEdge (app: FastifyInstance, { config, auth }: EdgeOptions): Promise<void> {
-  await app.register(helmet, {
+/** The security headers of every answer (what helmet 8 sends, stricter where an API can be). */
+export function securityHeaders (config: Pick<Config, 'corsOrigins' | 'hstsMaxAgeS'>): ReadonlyArray<readonly [string, string]> {
+  return [
     // For the JSON, problem and SSE answers: nothing to load, frame or submit. The pages
     // (console, approval page, /docs) set their own policy, which replaces this one.
-    contentSecurityPolicy: {
-      useDefaults: false,
-      directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"], baseUri: ["'none'"], formAction: ["'none'"] }
-    },
-    frameguard: { action: 'deny' },
-    referrerPolicy: { policy: 'no-referrer' },
-    // HSTS binds a host name to HTTPS in every browser that saw it: only when asked for
-    strictTransportSecurity: config.hstsMaxAgeS === undefined ? false : { maxAge: config.hstsMaxAgeS, includeSubDomains: false },
+    ['content-security-policy', "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"],
+    ['x-content-type-options', 'nosniff'],
+    ['x-frame-options', 'DENY'],
+    ['referrer-policy', 'no-referrer'],
+    ['cross-origin-opener-policy', 'same-origin'],
     // with CORS on, the allowed origins read answers too (a no-cors fetch, an <img>)
-    crossOriginResourcePolicy: { policy: config.corsOrigins.length > 0 ? 'cross-origin' : 'same-origin' }
-  })
+    ['cross-origin-resource-policy', config.corsOrigins.length > 0 ? 'cross-origin' : 'same-origin'],
+    ['origin-agent-cluster', '?1'],
+    ['x-dns-prefetch-control', 'off'],
+    ['x-permitted-cross-domain-policies', 'none'],
+    // the old XSS auditors did harm; 0 turns off any left
+    ['x-xss-protection', '0'],
+    // HSTS binds the host name to HTTPS in every browser that saw it: only when asked for
+    ...(config.hstsMaxAgeS === undefined ? [] : [['strict-transport-security', `max-age=${config.hstsMaxAgeS}`] as const])
+  ]
+}
+
+/**
+ * On the raw response, as a page's own headers are too (which then replace these), and a
+ * hijacked SSE answer sends them with its head.
+ */
+export function setHeaders (reply: FastifyReply, headers: ReadonlyArray<readonly [string, string]>): void {
+  for (const [name, value] of headers) reply.raw.setHeader(name, value)
+}
+
+export async function registerEdge (app: FastifyInstance, { config, auth }: EdgeOptions): Promise<void> {
+  const headers = securityHeaders(config)
+  app.addHook('onRequest', async function securityHeaders (_request, reply) { setHeaders(reply, headers) })
 
   if (config.corsOrigins.length > 0) {
     const any = config.corsOrigins.includes('*')
