@@ -109,3 +109,17 @@ t.test('an SSE connection counts once, however long it streams', async t => {
   t.match(await third.json(), { code: 'JETWAY_RATE_LIMITED' })
   sse.close()
 })
+
+t.test('X-Forwarded-For names the client only from a proxy TRUST_PROXY trusts', async t => {
+  const via = (client: string): InjectOptions => ({ url: '/api/event/alice', remoteAddress: '127.0.0.1', headers: { 'x-forwarded-for': client } })
+  const direct = await startService(t, { env: { RATE_LIMIT: '2' } })
+  t.same(await statuses(direct.app, 3, via('203.0.113.1')), [200, 200, 429])
+  t.equal((await direct.app.inject(via('203.0.113.2'))).statusCode, 429, 'untrusted: a made-up X-Forwarded-For does not buy a new allowance')
+
+  const proxied = await startService(t, { env: { RATE_LIMIT: '2', TRUST_PROXY: 'loopback' } })
+  t.same(await statuses(proxied.app, 3, via('203.0.113.1')), [200, 200, 429])
+  t.equal((await proxied.app.inject(via('203.0.113.2'))).statusCode, 200, 'behind a trusted proxy each client has its own allowance')
+  t.equal((await proxied.app.inject({ ...via('203.0.113.3'), remoteAddress: '198.51.100.7' })).statusCode, 200)
+  t.equal((await proxied.app.inject({ ...via('203.0.113.4'), remoteAddress: '198.51.100.7' })).statusCode, 200)
+  t.equal((await proxied.app.inject({ ...via('203.0.113.5'), remoteAddress: '198.51.100.7' })).statusCode, 429, 'an untrusted sender is its own address, whatever it forwards')
+})
