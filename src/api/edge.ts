@@ -69,7 +69,7 @@ export function setHeaders (reply: FastifyReply, headers: ReadonlyArray<readonly
 
 export async function registerEdge (app: FastifyInstance, { config, auth }: EdgeOptions): Promise<void> {
   const headers = securityHeaders(config)
-  app.addHook('onRequest', async function securityHeaders (_request, reply) { setHeaders(reply, headers) })
+  app.addHook('onRequest', async function setSecurityHeaders (_request, reply) { setHeaders(reply, headers) })
 
   if (config.corsOrigins.length > 0) {
     const any = config.corsOrigins.includes('*')
