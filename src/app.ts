@@ -19,6 +19,7 @@ import { registerOpenApi } from './api/openapi.js'
 import { RequestMeter } from './api/request-meter.js'
 import { admin } from './api/admin.js'
 import { consolePlugin } from './api/console.js'
+import { registerEdge, securityHeaders, setHeaders } from './api/edge.js'
 
 /**
  * The HTTP face of a runtime; never listens (src/server.ts does, tests inject()). Health and
@@ -26,6 +27,7 @@ import { consolePlugin } from './api/console.js'
  */
 export async function buildApp (runtime: Runtime, opts: { onRoute?: (route: RouteOptions) => void } = {}): Promise<FastifyInstance> {
   const { config } = runtime
+  const headers = securityHeaders(config)
   const app = Fastify({
     loggerInstance: runtime.log as FastifyBaseLogger,
     bodyLimit: config.bodyLimit,
@@ -35,12 +37,19 @@ export async function buildApp (runtime: Runtime, opts: { onRoute?: (route: Rout
     // the schemas bound path parameters (a 200-character user id, percent-encoded, is longer
     // than the router's default 100); a bad path is a problem body like any other error
     routerOptions: { maxParamLength: 2400 },
-    frameworkErrors: frameworkError,
+    // answered before routing, so no hook runs: the headers every answer carries are set here
+    frameworkErrors: (err, request, reply) => {
+      setHeaders(reply, headers)
+      reply.header('x-request-id', request.id)
+      frameworkError(err, request, reply)
+    },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     // not Fastify's two info lines per request (work on every request at the default level):
     // one line per request at debug (below); errors are logged by the error handler
-    disableRequestLogging: true
+    disableRequestLogging: true,
+    // TRUST_PROXY: which proxies' X-Forwarded-For names the client (logs, the per-IP rate limit)
+    trustProxy: typeof config.trustProxy === 'number' ? hopsOf(config.trustProxy) : config.trustProxy
   }).withTypeProvider<TypeBoxTypeProvider>()
   app.setValidatorCompiler(validatorCompiler)
   // JSON only: without this, Fastify would parse text/plain and answer 400 instead of 415.
@@ -55,11 +64,13 @@ export async function buildApp (runtime: Runtime, opts: { onRoute?: (route: Rout
     request.log.debug({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed')
   })
 
-  // first: it collects every route registered after it (/openapi.json, /docs)
+  const auth = config.roles.has('api') ? buildAuth(config.auth) : undefined
+  // security headers, CORS, the rate limit: root hooks that run before every route's own
+  await registerEdge(app, { config, auth })
+  // first of the routes: it collects every route registered after it (/openapi.json, /docs)
   await registerOpenApi(app)
   await app.register(health, { runtime })
-  if (config.roles.has('api')) {
-    const auth = buildAuth(config.auth)
+  if (auth !== undefined) {
     await app.register(collect, { runtime, auth })
     await app.register(jobs, { runtime, auth })
     await app.register(meetings, { runtime, auth })
@@ -93,4 +104,9 @@ function dropUnusedConnectionsOnClose (app: FastifyInstance): void {
   app.addHook('preClose', async () => {
     for (const socket of sockets) if (!busy.has(socket)) socket.destroy()
   })
+}
+
+/** TRUST_PROXY as a hop count: the nearest `hops` addresses of X-Forwarded-For are proxies. */
+function hopsOf (hops: number): (address: string, hop: number) => boolean {
+  return (_address, hop) => hop < hops
 }

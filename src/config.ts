@@ -4,6 +4,7 @@ import { Env, Roles } from './schema/config.js'
 import { parseDuration } from './lib/duration.js'
 import { parseAllowList, type AllowListError } from './lib/ssrf.js'
 import { isWebhookSecret, webhookKeyBytes } from './lib/webhooks.js'
+import ipaddr from 'ipaddr.js'
 
 export type Role = typeof Roles[number]
 
@@ -58,7 +59,24 @@ export interface Config {
     maxStoredBody: number
     leaseTtlMs: number
   }
+  /**
+   * RATE_LIMIT per RATE_LIMIT_WINDOW, per user (a verified token) or per IP, in memory per
+   * instance; undefined: off (the default outside production)
+   */
+  rateLimit: { max: number, windowMs: number } | undefined
+  /** Fastify's trustProxy: who may set X-Forwarded-For (request.ip, the per-IP limit) */
+  trustProxy: boolean | number | string
+  /** CORS_ORIGINS: origins that may call the API from a browser (['*']: any); empty: no CORS */
+  corsOrigins: string[]
+  /** HSTS_MAX_AGE in seconds; undefined: no Strict-Transport-Security */
+  hstsMaxAgeS: number | undefined
 }
+
+/** Requests per minute per user or IP when NODE_ENV=production and RATE_LIMIT is unset. */
+export const PRODUCTION_RATE_LIMIT = 6000
+
+/** TRUST_PROXY's proxy-addr names of address ranges. */
+const PROXY_RANGES = new Set(['loopback', 'linklocal', 'uniquelocal'])
 
 export class ConfigError extends Error {
   readonly code = 'JETWAY_CONFIG'
@@ -109,6 +127,9 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError('AUTH_MODE=jwt in production needs INTAKE_KEY for the completion intake, or INTAKE_AUTH=token to accept only tokens with role service or admin there')
   }
   const dataDir = resolve(e.DATA_DIR ?? './data')
+  const rateWindowMs = parseDuration(e.RATE_LIMIT_WINDOW ?? '1m')!
+  if (rateWindowMs < 1000) throw new ConfigError('invalid configuration:\n  RATE_LIMIT_WINDOW must be at least 1s')
+  const rateMax = e.RATE_LIMIT === undefined ? (production ? PRODUCTION_RATE_LIMIT : 0) : e.RATE_LIMIT === 'off' ? 0 : Number(e.RATE_LIMIT)
   return {
     production,
     port: Number(e.PORT ?? 3000),
@@ -170,6 +191,24 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
       timeoutMs: outboundTimeoutMs,
       maxStoredBody: Math.min(Number(e.RELAY_MAX_STORED_BODY ?? 256 * 1024), 512 * 1024),
       leaseTtlMs: Math.max(parseDuration(e.RELAY_LEASE_TTL ?? '15s')!, 1000)
-    }
+    },
+    rateLimit: rateMax > 0 ? { max: rateMax, windowMs: rateWindowMs } : undefined,
+    trustProxy: trustProxyOf(e.TRUST_PROXY),
+    corsOrigins: (e.CORS_ORIGINS ?? '').split(',').map(o => o.trim()).filter(o => o !== ''),
+    hstsMaxAgeS: e.HSTS_MAX_AGE === undefined ? undefined : Math.floor(parseDuration(e.HSTS_MAX_AGE)! / 1000)
   }
+}
+
+/** TRUST_PROXY as Fastify's trustProxy takes it; a list must name addresses, CIDRs or ranges proxy-addr knows. */
+function trustProxyOf (text: string | undefined): boolean | number | string {
+  const value = (text ?? 'false').trim()
+  if (value === 'true' || value === 'false') return value === 'true'
+  if (/^\d+$/.test(value)) return Number(value)
+  const entries = value.split(',').map(a => a.trim())
+  for (const entry of entries) {
+    if (PROXY_RANGES.has(entry)) continue
+    const ok = ipaddr.isValid(entry) || ipaddr.isValidCIDR(entry)
+    if (!ok) throw new ConfigError(`invalid configuration:\n  TRUST_PROXY: ${JSON.stringify(entry)} is not an IP address, a CIDR, or one of ${[...PROXY_RANGES].join(', ')}`)
+  }
+  return entries.join(',')
 }

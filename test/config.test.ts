@@ -43,3 +43,39 @@ t.test('roles and durations parse', async t => {
   t.equal(c.readWaitMs, 250)
   t.equal(c.stream.replicas, 3)
 })
+
+t.test('rate limit: off outside production, 6000 a minute in production, RATE_LIMIT=0 or off disables', async t => {
+  t.equal(loadConfig({}).rateLimit, undefined, 'development and tests: off')
+  const prod = { NODE_ENV: 'production', AUTH_MODE: 'off' }
+  t.same(loadConfig(prod).rateLimit, { max: 6000, windowMs: 60_000 })
+  t.same(loadConfig({ ...prod, RATE_LIMIT: '100', RATE_LIMIT_WINDOW: '10s' }).rateLimit, { max: 100, windowMs: 10_000 })
+  t.same(loadConfig({ RATE_LIMIT: '50' }).rateLimit, { max: 50, windowMs: 60_000 }, 'on in development when asked for')
+  t.equal(loadConfig({ ...prod, RATE_LIMIT: '0' }).rateLimit, undefined)
+  t.equal(loadConfig({ ...prod, RATE_LIMIT: 'off' }).rateLimit, undefined)
+  for (const [name, value] of [['RATE_LIMIT', 'lots'], ['RATE_LIMIT', '-1'], ['RATE_LIMIT_WINDOW', 'a minute']]) {
+    t.throws(() => loadConfig({ [name!]: value }), { name: 'ConfigError', message: new RegExp(`${name}=`) }, `${name}=${value}`)
+  }
+  t.throws(() => loadConfig({ RATE_LIMIT_WINDOW: '500ms' }), /RATE_LIMIT_WINDOW must be at least 1s/)
+})
+
+t.test('CORS_ORIGINS: none by default, a list of origins, or *', async t => {
+  t.same(loadConfig({}).corsOrigins, [])
+  t.same(loadConfig({ CORS_ORIGINS: 'https://app.example.com, http://localhost:5173' }).corsOrigins, ['https://app.example.com', 'http://localhost:5173'])
+  t.same(loadConfig({ CORS_ORIGINS: '*' }).corsOrigins, ['*'])
+  for (const value of ['app.example.com', 'https://app.example.com/', 'https://a.example/path', '*, https://a.example', 'ftp://a.example']) {
+    t.throws(() => loadConfig({ CORS_ORIGINS: value }), { message: /CORS_ORIGINS=/ }, value)
+  }
+})
+
+t.test('TRUST_PROXY and HSTS_MAX_AGE', async t => {
+  t.equal(loadConfig({}).trustProxy, false, 'no proxy trusted by default: X-Forwarded-For is ignored')
+  t.equal(loadConfig({ TRUST_PROXY: 'true' }).trustProxy, true)
+  t.equal(loadConfig({ TRUST_PROXY: '1' }).trustProxy, 1, 'a hop count')
+  t.equal(loadConfig({ TRUST_PROXY: 'loopback, 10.0.0.0/8,fd00::1' }).trustProxy, 'loopback,10.0.0.0/8,fd00::1')
+  for (const value of ['proxy.internal', '10.0.0.0/33', 'yes']) {
+    t.throws(() => loadConfig({ TRUST_PROXY: value }), { message: /TRUST_PROXY/ }, value)
+  }
+  t.equal(loadConfig({}).hstsMaxAgeS, undefined)
+  t.equal(loadConfig({ HSTS_MAX_AGE: '365d' }).hstsMaxAgeS, 31_536_000)
+  t.throws(() => loadConfig({ HSTS_MAX_AGE: 'forever' }), /HSTS_MAX_AGE=/)
+})

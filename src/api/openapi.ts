@@ -127,9 +127,19 @@ const PROBLEM_TEXT: Record<string, string> = {
   412: 'If-Match names an older version, or a jetway-seq / min_seq past its stream\'s end',
   413: 'The body is larger than the route takes',
   415: 'A content type the route does not take',
-  429: 'Too many open SSE connections (instance or per user); retry after Retry-After',
+  429: 'Too many requests: more than RATE_LIMIT in RATE_LIMIT_WINDOW from this user (a valid token) or address, or (SSE) too many open connections; retry after Retry-After seconds',
   503: 'A read waited READ_WAIT for its read model (Retry-After: 1)',
   default: 'Unexpected error: the problem names the request id to quote (details are in the log)'
+}
+
+const TOO_MANY = {
+  description: PROBLEM_TEXT[429],
+  headers: {
+    'Retry-After': { description: 'seconds to wait before the next request', schema: { type: 'integer', minimum: 0 } },
+    'x-ratelimit-limit': { description: 'RATE_LIMIT: requests allowed per window', schema: { type: 'integer' } },
+    'x-ratelimit-reset': { description: 'seconds until the window ends', schema: { type: 'integer' } }
+  },
+  content: { 'application/problem+json': { schema: PROBLEM_REF } }
 }
 
 /** Extra problem answers of single routes that the rules below cannot see. */
@@ -170,22 +180,21 @@ function finish (doc: { paths?: Record<string, Record<string, Operation>> }): vo
       if (typeof op !== 'object' || op === null || !('responses' in op || 'tags' in op)) continue
       const tag = op.tags?.[0] as Tag | undefined
       if (op.security === undefined && tag !== undefined && TAG_SECURITY[tag] !== undefined) op.security = TAG_SECURITY[tag]
+      op.responses ??= {}
+      // every route but the probes is rate limited (src/api/edge.ts), whatever its error format
+      if (tag !== 'health' && op.responses['429'] === undefined) op.responses['429'] = TOO_MANY
       // a route that declares its own default answer has its own error format (the AWS errors of /sfn)
       if (op.responses?.default !== undefined) continue
       const params = op.parameters ?? []
       const secured = (op.security ?? []).length > 0
-      const sse = Object.values(op.responses ?? {}).some(r => typeof r === 'object' && r !== null && 'content' in r &&
-        typeof (r as { content: object }).content === 'object' && 'text/event-stream' in (r as { content: object }).content)
       const codes = new Set<string>()
       if (op.requestBody !== undefined || params.some(p => p.in !== 'header')) codes.add('400')
       if (secured) { codes.add('401'); codes.add('403') }
       if (params.some(p => p.in === 'path')) codes.add('404')
       if (params.some(p => p.name === 'min_seq')) { codes.add('412'); codes.add('503') }
       if (op.requestBody !== undefined) { codes.add('413'); codes.add('415') }
-      if (sse) codes.add('429')
       for (const c of ROUTE_PROBLEMS[`${method} ${path}`] ?? []) codes.add(c)
       codes.add('default')
-      op.responses ??= {}
       for (const [code, r] of Object.entries(op.responses)) {
         const response = r as { description?: string }
         if (response.description === 'Default Response') response.description = SUCCESS_TEXT[code] ?? 'Answer'

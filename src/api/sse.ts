@@ -1,3 +1,4 @@
+import type { OutgoingHttpHeaders } from 'node:http'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { ErrorCodes, JetwayError } from '../lib/errors.js'
 import type { HubEvent, StreamHub } from '../store/hub.js'
@@ -107,6 +108,23 @@ export interface StreamOptions {
   replayFromStart: boolean
 }
 
+/**
+ * The head of an SSE answer, with the headers the hooks set on the reply (security headers,
+ * CORS, rate limit) and the request id, which a hijacked reply would not send.
+ */
+export function sseHead (request: FastifyRequest, reply: FastifyReply): OutgoingHttpHeaders {
+  const head: OutgoingHttpHeaders = {}
+  for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) head[name] = value
+  return {
+    ...head,
+    'x-request-id': request.id,
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache',
+    'x-accel-buffering': 'no',
+    connection: 'keep-alive'
+  }
+}
+
 /** Last-Event-ID from the header or ?lastEventId=; 400 for one that can never be valid. */
 export function lastEventIdOf (request: FastifyRequest, query: string | undefined): number | undefined {
   const raw = request.headers['last-event-id'] ?? query
@@ -137,12 +155,7 @@ export async function streamEvents (request: FastifyRequest, reply: FastifyReply
   if (slot === undefined) return
   reply.hijack()
   const res = reply.raw
-  res.writeHead(200, {
-    'content-type': 'text/event-stream; charset=utf-8',
-    'cache-control': 'no-cache',
-    'x-accel-buffering': 'no',
-    connection: 'keep-alive'
-  })
+  res.writeHead(200, sseHead(request, reply))
 
   let closed = false
   // Sync from here to the replay: no hub event can slip between the subscribe and the mark.

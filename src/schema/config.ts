@@ -55,6 +55,17 @@ export const Env = Type.Object({
   // checked in src/config.ts (at least 32 characters), whose message does not echo the secret
   TASK_TOKEN_SECRET: Type.Optional(Type.String({ description: 'HMAC secret of task and approval tokens; a fleet must share it' })),
   TASK_TIMEOUT: Type.Optional(Type.String({ pattern: DURATION, description: 'timeout of a task that names no timeoutSeconds' })),
-  SCHEDULE_GRACE: Type.Optional(Type.String({ pattern: DURATION, description: 'a schedule tick found later than this is skipped' }))
+  SCHEDULE_GRACE: Type.Optional(Type.String({ pattern: DURATION, description: 'a schedule tick found later than this is skipped' })),
+  RATE_LIMIT: Type.Optional(Type.String({ pattern: '^(off|\\d{1,9})$', description: 'requests per RATE_LIMIT_WINDOW per user (jwt) or IP; 0 or off: no limit' })),
+  RATE_LIMIT_WINDOW: Type.Optional(Type.String({ pattern: DURATION, description: 'the window RATE_LIMIT counts in' })),
+  TRUST_PROXY: Type.Optional(Type.String({
+    pattern: '^\\s*(true|false|\\d{1,2}|[0-9A-Za-z.:/]+(\\s*,\\s*[0-9A-Za-z.:/]+)*)\\s*$',
+    description: 'which proxies in front may set X-Forwarded-For: true, a hop count, or IPs/CIDRs (loopback, uniquelocal …); default none'
+  })),
+  CORS_ORIGINS: Type.Optional(Type.String({
+    pattern: '^\\s*(\\*|https?://[^\\s,/]+(\\s*,\\s*https?://[^\\s,/]+)*)\\s*$',
+    description: 'browser origins (scheme://host[:port], comma-separated) allowed to call the API cross-origin, or *'
+  })),
+  HSTS_MAX_AGE: Type.Optional(Type.String({ pattern: DURATION, description: 'send Strict-Transport-Security with this max-age (only behind HTTPS)' }))
 })
 export type Env = Static<typeof Env>

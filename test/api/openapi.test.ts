@@ -13,7 +13,7 @@ interface Operation {
   security?: Array<Record<string, string[]>>
   parameters?: Array<{ in: string, name: string }>
   requestBody?: { content: Record<string, unknown> }
-  responses: Record<string, { content?: Record<string, { schema?: { $ref?: string } }> }>
+  responses: Record<string, { content?: Record<string, { schema?: { $ref?: string } }>, headers?: Record<string, unknown> }>
 }
 type Doc = { openapi: string, paths: Record<string, Record<string, Operation>>, components: { securitySchemes: Record<string, unknown> } }
 
@@ -50,6 +50,13 @@ t.test('/openapi.json is valid OpenAPI 3.1 and documents every route', async t =
       t.ok(op.summary !== undefined && op.summary !== '', `${name} has a summary`)
       const success = Object.entries(op.responses).filter(([code]) => /^[23]/.test(code))
       t.ok(success.length > 0, `${name} declares its success answer`)
+      // every route but the probes is rate limited (RATE_LIMIT), the probes never
+      if (op.tags?.[0] === 'health') {
+        t.equal(op.responses['429'], undefined, `${name} is never rate limited`)
+      } else {
+        t.equal(op.responses['429']?.content?.['application/problem+json']?.schema?.$ref, '#/components/schemas/Problem', `${name} documents its 429`)
+        t.ok(op.responses['429']?.headers?.['Retry-After'], `${name}: the 429 names Retry-After`)
+      }
       if (path.startsWith('/sfn')) {
         t.ok(op.responses.default?.content?.['application/x-amz-json-1.0'], `${name} answers AWS errors`)
         continue

@@ -1,0 +1,131 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import cors from '@fastify/cors'
+import rateLimit, { normalizeIP } from '@fastify/rate-limit'
+import type { Config } from '../config.js'
+import type { Auth } from './auth.js'
+
+// What every answer passes through before any route: security headers, CORS for browser
+// clients on other origins (@fastify/cors, only with CORS_ORIGINS), and the rate limit
+// (@fastify/rate-limit, per user or IP). Registered on the root before any route, so each
+// hook runs first for every route, the 404 answer included. SSE routes hijack their reply:
+// src/api/sse.ts and tail.ts write the headers set here into their own head.
+//
+// The security headers are helmet's set, written by hand: they are the same for every answer,
+// so they are computed once (@fastify/helmet builds its middleware again on every request), and
+// the answers Fastify gives before routing, which run no hook, get them too (src/app.ts).
+
+export interface EdgeOptions {
+  config: Pick<Config, 'rateLimit' | 'corsOrigins' | 'hstsMaxAgeS'>
+  /** names the user of a request (undefined without the `api` role: per IP only) */
+  auth: Auth | undefined
+}
+
+/** Probes and scrapes are never limited: an orchestrator or Prometheus must always get through. */
+export const RATE_LIMIT_EXEMPT: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics'])
+
+/** Request headers a browser on another origin may send (the preflight allows them). */
+export const CORS_ALLOWED_HEADERS = ['Authorization', 'Content-Type', 'Idempotency-Key', 'If-Match', 'Last-Event-ID', 'jetway-seq', 'X-Request-Id']
+
+/** Answer headers its script may read. */
+export const CORS_EXPOSED_HEADERS = [
+  'ETag', 'Location', 'Retry-After', 'jetway-seq', 'jetway-duplicate', 'jetway-request-id', 'x-request-id',
+  'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset'
+]
+
+/** Clients tracked by the in-memory limiter; past it the least recently seen is forgotten. */
+const RATE_LIMIT_CLIENTS = 100_000
+/** How long a browser may cache a preflight answer (Chromium caps it at 2 h). */
+const PREFLIGHT_MAX_AGE_S = 600
+
+/** The security headers of every answer (what helmet 8 sends, stricter where an API can be). */
+export function securityHeaders (config: Pick<Config, 'corsOrigins' | 'hstsMaxAgeS'>): ReadonlyArray<readonly [string, string]> {
+  return [
+    // For the JSON, problem and SSE answers: nothing to load, frame or submit. The pages
+    // (console, approval page, /docs) set their own policy, which replaces this one.
+    ['content-security-policy', "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"],
+    ['x-content-type-options', 'nosniff'],
+    ['x-frame-options', 'DENY'],
+    ['referrer-policy', 'no-referrer'],
+    ['cross-origin-opener-policy', 'same-origin'],
+    // with CORS on, the allowed origins read answers too (a no-cors fetch, an <img>)
+    ['cross-origin-resource-policy', config.corsOrigins.length > 0 ? 'cross-origin' : 'same-origin'],
+    ['origin-agent-cluster', '?1'],
+    ['x-dns-prefetch-control', 'off'],
+    ['x-permitted-cross-domain-policies', 'none'],
+    // the old XSS auditors did harm; 0 turns off any left
+    ['x-xss-protection', '0'],
+    // HSTS binds the host name to HTTPS in every browser that saw it: only when asked for
+    ...(config.hstsMaxAgeS === undefined ? [] : [['strict-transport-security', `max-age=${config.hstsMaxAgeS}`] as const])
+  ]
+}
+
+/**
+ * On the raw response, as a page's own headers are too (which then replace these), and a
+ * hijacked SSE answer sends them with its head.
+ */
+export function setHeaders (reply: FastifyReply, headers: ReadonlyArray<readonly [string, string]>): void {
+  for (const [name, value] of headers) reply.raw.setHeader(name, value)
+}
+
+export async function registerEdge (app: FastifyInstance, { config, auth }: EdgeOptions): Promise<void> {
+  const headers = securityHeaders(config)
+  app.addHook('onRequest', async function setSecurityHeaders (_request, reply) { setHeaders(reply, headers) })
+
+  if (config.corsOrigins.length > 0) {
+    const any = config.corsOrigins.includes('*')
+    const allowed = new Set(config.corsOrigins)
+    const options = {
+      methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
+      allowedHeaders: CORS_ALLOWED_HEADERS,
+      exposedHeaders: CORS_EXPOSED_HEADERS,
+      // tokens ride in Authorization (or ?access_token= for an EventSource), never in cookies
+      credentials: false,
+      maxAge: PREFLIGHT_MAX_AGE_S
+    }
+    await app.register(cors, {
+      // Per request: only a request from an allowed origin gets CORS headers, and only an
+      // OPTIONS that is a real preflight (Origin and Access-Control-Request-Method) is answered
+      // here; any other OPTIONS (the CloudEvents webhook handshake of /noti/events) reaches its route.
+      delegator: (request: FastifyRequest, callback: (error: Error | null, options: object) => void) => {
+        const origin = request.headers.origin
+        const plainOptions = request.method === 'OPTIONS' && request.headers['access-control-request-method'] === undefined
+        const ok = origin !== undefined && !plainOptions && (any || allowed.has(origin))
+        callback(null, ok ? { ...options, origin: any ? '*' : origin } : { origin: false })
+      }
+    })
+  }
+
+  if (config.rateLimit !== undefined) {
+    const { max, windowMs } = config.rateLimit
+    await app.register(rateLimit, {
+      global: false,
+      max,
+      timeWindow: windowMs,
+      cache: RATE_LIMIT_CLIENTS,
+      // a verified token's user, else the client address: a user is limited wherever they
+      // come from, and a forged token only spends its sender's own address's allowance
+      keyGenerator: async request => {
+        const user = auth === undefined ? undefined : await auth.subject(request)
+        // (an IPv6 client by its /64, as the library's default does)
+        return user === undefined ? `ip:${normalizeIP(request.ip)}` : `user:${user}`
+      },
+      errorResponseBuilder: (_request, context) => Object.assign(
+        new Error(`more than ${context.max} requests in ${formatWindow(windowMs)}; retry in ${context.after}`),
+        { statusCode: context.statusCode, code: 'JETWAY_RATE_LIMITED' }
+      )
+    })
+    // On the root, not per route: it runs before the routes' own authentication, so requests
+    // that fail it (401) and requests for no route (404) count too. An SSE connection is one request.
+    const limit = app.rateLimit()
+    app.addHook('onRequest', async function rateLimited (request, reply) {
+      if (RATE_LIMIT_EXEMPT.has(request.routeOptions.url ?? '')) return
+      await limit.call(this, request, reply)
+    })
+  }
+}
+
+function formatWindow (ms: number): string {
+  if (ms % 3_600_000 === 0) return ms === 3_600_000 ? 'an hour' : `${ms / 3_600_000} hours`
+  if (ms % 60_000 === 0) return ms === 60_000 ? 'a minute' : `${ms / 60_000} minutes`
+  return `${ms / 1000} seconds`
+}
