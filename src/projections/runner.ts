@@ -9,6 +9,7 @@ import { microTimeOf } from '../lib/time.js'
 import type { Projection } from './projection.js'
 import { keepRunning } from '../lib/retry.js'
 import { SequenceWatch } from '../lib/concurrency.js'
+import { ORDERED_PULL } from '../store/ordered.js'
 
 export interface ProjectionRunnerOptions {
   projection: Projection
@@ -209,7 +210,7 @@ export class ProjectionRunner {
       await this.finishRebuild()
       this.markCaughtUp()
     }
-    this.messages = await consumer.consume({ max_messages: this.batchSize * 2 })
+    this.messages = await consumer.consume({ ...ORDERED_PULL, max_messages: this.batchSize * 2 })
     if (this.stopped) this.messages.stop()
     this.batch = []
     this.batchLastSeq = this.queuedSeq = this.appliedSeq
