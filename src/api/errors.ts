@@ -3,6 +3,7 @@ import { ErrorCodes, JetwayError, type ErrorCode, type FieldError } from '../lib
 import { redactUrl } from '../lib/log.js'
 import { fieldErrors } from './validation.js'
 import { OutboundError, OutboundErrorCodes, type OutboundErrorCode } from '../lib/outbound.js'
+import { unavailableKind, type UnavailableKind } from '../store/nats-errors.js'
 
 // The one place where errors become HTTP answers: application/problem+json (RFC 9457), with a
 // field-level `errors` list on 400 and the seed's own failure field where a route declares one
@@ -16,7 +17,8 @@ const STATUS: Record<ErrorCode, number> = {
   [ErrorCodes.conflict]: 409,
   [ErrorCodes.preconditionFailed]: 412,
   [ErrorCodes.notCaughtUp]: 503,
-  [ErrorCodes.unavailable]: 503
+  [ErrorCodes.unavailable]: 503,
+  [ErrorCodes.storeUnavailable]: 503
 }
 
 const TITLES: Record<number, string> = {
@@ -46,6 +48,28 @@ export const OUTBOUND_HTTP_STATUS: Record<OutboundErrorCode, number> = {
   [OutboundErrorCodes.aborted]: 502,
   [OutboundErrorCodes.refused]: 403,
   [OutboundErrorCodes.invalid]: 422
+}
+
+/** Retry-After (seconds) of a 503 while the event store is unavailable: an election takes a few seconds */
+export const STORE_RETRY_AFTER_S = 1
+
+const STORE_REASONS: Record<UnavailableKind, string> = {
+  timeout: 'did not answer in time',
+  'no-leader': 'has no leader for this stream right now (a node was lost and a new leader is being elected)',
+  cluster: 'cluster cannot serve this right now (a node was lost, or too few nodes are up)',
+  connection: 'connection is down and reconnecting to another node'
+}
+
+/**
+ * The problem detail of a 503 from the event store. A write may have been stored even so (a
+ * publish whose ack was lost), so the answer tells the client to retry with the same key:
+ * Nats-Msg-Id makes that retry store nothing new inside the duplicate window.
+ */
+function storeUnavailableDetail (method: string, kind: UnavailableKind): string {
+  const what = `the event store (NATS JetStream) ${STORE_REASONS[kind]}`
+  if (method === 'GET' || method === 'HEAD') return `${what}; retry after Retry-After`
+  return `${what}. The write may or may not have been stored: retry after Retry-After with the same ` +
+    'Idempotency-Key (or the same event_id, for collected events); a retry within the duplicate window is stored once'
 }
 
 export interface Problem {
@@ -123,6 +147,12 @@ function handle (err: FastifyError, request: FastifyRequest, reply: FastifyReply
     const prefix = err.validationContext === 'body' ? '' : err.validationContext ?? ''
     const errors = fieldErrors(err.validation as Parameters<typeof fieldErrors>[0], prefix === 'querystring' || prefix === 'params' ? '' : prefix)
     return sendProblem(request, reply, 400, ErrorCodes.validation, `invalid ${err.validationContext ?? 'request'}: ${errors.map(e => `${e.field} ${e.message}`).join('; ')}`, errors)
+  }
+  const unavailable = unavailableKind(err)
+  if (unavailable !== undefined) {
+    request.log.warn({ err, kind: unavailable }, 'event store unavailable: answered 503 with Retry-After')
+    reply.header('retry-after', String(STORE_RETRY_AFTER_S))
+    return sendProblem(request, reply, 503, ErrorCodes.storeUnavailable, storeUnavailableDetail(request.method, unavailable))
   }
   const { status = 500, code, message } = describe(err)
   if (status >= 500) {

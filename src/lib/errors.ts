@@ -7,7 +7,9 @@ export const ErrorCodes = {
   conflict: 'JETWAY_CONFLICT',
   preconditionFailed: 'JETWAY_PRECONDITION_FAILED',
   notCaughtUp: 'JETWAY_PROJECTION_LAGGING',
-  unavailable: 'JETWAY_UNAVAILABLE'
+  unavailable: 'JETWAY_UNAVAILABLE',
+  /** NATS JetStream cannot take or serve a request now (a node lost, a leader election): retry */
+  storeUnavailable: 'JETWAY_STORE_UNAVAILABLE'
 } as const
 export type ErrorCode = typeof ErrorCodes[keyof typeof ErrorCodes]
 

@@ -8,6 +8,7 @@ import type { Clock } from '../lib/time.js'
 import { microTimeOf } from '../lib/time.js'
 import type { Projection } from './projection.js'
 import { keepRunning } from '../lib/retry.js'
+import { ORDERED_PULL } from '../store/ordered.js'
 
 export interface ProjectionRunnerOptions {
   projection: Projection
@@ -216,7 +217,7 @@ export class ProjectionRunner {
       await this.finishRebuild()
       this.markCaughtUp()
     }
-    this.messages = await consumer.consume({ max_messages: this.batchSize * 2 })
+    this.messages = await consumer.consume({ ...ORDERED_PULL, max_messages: this.batchSize * 2 })
     if (this.stopped) this.messages.stop()
     this.batch = []
     this.batchLastSeq = this.queuedSeq = this.appliedSeq

@@ -5,6 +5,7 @@ import { lastOnSubject, walkSubject } from './subject-reader.js'
 import { unescapeToken } from './subjects.js'
 import { Events } from '../schema/events/index.js'
 import { keepRunning } from '../lib/retry.js'
+import { ORDERED_PULL } from './ordered.js'
 
 // A stream tail with in-process fan-out: one ordered consumer per stream per process feeds
 // every listener of this process by key, so live delivery never costs a consumer per
@@ -108,7 +109,7 @@ export class StreamHub {
         deliver_policy: DeliverPolicy.StartSequence,
         opt_start_seq: this.highWater + 1
       })
-      this.messages = await consumer.consume()
+      this.messages = await consumer.consume(ORDERED_PULL)
       if (this.stopped) this.messages.stop()
       for await (const m of this.messages) {
         const ev = this.opts.toEvent({ seq: m.seq, subject: m.subject, headers: m.headers, data: m.data })

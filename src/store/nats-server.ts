@@ -9,6 +9,10 @@ export interface NatsServerOptions {
   storeDir: string
   host?: string
   binary?: string
+  /** server_name (default `jetway`): each node of a cluster needs its own */
+  serverName?: string
+  /** further command-line flags, e.g. a cluster node's --cluster, --routes and --cluster_name */
+  args?: string[]
 }
 
 export interface NatsServer {
@@ -37,7 +41,7 @@ export async function startNatsServer (opts: NatsServerOptions): Promise<NatsSer
   await mkdir(portsDir, { recursive: true })
   const replacedPid = await stopStaleServer(storeDir)
   const args = ['-js', '-sd', storeDir, '-a', opts.host ?? '127.0.0.1', '-p', String(opts.port),
-    '--ports_file_dir', portsDir, '--server_name', 'jetway']
+    '--ports_file_dir', portsDir, '--server_name', opts.serverName ?? 'jetway', ...(opts.args ?? [])]
   const child = spawn(opts.binary ?? 'nats-server', args, { stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''
   child.stderr?.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString()).slice(-4000) })

@@ -2,6 +2,7 @@ import { readdir, readFile } from 'node:fs/promises'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { isDeepStrictEqual } from 'node:util'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream'
 import type { Logger } from 'pino'
 import type { Config } from '../config.js'
@@ -38,6 +39,10 @@ export async function applyStreams (jsm: JetStreamManager, configs: StreamConfig
           log.error({ stream: wanted.name, err: err.message }, 'stream update refused; running with the stream as it is')
           return info.config
         })
+      if (actual.num_replicas !== info.config.num_replicas) {
+        log.info({ stream: wanted.name, from: info.config.num_replicas, to: actual.num_replicas }, 'stream replicas changed: waiting for its new peers')
+        await untilCurrent(jsm, wanted.name, log)
+      }
     } catch (err) {
       if (!(err instanceof JetStreamApiError) || err.code !== JetStreamApiCodes.StreamNotFound) throw err
       actual = (await jsm.streams.add(wanted)).config
@@ -50,6 +55,21 @@ export async function applyStreams (jsm: JetStreamManager, configs: StreamConfig
       }
     }
   }
+}
+
+/**
+ * Waits (bounded) until a stream whose replicas just changed has a leader and every replica is
+ * current: until then its leader elections answer publishes with no responders.
+ */
+async function untilCurrent (jsm: JetStreamManager, stream: string, log: Logger, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    const info = await jsm.streams.info(stream).catch(() => undefined)
+    const replicas = info?.cluster?.replicas ?? []
+    if (info?.cluster?.leader !== undefined && replicas.length === info.config.num_replicas - 1 && replicas.every(r => r.current)) return
+    await sleep(100)
+  }
+  log.warn({ stream, timeoutMs }, 'stream replicas not current yet; going on')
 }
 
 function pick (actual: StreamConfig, like: StreamConfig): Partial<StreamConfig> {

@@ -2,6 +2,7 @@ import { DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStr
 import type { Logger } from 'pino'
 import { decodeEvent, type EventMessage, type StoredEvent } from './events.js'
 import { keepRunning } from '../lib/retry.js'
+import { ORDERED_PULL } from './ordered.js'
 
 // The live tail of whole streams, for the console's event tail (GET /api/tail): one ordered
 // consumer per stream per process, started when the first listener of that stream arrives and
@@ -200,7 +201,7 @@ export class EventTail {
     const log = this.opts.log
     await keepRunning(async () => {
       const consumer = await this.opts.js.consumers.get(stream, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: tail.highWater + 1 })
-      tail.messages = await consumer.consume()
+      tail.messages = await consumer.consume(ORDERED_PULL)
       if (tail.stopped) tail.messages.stop()
       for await (const m of tail.messages) {
         const ev = tailEventOf(stream, m)

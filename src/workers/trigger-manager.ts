@@ -11,6 +11,7 @@ import type { TriggerCreated } from '../schema/events/relay.js'
 import { DEFAULT_EVENT_TYPE, DEFAULT_TRIGGER, triggerOf } from '../domain/triggers.js'
 import type { RelayDeps } from './relay-attempts.js'
 import { TriggerDispatcher } from './trigger-dispatcher.js'
+import { ORDERED_PULL } from '../store/ordered.js'
 
 // Runs the triggers' dispatchers in a process with the `workers` role. It follows the triggers
 // in RELAY (relay.triggers.>) from the start, and for each one keeps trying to hold its lease
@@ -106,7 +107,7 @@ export class TriggerManager {
           ...(lastSeq === 0 ? { deliver_policy: DeliverPolicy.All } : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: lastSeq + 1 })
         })
         if ((await consumer.info()).num_pending === 0 && !signalled) { signalled = true; caughtUp() }
-        this.tail = await consumer.consume()
+        this.tail = await consumer.consume(ORDERED_PULL)
         if (this.stopped) this.tail.stop()
         for await (const m of this.tail) {
           lastSeq = m.seq
