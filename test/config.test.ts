@@ -43,3 +43,10 @@ t.test('roles and durations parse', async t => {
   t.equal(c.readWaitMs, 250)
   t.equal(c.stream.replicas, 3)
 })
+
+t.test('WORKER_ACK_WAIT: unset keeps each consumer\'s declared ack_wait; set, every worker consumer takes it', async t => {
+  t.equal(loadConfig({}).workers.ackWaitMs, undefined)
+  t.equal(loadConfig({ WORKER_ACK_WAIT: '2s' }).workers.ackWaitMs, 2000)
+  t.throws(() => loadConfig({ WORKER_ACK_WAIT: 'soon' }), /WORKER_ACK_WAIT=/)
+  t.throws(() => loadConfig({ WORKER_ACK_WAIT: '500ms' }), /WORKER_ACK_WAIT must be at least 1.5s/)
+})
