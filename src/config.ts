@@ -30,7 +30,8 @@ export interface Config {
   sse: { maxConnections: number, maxPerUser: number, maxBufferedBytes: number }
   /** stream messages a read model may lag while /readyz answers 200 */
   readyMaxLag: number
-  workers: { maxDeliver: number, backoffMs: number }
+  /** ackWaitMs undefined: each consumer's ack_wait as streams/<STREAM>.consumers.json declares it */
+  workers: { maxDeliver: number, backoffMs: number, ackWaitMs: number | undefined }
   mail: { smtpUrl: string | undefined, from: string }
   reminderLeadMs: number
   /** how often each instance looks for due timers */
@@ -112,6 +113,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   }
   const outboundTimeoutMs = parseDuration(e.OUTBOUND_TIMEOUT ?? '30s')!
   if (outboundTimeoutMs <= 0) throw new ConfigError('invalid configuration:\n  OUTBOUND_TIMEOUT must be more than 0')
+  // the runner keeps a long effect's message with working() every third of ack_wait, at most every 500 ms
+  if (e.WORKER_ACK_WAIT !== undefined && parseDuration(e.WORKER_ACK_WAIT)! < 1500) throw new ConfigError('invalid configuration:\n  WORKER_ACK_WAIT must be at least 1.5s')
   if (e.WEBHOOK_SECRET !== undefined && (!isWebhookSecret(e.WEBHOOK_SECRET) || webhookKeyBytes(e.WEBHOOK_SECRET) < 24)) {
     throw new ConfigError('invalid configuration:\n  WEBHOOK_SECRET: expected whsec_ followed by the base64 of at least 24 random bytes')
   }
@@ -166,7 +169,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     readyMaxLag: Number(e.READY_MAX_LAG ?? 10_000),
     workers: {
       maxDeliver: Number(e.WORKER_MAX_DELIVER ?? 5),
-      backoffMs: parseDuration(e.WORKER_BACKOFF ?? '1s')!
+      backoffMs: parseDuration(e.WORKER_BACKOFF ?? '1s')!,
+      ackWaitMs: e.WORKER_ACK_WAIT === undefined ? undefined : parseDuration(e.WORKER_ACK_WAIT)!
     },
     mail: { smtpUrl: e.SMTP_URL, from: e.MAIL_FROM ?? 'Jetway <jetway@localhost>' },
     reminderLeadMs: parseDuration(e.REMINDER_LEAD ?? '30m')!,

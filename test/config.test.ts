@@ -79,3 +79,10 @@ t.test('TRUST_PROXY and HSTS_MAX_AGE', async t => {
   t.equal(loadConfig({ HSTS_MAX_AGE: '365d' }).hstsMaxAgeS, 31_536_000)
   t.throws(() => loadConfig({ HSTS_MAX_AGE: 'forever' }), /HSTS_MAX_AGE=/)
 })
+
+t.test('WORKER_ACK_WAIT: unset keeps each consumer\'s declared ack_wait; set, every worker consumer takes it', async t => {
+  t.equal(loadConfig({}).workers.ackWaitMs, undefined)
+  t.equal(loadConfig({ WORKER_ACK_WAIT: '2s' }).workers.ackWaitMs, 2000)
+  t.throws(() => loadConfig({ WORKER_ACK_WAIT: 'soon' }), /WORKER_ACK_WAIT=/)
+  t.throws(() => loadConfig({ WORKER_ACK_WAIT: '500ms' }), /WORKER_ACK_WAIT must be at least 1.5s/)
+})

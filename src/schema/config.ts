@@ -36,6 +36,7 @@ export const Env = Type.Object({
   READY_MAX_LAG: Type.Optional(Type.String({ pattern: '^\\d{1,9}$', description: 'stream messages a read model may lag while /readyz answers 200' })),
   WORKER_MAX_DELIVER: Type.Optional(Type.String({ pattern: '^[1-9]\\d{0,2}$' })),
   WORKER_BACKOFF: Type.Optional(Type.String({ pattern: DURATION })),
+  WORKER_ACK_WAIT: Type.Optional(Type.String({ pattern: DURATION, description: "ack_wait of every worker consumer, instead of streams/*.consumers.json's: how long a killed instance's unacknowledged message waits before another instance gets it; a fleet must share it" })),
   SMTP_URL: Type.Optional(Type.String({ pattern: '^smtps?://' })),
   MAIL_FROM: Type.Optional(Type.String({ minLength: 3 })),
   REMINDER_LEAD: Type.Optional(Type.String({ pattern: DURATION })),

@@ -21,7 +21,7 @@ import { relayTimersWorker } from './relay-timers.js'
 /** Every worker this build runs with the `workers` role. */
 export function workers (config: Config, deps: { js: JetStreamClient, jsm: JetStreamManager, clock: Clock, log: Logger, outbound: Outbound }): Worker[] {
   const relay = { ...deps, relay: config.relay, webhookSecret: config.outbound.webhookSecret }
-  return [
+  const all: Worker[] = [
     completionWorker(deps),
     jobTimeoutsWorker(deps),
     ...(config.jobs.simulator ? [jobSimulatorWorker(deps)] : []),
@@ -40,4 +40,6 @@ export function workers (config: Config, deps: { js: JetStreamClient, jsm: JetSt
     relayDeliveryWorker(relay),
     relayTimersWorker(relay)
   ]
+  const { ackWaitMs } = config.workers
+  return ackWaitMs === undefined ? all : all.map(worker => ({ ...worker, ackWaitMs }))
 }

@@ -154,8 +154,9 @@ export async function ensureConsumer (jsm: JetStreamManager, worker: Worker, log
   const declared = declaredConfig !== undefined
     ? [{ ...declaredConfig, durable_name: worker.name }]
     : JSON.parse(await readFile(join(STREAMS_DIR, `${worker.stream}.consumers.json`), 'utf8')) as Partial<ConsumerConfig>[]
-  const wanted = declared.find(c => c.durable_name === worker.name)
-  if (wanted === undefined) throw new Error(`streams/${worker.stream}.consumers.json declares no consumer ${worker.name}`)
+  const found = declared.find(c => c.durable_name === worker.name)
+  if (found === undefined) throw new Error(`streams/${worker.stream}.consumers.json declares no consumer ${worker.name}`)
+  const wanted = worker.ackWaitMs === undefined ? found : { ...found, ack_wait: worker.ackWaitMs * 1_000_000 }
   const config: Partial<ConsumerConfig> = { ...wanted, ack_policy: wanted.ack_policy ?? AckPolicy.Explicit, deliver_policy: wanted.deliver_policy ?? DeliverPolicy.All }
   try {
     const info = await jsm.consumers.info(worker.stream, worker.name)

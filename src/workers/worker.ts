@@ -16,6 +16,8 @@ export interface Worker {
   stream: string
   /** its own retry policy; the runner's default (WORKER_MAX_DELIVER, WORKER_BACKOFF) otherwise */
   retry?: RetryPolicy
+  /** the consumer's ack_wait (WORKER_ACK_WAIT), instead of the one streams/<STREAM>.consumers.json declares */
+  ackWaitMs?: number
   /**
    * Resolve: done (ack). Throw: a failure, retried by the policy, dead-lettered after its last
    * attempt. Waiting for a time is never done here: that is a durable timer.
