@@ -24,3 +24,24 @@ t.test('requests answer, time out and find no responders as nats.js says, after 
   const js = jetstream(nc)
   await t.rejects(js.publish('no.stream.here', 'x', { timeout: 1000 }), 'a publish with no stream fails')
 })
+
+t.test('the nats.js patched by connection.ts is the copy the transport and JetStream client run', async t => {
+  const { createRequire } = await import('node:module')
+  const here = createRequire(import.meta.url)
+  const patched = here.resolve('@nats-io/nats-core/internal')
+  for (const client of ['@nats-io/transport-node', '@nats-io/jetstream']) {
+    t.equal(createRequire(here.resolve(client)).resolve('@nats-io/nats-core/internal'), patched, client)
+  }
+})
+
+t.test('publishes from many separate tasks all reach the server, in order per publisher', async t => {
+  const nc = await connectNats(await natsServer(t), 'test')
+  t.teardown(async () => { await nc.close() })
+  const got: string[] = []
+  const sub = nc.subscribe('order.>', { callback: (_err, msg) => { got.push(msg.string()) } })
+  t.teardown(() => sub.unsubscribe())
+  // each publish in its own macrotask, as HTTP requests are
+  for (let i = 0; i < 500; i++) await new Promise<void>(resolve => setImmediate(() => { nc.publish(`order.${i % 5}`, String(i)); resolve() }))
+  await nc.flush()
+  t.same(got, Array.from({ length: 500 }, (_, i) => String(i)))
+})
