@@ -59,17 +59,28 @@ export function securityHeaders (config: Pick<Config, 'corsOrigins' | 'hstsMaxAg
   ]
 }
 
-/**
- * On the raw response, as a page's own headers are too (which then replace these), and a
- * hijacked SSE answer sends them with its head.
- */
+/** On the raw response: the answers Fastify gives before routing (src/app.ts). */
 export function setHeaders (reply: FastifyReply, headers: ReadonlyArray<readonly [string, string]>): void {
   for (const [name, value] of headers) reply.raw.setHeader(name, value)
 }
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** the security headers, for the answers that write their own head (SSE) */
+    securityHeaders: Readonly<Record<string, string>>
+  }
+}
+
 export async function registerEdge (app: FastifyInstance, { config, auth }: EdgeOptions): Promise<void> {
   const headers = securityHeaders(config)
-  app.addHook('onRequest', async function setSecurityHeaders (_request, reply) { setHeaders(reply, headers) })
+  // At onSend, where a page's own header (its CSP) is already set and wins. Not on the raw
+  // response at onRequest: a header set there is kept, as its own array, for as long as the
+  // response lives, and an SSE response lives for hours (3 KB a connection, measured).
+  app.addHook('onSend', async function setSecurityHeaders (_request, reply, payload) {
+    for (const [name, value] of headers) if (!reply.hasHeader(name)) reply.header(name, value)
+    return payload
+  })
+  app.decorate('securityHeaders', Object.freeze(Object.fromEntries(headers)))
 
   if (config.corsOrigins.length > 0) {
     const any = config.corsOrigins.includes('*')

@@ -113,7 +113,7 @@ export interface StreamOptions {
  * CORS, rate limit) and the request id, which a hijacked reply would not send.
  */
 export function sseHead (request: FastifyRequest, reply: FastifyReply): OutgoingHttpHeaders {
-  const head: OutgoingHttpHeaders = {}
+  const head: OutgoingHttpHeaders = { ...request.server.securityHeaders }
   for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) head[name] = value
   return {
     ...head,
