@@ -3,7 +3,7 @@ import type { Socket } from 'node:net'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RouteOptions } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Runtime } from './runtime.js'
-import { frameworkError, installErrorHandlers } from './api/errors.js'
+import { clientError, frameworkError, installErrorHandlers } from './api/errors.js'
 import { requestIdOf } from './lib/log.js'
 import { validatorCompiler } from './api/validation.js'
 import { buildAuth } from './api/auth.js'
@@ -36,6 +36,7 @@ export async function buildApp (runtime: Runtime, opts: { onRoute?: (route: Rout
     // than the router's default 100); a bad path is a problem body like any other error
     routerOptions: { maxParamLength: 2400 },
     frameworkErrors: frameworkError,
+    clientErrorHandler: clientError,
     return503OnClosing: true,
     forceCloseConnections: 'idle'
   }).withTypeProvider<TypeBoxTypeProvider>()

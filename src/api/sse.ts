@@ -107,6 +107,24 @@ export interface StreamOptions {
   replayFromStart: boolean
 }
 
+/** The headers of an event stream, as every SSE route sends them. */
+export const SSE_HEADERS = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache',
+  'x-accel-buffering': 'no'
+} as const
+
+/**
+ * A HEAD of an SSE route (Fastify adds one to every GET) answers the stream's headers and ends:
+ * it has no body to stream, and left open it would hang with nothing sent and hold a connection
+ * slot until the client gave up. True when it was answered so.
+ */
+export function answeredHead (request: FastifyRequest, reply: FastifyReply): boolean {
+  if (request.method !== 'HEAD') return false
+  reply.code(200).headers(SSE_HEADERS).send()
+  return true
+}
+
 /** Last-Event-ID from the header or ?lastEventId=; 400 for one that can never be valid. */
 export function lastEventIdOf (request: FastifyRequest, query: string | undefined): number | undefined {
   const raw = request.headers['last-event-id'] ?? query
@@ -125,16 +143,12 @@ export function lastEventIdOf (request: FastifyRequest, query: string | undefine
 export async function streamEvents (request: FastifyRequest, reply: FastifyReply, lastEventId: number | undefined, opts: StreamOptions): Promise<void> {
   const { hub, connections } = opts
   const { maxBufferedBytes, heartbeatMs } = connections.limits
+  if (answeredHead(request, reply)) return
   const slot = connections.admit(request, reply, opts.user)
   if (slot === undefined) return
   reply.hijack()
   const res = reply.raw
-  res.writeHead(200, {
-    'content-type': 'text/event-stream; charset=utf-8',
-    'cache-control': 'no-cache',
-    'x-accel-buffering': 'no',
-    connection: 'keep-alive'
-  })
+  res.writeHead(200, { ...SSE_HEADERS, connection: 'keep-alive' })
 
   let closed = false
   // Sync from here to the replay: no hub event can slip between the subscribe and the mark.
