@@ -3,7 +3,7 @@ import type { Socket } from 'node:net'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RouteOptions } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Runtime } from './runtime.js'
-import { frameworkError, installErrorHandlers } from './api/errors.js'
+import { clientError, frameworkError, installErrorHandlers } from './api/errors.js'
 import { requestIdOf } from './lib/log.js'
 import { validatorCompiler } from './api/validation.js'
 import { buildAuth } from './api/auth.js'
@@ -43,6 +43,7 @@ export async function buildApp (runtime: Runtime, opts: { onRoute?: (route: Rout
       reply.header('x-request-id', request.id)
       frameworkError(err, request, reply)
     },
+    clientErrorHandler: clientError,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     // not Fastify's two info lines per request (work on every request at the default level):

@@ -197,7 +197,7 @@ export const broker: FastifyPluginAsyncTypebox<BrokerOptions> = async (app, { ru
     const scope = plain.withTypeProvider<TypeBoxTypeProvider>()
     scope.addHook('onRequest', auth.authenticate)
     const requireAdmin = (request: FastifyRequest): void => {
-      if (!auth.identity(request).admin) throw new JetwayError(ErrorCodes.forbidden, 'only an admin creates or deletes triggers')
+      if (!auth.identity(request).admin) throw new JetwayError(ErrorCodes.forbidden, 'triggers are for admins (a token with role admin)')
     }
 
     scope.post('/api/triggers', { schema: { tags: ['broker'], summary: 'Create a trigger: a filter, a subscriber and a delivery policy (admin)', body: TriggerBody, response: { 201: Trigger } } }, async (request, reply) => {
@@ -216,12 +216,15 @@ export const broker: FastifyPluginAsyncTypebox<BrokerOptions> = async (app, { ru
       return await reply.code(201).send(triggerView(trigger, result.version))
     })
 
-    scope.get('/api/triggers', { schema: { tags: ['broker'], summary: 'Every trigger', querystring: MinSeqQuery, response: { 200: TriggerList } } }, async request => {
+    // a subscriber URL can carry a secret (a Slack or Teams webhook): triggers are the admin's to read too
+    scope.get('/api/triggers', { schema: { tags: ['broker'], summary: 'Every trigger (admin)', querystring: MinSeqQuery, response: { 200: TriggerList } } }, async request => {
+      requireAdmin(request)
       await waitForProjection(runtime, 'relay', request, request.query.min_seq)
       return { items: (await listTriggers(db)).map(t => triggerView(t.trigger, t.version)) }
     })
 
-    scope.get('/api/triggers/:name', { schema: { tags: ['broker'], summary: 'A trigger', params: TriggerParams, querystring: MinSeqQuery, response: { 200: Trigger } } }, async request => {
+    scope.get('/api/triggers/:name', { schema: { tags: ['broker'], summary: 'A trigger (admin)', params: TriggerParams, querystring: MinSeqQuery, response: { 200: Trigger } } }, async request => {
+      requireAdmin(request)
       await waitForProjection(runtime, 'relay', request, request.query.min_seq)
       const found = await findTrigger(db, request.params.name)
       if (found === undefined) throw new JetwayError(ErrorCodes.notFound, `no trigger ${request.params.name}`)

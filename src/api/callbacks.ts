@@ -3,6 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Value } from '@sinclair/typebox/value'
 import { Webhook } from 'standardwebhooks'
 import { appendEvent } from '../store/events.js'
+import { ErrorCodes, JetwayError } from '../lib/errors.js'
 import { Subjects } from '../store/subjects.js'
 import { callbackView } from '../store/callback-hub.js'
 import { Events } from '../schema/events/index.js'
@@ -15,6 +16,7 @@ import type { Auth } from './auth.js'
 import { sendSeq, waitForProjection } from './consistency.js'
 import { sseConnectionsOf, lastEventIdOf, streamEvents } from './sse.js'
 import { openapiDocs, sseResponse } from './openapi.js'
+import { requireRelayOwner } from './relay.js'
 import { Type } from '@sinclair/typebox'
 
 // The seed's callback receiver: GET and POST /event/callback record what arrives as
@@ -43,6 +45,16 @@ export function requestIdOf (body: unknown, headers: Record<string, unknown>, qu
 function viewOf (c: ReceivedCallback): typeof CallbackList.static['items'][number] {
   const { seq, ...data } = c
   return callbackView(seq, data) as typeof CallbackList.static['items'][number]
+}
+
+/**
+ * jwt mode: the callbacks of one /async request are its caller's (404 to others); every
+ * callback received, with no requestId, only an admin's.
+ */
+async function requireCallbackReader (runtime: Runtime, auth: Auth, request: FastifyRequest, requestId: string | undefined): Promise<void> {
+  if (auth.mode === 'off' || auth.identity(request).admin) return
+  if (requestId === undefined) throw new JetwayError(ErrorCodes.forbidden, 'every callback is for admins: give the requestId of an /async request of yours')
+  await requireRelayOwner(runtime, auth, request, requestId)
 }
 
 export const callbacks: FastifyPluginAsyncTypebox<CallbacksOptions> = async (app, { runtime, auth }) => {
@@ -131,8 +143,9 @@ export const callbacks: FastifyPluginAsyncTypebox<CallbacksOptions> = async (app
     })
 
     scope.get('/event/callback/list', { schema: { tags: ['relay'], summary: 'The callbacks received, oldest first', querystring: CallbackListQuery, response: { 200: CallbackList } } }, async request => {
-      await waitForProjection(runtime, 'relay', request, request.query.min_seq)
       const { requestId, after, limit } = request.query
+      await requireCallbackReader(runtime, auth, request, requestId)
+      await waitForProjection(runtime, 'relay', request, request.query.min_seq)
       const items = await listCallbacks(db, { ...(requestId === undefined ? {} : { requestId }), ...(after === undefined ? {} : { afterSeq: after }), limit: limit ?? 100 })
       return { items: items.map(viewOf) }
     })
@@ -140,6 +153,7 @@ export const callbacks: FastifyPluginAsyncTypebox<CallbacksOptions> = async (app
     scope.get('/event/callback/sub', { schema: { tags: ['relay'], summary: 'Callbacks as they arrive, over SSE (one request\'s from the first)', querystring: CallbackSubQuery, response: { 200: sseResponse('relay.callback.received events') } } }, async (request, reply) => {
       const lastEventId = lastEventIdOf(request, request.query.lastEventId)
       const { requestId } = request.query
+      await requireCallbackReader(runtime, auth, request, requestId)
       const filter = requestId === undefined ? Subjects.callbacks : Subjects.callbackReceived(requestId)
       await streamEvents(request, reply, lastEventId, {
         hub,

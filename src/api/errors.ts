@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { ErrorCodes, JetwayError, type ErrorCode, type FieldError } from '../lib/errors.js'
 import { redactUrl } from '../lib/log.js'
@@ -27,11 +28,13 @@ const TITLES: Record<number, string> = {
   403: 'Forbidden',
   404: 'Not Found',
   405: 'Method Not Allowed',
+  408: 'Request Timeout',
   409: 'Conflict',
   412: 'Precondition Failed',
   413: 'Content Too Large',
   414: 'URI Too Long',
   415: 'Unsupported Media Type',
+  431: 'Request Header Fields Too Large',
   422: 'Unprocessable Content',
   429: 'Too Many Requests',
   500: 'Internal Server Error',
@@ -133,6 +136,29 @@ export function frameworkError (err: FastifyError, request: FastifyRequest, repl
   const tooLong = err.code === 'FST_ERR_MAX_PARAM_LENGTH'
   const message = tooLong ? 'has a parameter longer than any route takes' : 'is not valid percent-encoded UTF-8'
   sendProblem(request, reply, tooLong ? 414 : 400, typeof err.code === 'string' ? err.code : ErrorCodes.validation, `the path ${message}`, [{ field: '(path)', message }])
+}
+
+/**
+ * Fastify's `clientErrorHandler`: a request Node's HTTP parser refuses (a CR, LF or NUL in a
+ * header value or the path, bytes that are not HTTP) never reaches a route, and Fastify's default
+ * answers it in its own JSON. It gets a problem body like any other error, then the connection
+ * is closed, as Node does.
+ */
+export function clientError (err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return
+  const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400
+  const title = TITLES[status]!
+  const body = JSON.stringify({
+    type: 'urn:jetway:problem:bad-request',
+    title,
+    status,
+    detail: status === 408 ? 'the request was not received in time' : status === 431 ? 'the request headers are too large' : 'the request is not valid HTTP',
+    code: 'JETWAY_BAD_REQUEST'
+  })
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${title}\r\nConnection: close\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`)
+  }
+  socket.destroy(err)
 }
 
 function handle (err: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {

@@ -116,6 +116,11 @@ export const intake: FastifyPluginAsyncTypebox<IntakeOptions> = async (app, { ru
     config: openapiDocs({ responses: { 200: { description: 'WebHook-Allowed-Origin and WebHook-Allowed-Rate echo the origin' } } })
   }, async (request, reply) => {
     const origin = request.headers['webhook-request-origin']
+    // echoed in a header: a value that could not be sent back (a CR, LF or other control
+    // character) would fail the answer with a 500, so it is refused as what it is, no host name
+    if (typeof origin === 'string' && !/^[\x21-\x7e]{1,255}$/.test(origin)) {
+      throw new JetwayError(ErrorCodes.validation, 'WebHook-Request-Origin must be a host name', [{ field: 'WebHook-Request-Origin', message: 'must be a host name (printable ASCII, no spaces)' }])
+    }
     if (typeof origin === 'string') {
       reply.header('webhook-allowed-origin', origin)
       reply.header('webhook-allowed-rate', '*')

@@ -2,7 +2,8 @@ import { createHash, randomUUID } from 'node:crypto'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import sjson from 'secure-json-parse'
-import { appendEvent } from '../store/events.js'
+import { appendEvent, decodeEvent } from '../store/events.js'
+import type { MsgRequest } from '@nats-io/jetstream'
 import { Subjects } from '../store/subjects.js'
 import { ErrorCodes, JetwayError, type FieldError } from '../lib/errors.js'
 import { OutboundError, OutboundErrorCodes } from '../lib/outbound.js'
@@ -81,6 +82,22 @@ export function policyOf (spec: DeliverySpec | undefined, defaults: Runtime['con
     timeoutMs: ms('timeout', defaults.timeoutMs)
   }
   return errors.length > 0 ? errors : policy
+}
+
+/**
+ * Who made an /async request: the actor of its first event (relay.requested). Read from the
+ * stream, since the read model does not keep it; undefined for no such request.
+ */
+export async function relayOwner (jsm: Runtime['jsm'], requestId: string): Promise<string | undefined> {
+  const first = await jsm.streams.getMessage('RELAY', { seq: 0, next_by_subj: Subjects.relayRequest(requestId) } as unknown as MsgRequest).catch(() => null)
+  return first === null ? undefined : decodeEvent(first).actor
+}
+
+/** jwt mode: an /async request (and the callbacks that answer it) is its caller's, or an admin's; 404 to anyone else. */
+export async function requireRelayOwner (runtime: Runtime, auth: Auth, request: FastifyRequest, requestId: string): Promise<void> {
+  const id = auth.identity(request)
+  if (auth.mode === 'off' || id.admin) return
+  if (await relayOwner(runtime.jsm, requestId) !== id.userId) throw new JetwayError(ErrorCodes.notFound, `no /async request ${requestId}`)
 }
 
 export function asyncStatusOf (s: RelayState): AsyncStatus {
@@ -258,6 +275,7 @@ export const relayApi: FastifyPluginAsyncTypebox<RelayOptions> = async (app, { r
       found = await findRelayRequest(db, request.params.requestId)
     }
     if (found?.kind !== 'async') throw new JetwayError(ErrorCodes.notFound, `no /async request ${request.params.requestId}`)
+    await requireRelayOwner(runtime, auth, request, request.params.requestId)
     return asyncStatusOf(found.state)
   })
 }

@@ -108,6 +108,24 @@ export interface StreamOptions {
   replayFromStart: boolean
 }
 
+/** The headers of an event stream, as every SSE route sends them. */
+export const SSE_HEADERS = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache',
+  'x-accel-buffering': 'no'
+} as const
+
+/**
+ * A HEAD of an SSE route (Fastify adds one to every GET) answers the stream's headers and ends:
+ * it has no body to stream, and left open it would hang with nothing sent and hold a connection
+ * slot until the client gave up. True when it was answered so.
+ */
+export function answeredHead (request: FastifyRequest, reply: FastifyReply): boolean {
+  if (request.method !== 'HEAD') return false
+  reply.code(200).headers(SSE_HEADERS).send()
+  return true
+}
+
 /**
  * The head of an SSE answer, with the headers the hooks set on the reply (security headers,
  * CORS, rate limit) and the request id, which a hijacked reply would not send.
@@ -118,9 +136,7 @@ export function sseHead (request: FastifyRequest, reply: FastifyReply): Outgoing
   return {
     ...head,
     'x-request-id': request.id,
-    'content-type': 'text/event-stream; charset=utf-8',
-    'cache-control': 'no-cache',
-    'x-accel-buffering': 'no',
+    ...SSE_HEADERS,
     connection: 'keep-alive'
   }
 }
@@ -151,10 +167,12 @@ function frameOf (ev: HubEvent): Buffer {
 export async function streamEvents (request: FastifyRequest, reply: FastifyReply, lastEventId: number | undefined, opts: StreamOptions): Promise<void> {
   const { hub, connections } = opts
   const { maxBufferedBytes, heartbeatMs } = connections.limits
+  if (answeredHead(request, reply)) return
   const slot = connections.admit(request, reply, opts.user)
   if (slot === undefined) return
   reply.hijack()
   const res = reply.raw
+
   res.writeHead(200, sseHead(request, reply))
 
   let closed = false

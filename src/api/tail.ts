@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { ErrorCodes, JetwayError } from '../lib/errors.js'
 import type { EventTail, TailEvent } from '../store/tail.js'
-import { sseHead, type SseConnections } from './sse.js'
+import { answeredHead, sseHead, type SseConnections } from './sse.js'
 
 // The console's live event tail over SSE: the events of several streams on one connection.
 // Its `id:` is the position in every stream of the connection, `COLLECT:5,JOBS:12,…`, so a
@@ -65,6 +65,7 @@ export interface TailRequest {
 export async function streamTail (request: FastifyRequest, reply: FastifyReply, opts: TailRequest): Promise<void> {
   const { tail, connections, streams, keep } = opts
   const resume = opts.lastEventId === undefined || opts.lastEventId === '' ? undefined : parsePositions(opts.lastEventId)
+  if (answeredHead(request, reply)) return
   const slot = connections.admit(request, reply, opts.user)
   if (slot === undefined) return
   const { maxBufferedBytes, heartbeatMs } = connections.limits
