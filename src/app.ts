@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RouteOptions } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type RouteOptions } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Runtime } from './runtime.js'
 import { clientError, frameworkError, installErrorHandlers } from './api/errors.js'
@@ -46,9 +46,7 @@ export async function buildApp (runtime: Runtime, opts: { onRoute?: (route: Rout
     clientErrorHandler: clientError,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
-    // not Fastify's two info lines per request (work on every request at the default level):
-    // one line per request at debug (below); errors are logged by the error handler
-    disableRequestLogging: true,
+    logController: new RequestLog(),
     // TRUST_PROXY: which proxies' X-Forwarded-For names the client (logs, the per-IP rate limit)
     trustProxy: typeof config.trustProxy === 'number' ? hopsOf(config.trustProxy) : config.trustProxy
   }).withTypeProvider<TypeBoxTypeProvider>()
@@ -60,10 +58,7 @@ export async function buildApp (runtime: Runtime, opts: { onRoute?: (route: Rout
   dropUnusedConnectionsOnClose(app)
   if (opts.onRoute !== undefined) app.addHook('onRoute', opts.onRoute)
   const meter = new RequestMeter()
-  app.addHook('onResponse', async (request, reply) => {
-    meter.record(reply.statusCode)
-    request.log.debug({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed')
-  })
+  app.addHook('onResponse', async (_request, reply) => { meter.record(reply.statusCode) })
 
   const auth = config.roles.has('api') ? buildAuth(config.auth) : undefined
   // security headers, CORS, the rate limit: root hooks that run before every route's own
@@ -83,6 +78,19 @@ export async function buildApp (runtime: Runtime, opts: { onRoute?: (route: Rout
     await app.register(consolePlugin, { runtime, auth })
   }
   return app
+}
+
+/**
+ * One line per request, at debug, where Fastify writes two at info (work on every request at
+ * the default level that most deployments do not read); an error answer is logged by the
+ * error handler at any level.
+ */
+class RequestLog extends LogController {
+  override incomingRequest (): void {}
+  override requestCompleted (error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    if (error !== null && error !== undefined) reply.log.error({ req: request, res: reply, err: error, responseTime: reply.elapsedTime }, 'request errored')
+    else reply.log.debug({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed')
+  }
 }
 
 /**
