@@ -31,7 +31,9 @@ export async function freePort (): Promise<number> {
 export async function spawnService (env: Record<string, string>): Promise<{ url: string, child: ChildProcess, stop: () => Promise<void> }> {
   const port = await freePort()
   const profile = process.env.BENCH_CPU_PROF === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
-  const child = spawn(process.execPath, [...profile, '--import', 'tsx', 'src/server.ts'], {
+  // BENCH_NODE_FLAGS: node flags of the service only (e.g. --max-semi-space-size=8), not of the bench
+  const flags = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(f => f !== '')
+  const child = spawn(process.execPath, [...flags, ...profile, '--import', 'tsx', 'src/server.ts'], {
     env: { ...process.env, LOG_LEVEL: 'warn', PORT: String(port), ...env },
     stdio: ['ignore', 'inherit', 'inherit']
   })
