@@ -1,8 +1,8 @@
 import { sql } from 'kysely'
+import type SQLite from 'better-sqlite3'
 import type { DB } from './db.js'
 import { Events } from '../schema/events/index.js'
 import type { Parameters } from '../schema/events/collect.js'
-import type { NewCollectEventRow } from '../schema/database.js'
 import type { CollectedEvent } from '../schema/api/collect.js'
 import { isEvent } from '../store/events.js'
 import type { Projection } from './projection.js'
@@ -11,9 +11,6 @@ import type { Projection } from './projection.js'
 // duplicate, outside the stream's duplicate window, is ignored here). Two users may use the
 // same event_id.
 
-// 1000 rows x 7 columns stays far below SQLite's 32766 bound parameters.
-const CHUNK = 1000
-
 export const collectEvents: Projection = {
   name: 'collect-events',
   stream: 'COLLECT',
@@ -21,25 +18,27 @@ export const collectEvents: Projection = {
   // of a user whose event_id another user had used first
   version: 2,
   tables: ['collect_events'],
-  async apply (trx, events) {
-    const rows: NewCollectEventRow[] = []
+  // the hot path of ingest and catch-up: one prepared statement per connection, run per row
+  // (Kysely built and compiled a 1000-row insert per batch: replay of 1M events 25.8k -> 29.6k/s)
+  async apply (_trx, events, sqlite) {
+    const insert = insertOn(sqlite)
     for (const ev of events) {
       if (!isEvent(ev, Events.collectEventReceived)) continue
       const d = ev.data
-      rows.push({
-        seq: ev.seq,
-        event_id: d.event_id,
-        user_id: d.user_id,
-        event: d.event,
-        event_datetime: d.event_datetime,
-        parameters: d.parameters === null ? null : JSON.stringify(d.parameters),
-        received_at: d.received_at
-      })
-    }
-    for (let i = 0; i < rows.length; i += CHUNK) {
-      await trx.insertInto('collect_events').values(rows.slice(i, i + CHUNK)).onConflict(oc => oc.columns(['user_id', 'event_id']).doNothing()).execute()
+      insert.run(ev.seq, d.event_id, d.user_id, d.event, d.event_datetime, d.parameters === null ? null : JSON.stringify(d.parameters), d.received_at)
     }
   }
+}
+
+const inserts = new WeakMap<SQLite.Database, SQLite.Statement>()
+function insertOn (sqlite: SQLite.Database): SQLite.Statement {
+  let insert = inserts.get(sqlite)
+  if (insert === undefined) {
+    insert = sqlite.prepare(`INSERT INTO collect_events (seq, event_id, user_id, event, event_datetime, parameters, received_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (user_id, event_id) DO NOTHING`)
+    inserts.set(sqlite, insert)
+  }
+  return insert
 }
 
 export interface SearchQuery {

@@ -8,6 +8,18 @@ import { migrations } from '../schema/migrations.js'
 
 export type DB = Kysely<Database>
 
+const raws = new WeakMap<DB, SQLite.Database>()
+
+/**
+ * The better-sqlite3 connection under a DB: what a hot path prepares its statement on once
+ * (a statement run inside a transaction of the DB takes part in it: one connection).
+ */
+export function rawOf (db: DB): SQLite.Database {
+  const raw = raws.get(db)
+  if (raw === undefined) throw new Error('not a DB made by openDatabase')
+  return raw
+}
+
 /** Opens the read-model file in WAL mode and brings its schema up to date. */
 export async function openDatabase (file: string): Promise<DB> {
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true })
@@ -18,6 +30,7 @@ export async function openDatabase (file: string): Promise<DB> {
   sqlite.pragma('busy_timeout = 5000')
   sqlite.pragma('cache_size = -65536') // 64 MiB of page cache (the default is 2 MiB)
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) })
+  raws.set(db, sqlite)
   const provider: MigrationProvider = { getMigrations: async () => migrations }
   const { error, results } = await new Migrator({ db, provider }).migrateToLatest()
   if (error !== undefined) {

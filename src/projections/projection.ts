@@ -1,4 +1,5 @@
 import type { Transaction } from 'kysely'
+import type SQLite from 'better-sqlite3'
 import type { Database } from '../schema/database.js'
 import type { StoredEvent } from '../store/events.js'
 
@@ -15,6 +16,9 @@ export interface Projection {
   tables: (keyof Database)[]
   /** clears its rows on rebuild instead, where it shares a table (the timers) */
   clear?: (trx: Transaction<Database>) => Promise<void>
-  /** Applies events in stream order inside the runner's transaction; ignores what it does not read. */
-  apply: (trx: Transaction<Database>, events: StoredEvent[]) => Promise<void>
+  /**
+   * Applies events in stream order inside the runner's transaction; ignores what it does not
+   * read. `sqlite` is the transaction's connection, for a hot path's prepared statement.
+   */
+  apply: (trx: Transaction<Database>, events: StoredEvent[], sqlite: SQLite.Database) => Promise<void>
 }

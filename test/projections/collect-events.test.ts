@@ -6,7 +6,7 @@ import SQLite from 'better-sqlite3'
 import { Kysely, SqliteDialect, sql } from 'kysely'
 import { Migrator } from 'kysely/migration'
 import { migrations } from '../../src/schema/migrations.js'
-import { openDatabase } from '../../src/projections/db.js'
+import { rawOf, openDatabase } from '../../src/projections/db.js'
 import { collectEvents } from '../../src/projections/collect-events.js'
 import type { StoredEvent } from '../../src/store/events.js'
 
@@ -55,11 +55,11 @@ t.test('the projection keeps the first event per (user_id, event_id)', async t =
     data: { ...row(seq, userId, eventId), parameters: { price } }
   })
   await db.transaction().execute(async trx => {
-    await collectEvents.apply(trx, [ev(1, 'alice', 'e1', 1), ev(2, 'bob', 'e1', 2)])
+    await collectEvents.apply(trx, [ev(1, 'alice', 'e1', 1), ev(2, 'bob', 'e1', 2)], rawOf(db))
   })
   // a repeat past the stream's duplicate window, in a later batch, and one inside the same batch
   await db.transaction().execute(async trx => {
-    await collectEvents.apply(trx, [ev(3, 'alice', 'e1', 3), ev(4, 'carol', 'e1', 4), ev(5, 'carol', 'e1', 5)])
+    await collectEvents.apply(trx, [ev(3, 'alice', 'e1', 3), ev(4, 'carol', 'e1', 4), ev(5, 'carol', 'e1', 5)], rawOf(db))
   })
   const rows = await db.selectFrom('collect_events').select(['seq', 'user_id', 'parameters']).orderBy('seq').execute()
   t.same(rows, [
