@@ -14,7 +14,6 @@ import { Events } from '../src/schema/events/index.js'
 import { openDatabase } from '../src/projections/db.js'
 import { ProjectionRunner } from '../src/projections/runner.js'
 import { collectEvents } from '../src/projections/collect-events.js'
-import { startWriterThread } from '../src/projections/committer.js'
 import { systemClock } from '../src/lib/time.js'
 import { benchNats, fmt, isMain, report, section, tempDir, type Figure } from './lib.js'
 
@@ -66,12 +65,7 @@ export async function catchupBench (EVENTS = 1_000_000): Promise<Figure[]> {
 
     // Projection replay: ordered consumer -> decode + validate -> batched Kysely insert + checkpoint.
     const db = await openDatabase(join(data.path, 'jetway.db'))
-    // as the service runs it: the runner reads and decodes in this thread while the SQLite writer
-    // thread commits (BENCH_COMMITTER=local: both in this thread)
-    const committer = process.env.BENCH_COMMITTER === 'local'
-      ? undefined
-      : await startWriterThread(loadConfig({ DATA_DIR: data.path }), pino({ level: 'warn' }))
-    const runner = new ProjectionRunner({ projection: collectEvents, js: jetstream(nc), db, log: pino({ level: 'warn' }), clock: systemClock, committer })
+    const runner = new ProjectionRunner({ projection: collectEvents, js: jetstream(nc), db, log: pino({ level: 'warn' }), clock: systemClock })
     const t0 = performance.now()
     await runner.start()
     await runner.waitFor(EVENTS, 3_600_000)

@@ -6,7 +6,6 @@ import type { DB } from './db.js'
 import { ProjectionRunner } from './runner.js'
 import { projectionsFor } from './index.js'
 import { TimerTicker } from '../workers/timer-ticker.js'
-import type { Committer } from './committer.js'
 
 // Where the projections (and the timer ticker, which fires from their timers read model) run:
 // by default in a worker thread of their own (thread-host.ts), so that their SQLite
@@ -52,15 +51,13 @@ export interface HostDeps {
   onChange?: (runner: ProjectionRunner) => void
   /** sees each timer fired */
   onFired?: (lateMs: number) => void
-  /** where the runners write their batches (default: `db`, in this thread) */
-  committer?: Committer
 }
 
 /** Starts every projection's runner, then the timer ticker, in this thread. */
-export async function startProjectionsHere ({ config, js, db, log, clock, onChange, onFired, committer }: HostDeps): Promise<ProjectionHost> {
+export async function startProjectionsHere ({ config, js, db, log, clock, onChange, onFired }: HostDeps): Promise<ProjectionHost> {
   const runners = new Map<string, ProjectionRunner>()
   for (const projection of projectionsFor(config)) {
-    runners.set(projection.name, new ProjectionRunner({ projection, js, db, log, clock, onChange, committer }))
+    runners.set(projection.name, new ProjectionRunner({ projection, js, db, log, clock, onChange }))
   }
   for (const runner of runners.values()) await runner.start()
   // timers fire where their read model is kept current: with the projections

@@ -1,7 +1,7 @@
 import { DeliverPolicy, type ConsumerMessages, type JetStreamClient } from '@nats-io/jetstream'
 import type { Logger } from 'pino'
 import type { Kysely } from 'kysely'
-import type { DB } from './db.js'
+import { rawOf, type DB } from './db.js'
 import type { Database } from '../schema/database.js'
 import { decodeEvent, type StoredEvent } from '../store/events.js'
 import type { Clock } from '../lib/time.js'
@@ -10,7 +10,6 @@ import type { Projection } from './projection.js'
 import { keepRunning } from '../lib/retry.js'
 import { SequenceWatch } from '../lib/concurrency.js'
 import { ORDERED_PULL } from '../store/ordered.js'
-import { localCommitter, type Committer } from './committer.js'
 
 export interface ProjectionRunnerOptions {
   projection: Projection
@@ -31,15 +30,11 @@ export interface ProjectionRunnerOptions {
   mode?: 'serve' | 'rebuild'
   /** a rebuild that has not touched its checkpoint for this long is taken to be dead */
   rebuildLeaseMs?: number
-  /** where batches are written (default: on `db`, in this thread) */
-  committer?: Committer
 }
 
 class CheckpointMoved extends Error {}
 
 const LINGER_MS = 2
-/** batches handed to the committer and not yet committed, past which reading waits */
-const MAX_QUEUED_BATCHES = 2
 const REBUILD_LEASE_MS = 15_000
 
 /**
@@ -66,8 +61,6 @@ export class ProjectionRunner {
   private batchPending = 0
   private queuedSeq = 0
   private flushing: Promise<void> = Promise.resolve()
-  private queuedBatches = 0
-  private readonly committer: Committer
   private lingerTimer?: NodeJS.Timeout
   private heartbeat?: NodeJS.Timeout
   private wakeUp?: () => void
@@ -78,7 +71,6 @@ export class ProjectionRunner {
     this.name = opts.projection.name
     this.log = opts.log.child({ component: 'projection', projection: this.name })
     this.batchSize = opts.batchSize ?? 1000
-    this.committer = opts.committer ?? localCommitter(opts.db, [opts.projection])
   }
 
   private get leaseMs (): number {
@@ -233,10 +225,7 @@ export class ProjectionRunner {
         this.batchLastSeq = m.seq
         this.batchPending = m.info.pending
         if (this.batch.length >= this.batchSize) {
-          // read on while the committer writes; wait only when it falls behind
-          const committed = this.flush()
-          if (this.queuedBatches >= MAX_QUEUED_BATCHES) await committed
-          else committed.catch(() => {}) // a failure stops the messages; the loop's end rethrows it
+          await this.flush()
         } else if (m.info.pending === 0 && this.lingerTimer === undefined) {
           // Caught up with the stream: commit soon, but linger briefly so that a live trickle of
           // events shares one transaction instead of paying one commit per event. (Not gated on
@@ -261,18 +250,23 @@ export class ProjectionRunner {
     const lastSeq = this.queuedSeq = this.batchLastSeq
     const pending = this.batchPending
     this.batch = []
-    this.queuedBatches++
     this.flushing = this.flushing.then(async () => await this.commit(events, lastSeq, pending))
-      .finally(() => { this.queuedBatches-- })
     this.flushing.catch(() => this.messages?.stop())
     return await this.flushing
   }
 
   private async commit (batch: StoredEvent[], lastSeq: number, pending: number): Promise<void> {
-    const { projection, clock } = this.opts
+    const { db, projection, clock } = this.opts
     const previous = this.appliedSeq
-    const ok = await this.committer.commit({ projection: projection.name, events: batch, previous, lastSeq, pending, at: microTimeOf(clock.now()) })
-    if (!ok) throw new CheckpointMoved()
+    await db.transaction().execute(async trx => {
+      await projection.apply(trx, batch, rawOf(db))
+      // reaching the stream's end also ends a rebuild: the rows are current again
+      const moved = await trx.updateTable('projection_checkpoints')
+        .set({ last_seq: lastSeq, updated_at: microTimeOf(clock.now()), ...(pending === 0 ? { rebuilding: 0 } : {}) })
+        .where('name', '=', projection.name).where('last_seq', '=', previous)
+        .executeTakeFirst()
+      if (moved.numUpdatedRows !== 1n) throw new CheckpointMoved()
+    })
     this.appliedSeq = lastSeq
     this.pending = pending
     if (pending === 0) {

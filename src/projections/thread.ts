@@ -5,7 +5,6 @@ import { systemClock } from '../lib/time.js'
 import { connectNats } from '../store/connection.js'
 import { openDatabase } from './db.js'
 import { startProjectionsHere } from './host.js'
-import { startWriterThread } from './committer.js'
 import type { FromThread, RunnerState, ThreadData, ToThread } from './thread-host.js'
 
 // The projection thread (started by thread-host.ts): its own NATS connection and its own
@@ -19,12 +18,6 @@ const { config, natsUrl } = workerData as ThreadData
 const log = createLogger({ level: config.logLevel, destination: { write: (line: string) => post({ type: 'log', line }) } })
 const nc = await connectNats(natsUrl, 'jetway-projections')
 const db = await openDatabase(config.dbFile)
-// batches are written by a thread of its own while the runners read on; if it dies, so does
-// this thread, and the HTTP thread starts both again (the runners resume from their checkpoints)
-const committer = await startWriterThread(config, log, code => {
-  log.error({ code }, 'the SQLite writer thread exited; ending the projection thread')
-  process.exit(1)
-})
 const stateOf = (r: RunnerState): RunnerState => ({ name: r.name, appliedSeq: r.appliedSeq, pending: r.pending, caughtUp: r.caughtUp, rebuilding: r.rebuilding })
 let fired = 0
 const host = await startProjectionsHere({
@@ -34,8 +27,7 @@ const host = await startProjectionsHere({
   log,
   clock: systemClock,
   onChange: runner => post({ type: 'state', state: stateOf(runner) }),
-  onFired: lateMs => post({ type: 'fired', fired: ++fired, lastFireLagMs: lateMs }),
-  committer
+  onFired: lateMs => post({ type: 'fired', fired: ++fired, lastFireLagMs: lateMs })
 })
 const report = (): void => { for (const runner of host.runners.values()) post({ type: 'state', state: stateOf(runner) }) }
 report()
@@ -56,7 +48,6 @@ port.on('message', (m: ToThread) => {
 
 async function close (): Promise<void> {
   await host.close()
-  await committer.close()
   report()
   await nc.drain()
   await db.destroy()
