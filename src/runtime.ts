@@ -135,7 +135,26 @@ export async function startRuntime (config: Config, log: Logger, opts: RuntimeOp
     }
     const tail = new EventTail({ js, jsm, log: log.child({ component: 'tail' }) })
     closers.push(async () => await tail.close())
-    return { config, log, clock, nc, nats, js, jsm, db, projections: projections.runners, ticker: projections.ticker, projectionThread: projections.thread, readModels, hubs, outbound, triggers, tail, close }
+    const host = projections
+    return {
+      config,
+      log,
+      clock,
+      nc,
+      nats,
+      js,
+      jsm,
+      db,
+      projections: host.runners,
+      ticker: host.ticker,
+      readModels,
+      hubs,
+      outbound,
+      triggers,
+      tail,
+      close,
+      get projectionThread () { return host.thread }
+    }
   } catch (err) {
     await close()
     throw err

@@ -127,7 +127,8 @@ export async function startProjectionThread (config: Config, natsUrl: string, lo
   return {
     runners,
     ticker,
-    thread: `${THREAD_NAME}#${worker!.threadId}`,
+    // the thread started again after a crash has another id
+    get thread () { return `${THREAD_NAME}#${worker.threadId}` },
     close: async () => {
       closing = true
       const exited = new Promise(resolve => worker.once('exit', resolve))
