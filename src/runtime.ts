@@ -63,9 +63,14 @@ export interface RuntimeOptions {
 export async function startRuntime (config: Config, log: Logger, opts: RuntimeOptions = {}): Promise<Runtime> {
   const clock = opts.clock ?? systemClock
   const closers: (() => Promise<unknown>)[] = []
+  const named = new Map<() => Promise<unknown>, string>()
+  /** a closer that takes long is named in the log: a stuck shutdown says where it is stuck */
+  const closing = (name: string, fn: () => Promise<unknown>): void => { named.set(fn, name); closers.push(fn) }
   const close = async (): Promise<void> => {
     for (const fn of closers.reverse()) {
-      await fn().catch((err: unknown) => log.error({ err }, 'error while closing'))
+      const slow = setTimeout(() => { log.warn({ closing: named.get(fn) }, 'still closing after 5 s') }, 5000)
+      await fn().catch((err: unknown) => log.error({ err, closing: named.get(fn) }, 'error while closing'))
+      clearTimeout(slow)
     }
     closers.length = 0
   }
@@ -73,13 +78,13 @@ export async function startRuntime (config: Config, log: Logger, opts: RuntimeOp
     let natsUrl = config.natsUrl
     if (natsUrl === undefined) {
       const server: NatsServer = await startNatsServer({ port: config.natsPort, storeDir: join(config.dataDir, 'nats') })
-      closers.push(server.stop)
+      closing('nats-server', server.stop)
       natsUrl = server.url
       if (server.replacedPid !== undefined) log.warn({ pid: server.replacedPid }, 'stopped the nats-server a dead Jetway left running on this store')
       log.info({ url: natsUrl, storeDir: join(config.dataDir, 'nats') }, 'embedded nats-server started')
     }
     const nc = await connectNats(natsUrl, 'jetway')
-    closers.push(async () => await nc.drain())
+    closing('nats connection', async () => await nc.drain())
     const nats = new NatsStatus(nc, log)
     log.info({ server: nc.getServer(), version: nc.info?.version }, 'connected to NATS')
     const jsm = await jetstreamManager(nc)
@@ -87,9 +92,9 @@ export async function startRuntime (config: Config, log: Logger, opts: RuntimeOp
     const js = jetstream(nc)
 
     const db = await openDatabase(config.dbFile)
-    closers.push(async () => await db.destroy())
+    closing('sqlite', async () => await db.destroy())
     const outbound = createOutbound({ ...config.outbound, clock })
-    closers.push(async () => await outbound.close())
+    closing('outbound', async () => await outbound.close())
 
     let triggers: TriggerManager | undefined
     let projections: ProjectionHost = { runners: new Map(), ticker: undefined, thread: 'main', close: async () => {} }
@@ -99,14 +104,14 @@ export async function startRuntime (config: Config, log: Logger, opts: RuntimeOp
       // a test's clock cannot cross into another thread
       else if (config.projectionsThread && opts.clock === undefined) projections = await startProjectionThread(config, natsUrl, log)
       else projections = await startProjectionsHere(deps)
-      closers.push(projections.close)
+      closing('projections', projections.close)
     }
     if (config.roles.has('workers') && opts.startProjections !== false) {
       const workerRunners = workers(config, { js, jsm, clock, log, outbound }).map(worker => new WorkerRunner({
         worker, js, jsm, log, clock, retry: defaultRetry(config.workers.maxDeliver, config.workers.backoffMs)
       }))
       for (const runner of workerRunners) await runner.start()
-      closers.push(async () => await Promise.all(workerRunners.map(async r => await r.stop())))
+      closing('workers', async () => await Promise.all(workerRunners.map(async r => await r.stop())))
       triggers = new TriggerManager({
         js,
         jsm,
@@ -121,20 +126,20 @@ export async function startRuntime (config: Config, log: Logger, opts: RuntimeOp
       })
       await triggers.start()
       const started = triggers
-      closers.push(async () => await started.stop())
+      closing('triggers', async () => await started.stop())
     }
     const readModels = new ReadModels({ db, jsm, projections: projectionsFor(config), runners: projections.runners })
     const hubs = { jobs: jobStatusHub(js, jsm, log), tasks: taskHub(js, jsm, log), callbacks: callbackHub(js, jsm, log) }
     if (config.roles.has('api') && opts.startProjections !== false) {
       await hubs.jobs.start()
-      closers.push(async () => await hubs.jobs.stop())
+      closing('jobs hub', async () => await hubs.jobs.stop())
       await hubs.tasks.start()
-      closers.push(async () => await hubs.tasks.stop())
+      closing('tasks hub', async () => await hubs.tasks.stop())
       await hubs.callbacks.start()
-      closers.push(async () => await hubs.callbacks.stop())
+      closing('callbacks hub', async () => await hubs.callbacks.stop())
     }
     const tail = new EventTail({ js, jsm, log: log.child({ component: 'tail' }) })
-    closers.push(async () => await tail.close())
+    closing('tail', async () => await tail.close())
     const host = projections
     return {
       config,

@@ -27,7 +27,8 @@ t.test('the projections run in their own thread; reads wait for their commits ac
     t.equal(r.statusCode, 200)
     if (!(r.json().items as { event_id: string }[]).some(e => e.event_id === `ryw-${i}`)) t.fail(`ryw-${i} missing from the read that waited for ${w.headers['jetway-seq'] as string}`)
   }
-  t.equal(runtime.projections.get('collect-events')!.appliedSeq >= 20, true, 'the HTTP thread sees the applied sequence')
+  // the runner's state crosses as a message, a moment after SQLite shows the commit
+  t.ok(await until('the applied sequence on the HTTP thread', () => runtime.projections.get('collect-events')!.appliedSeq >= 20 ? true : undefined))
 
   // the thread's log lines reach this process's logger, marked with the thread
   const caughtUp = lines.find(l => l.msg === 'projection caught up' && l.projection === 'collect-events')
