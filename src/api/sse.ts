@@ -1,4 +1,4 @@
-import type { OutgoingHttpHeaders } from 'node:http'
+import type { OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { ErrorCodes, JetwayError } from '../lib/errors.js'
 import type { HubEvent, StreamHub } from '../store/hub.js'
@@ -160,6 +160,21 @@ function frameOf (ev: HubEvent): Buffer {
 }
 
 /**
+ * Ends an SSE response. A client that does not read (its buffer is full) is destroyed: ending
+ * would wait for it to drain first. Otherwise the connection closes once the end is out: a
+ * reconnect must not come back on it while the server is closing (it would get a 503, on which
+ * an EventSource gives up for good), and the server's close need not wait for it to idle out.
+ */
+export function endResponse (res: ServerResponse, destroy: boolean): void {
+  if (destroy || res.writableLength > 0) {
+    res.destroy()
+  } else {
+    const socket = res.socket
+    res.end(() => { socket?.end() })
+  }
+}
+
+/**
  * Streams one SSE connection: register live first and buffer, note the high-water mark,
  * replay the gap up to it, flush the buffer past it, then go live. No gap, no duplicate.
  * Answers 429 (with Retry-After) instead when a connection cap is reached.
@@ -198,25 +213,14 @@ export async function streamEvents (request: FastifyRequest, reply: FastifyReply
     else if (pending.push(ev) > MAX_PENDING) end(true)
   })
   const heartbeat = setInterval(() => { write(': heartbeat\n\n') }, heartbeatMs)
-  /**
-   * Ends the response. A client that does not read (its buffer is full) is destroyed: ending
-   * would wait for it to drain the buffered bytes first, keeping the socket forever.
-   */
+  /** Ends the stream once: its subscription, slot and heartbeat, then the response. */
   function end (destroy = false): void {
     if (closed) return
     closed = true
     unsubscribe()
     slot!.release()
     clearInterval(heartbeat)
-    if (destroy || res.writableLength > 0) {
-      res.destroy()
-    } else {
-      // and close the connection once the end is out: a reconnect must not come back on it
-      // while the server is closing (it would get a 503, on which an EventSource gives up for
-      // good), and the server's close need not wait for it to idle out
-      const socket = res.socket
-      res.end(() => { socket?.end() })
-    }
+    endResponse(res, destroy)
   }
   slot.track(() => end())
   res.on('close', () => end())

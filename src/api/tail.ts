@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { ErrorCodes, JetwayError } from '../lib/errors.js'
 import type { EventTail, TailEvent } from '../store/tail.js'
-import { answeredHead, sseHead, type SseConnections } from './sse.js'
+import { answeredHead, endResponse, sseHead, type SseConnections } from './sse.js'
 
 // The console's live event tail over SSE: the events of several streams on one connection.
 // Its `id:` is the position in every stream of the connection, `COLLECT:5,JOBS:12,…`, so a
@@ -84,12 +84,7 @@ export async function streamTail (request: FastifyRequest, reply: FastifyReply, 
     slot!.release()
     clearInterval(timer.heartbeat)
     if (!reply.sent && !res.headersSent) return
-    if (destroy || res.writableLength > 0) {
-      res.destroy()
-    } else {
-      const socket = res.socket
-      res.end(() => { socket?.end() })
-    }
+    endResponse(res, destroy)
   }
   slot.track(() => end())
 
