@@ -1,6 +1,7 @@
 // Shared pieces of the bench scripts: a throwaway nats-server and data dir, the service as a
 // child process, and small statistics. Everything listens on 127.0.0.1 only.
 import { spawn, type ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -90,4 +91,21 @@ export function isMain (url: string): boolean {
 export function report (figures: Figure[]): void {
   section('figures')
   console.log(table(figures))
+}
+
+/** The machine's CPU busy share (0..1, all cores) from /proc/stat between start and stop(). */
+export function cpuMeter (): { stop: () => number } {
+  const sample = (): { busy: number, total: number } => {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number)
+    const total = fields.reduce((a, b) => a + b, 0)
+    const idle = fields[3]! + (fields[4] ?? 0) // idle + iowait
+    return { busy: total - idle, total }
+  }
+  const first = sample()
+  return {
+    stop: () => {
+      const last = sample()
+      return (last.busy - first.busy) / Math.max(1, last.total - first.total)
+    }
+  }
 }

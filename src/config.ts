@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os'
 import { resolve } from 'node:path'
 import { Value } from '@sinclair/typebox/value'
 import { Env, Roles } from './schema/config.js'
@@ -20,6 +21,8 @@ export interface Config {
   roles: Set<Role>
   /** the projections (and the timer ticker) in a worker thread, not on the HTTP event loop */
   projectionsThread: boolean
+  /** threads that run searches of the collect-events read model; 0: the HTTP thread */
+  readThreads: number
   auth: { mode: 'off' } | { mode: 'jwt', secret?: string, jwksUrl?: string, issuer?: string, audience?: string[] }
   logLevel: string
   stream: { replicas: number, storage: 'file' | 'memory', duplicateWindowMs: number }
@@ -143,6 +146,9 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     dbFile: resolve(dataDir, 'jetway.db'),
     roles: new Set((e.ROLES ?? 'api,projections,workers').split(',').map(r => r.trim() as Role)),
     projectionsThread: (e.PROJECTIONS_THREAD ?? 'on') === 'on',
+    // the HTTP thread and the projection thread take two cores; a search hops to a read thread
+    // only where more are left (on 2 cores the hop cost more than it saved: README, Benchmarks)
+    readThreads: e.READ_THREADS === undefined ? Math.max(0, Math.min(4, availableParallelism() - 2)) : Number(e.READ_THREADS),
     auth: authMode === 'off'
       ? { mode: 'off' }
       : { mode: 'jwt', secret: e.JWT_SECRET, jwksUrl: e.JWT_JWKS_URL, issuer: e.JWT_ISSUER, audience: e.JWT_AUDIENCE?.split(',').map(a => a.trim()) },

@@ -5,6 +5,7 @@ import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManage
 import type { Logger } from 'pino'
 import type { Config } from './config.js'
 import { openDatabase, type DB } from './projections/db.js'
+import { ReadPool } from './projections/read-pool.js'
 import { startNatsServer, type NatsServer } from './store/nats-server.js'
 import { applyStreams, loadStreamConfigs } from './store/streams.js'
 import { idleProjections, startProjectionsHere, type ProjectionHost, type RunnerHandle, type TickerStats } from './projections/host.js'
@@ -35,6 +36,8 @@ export interface Runtime {
   js: JetStreamClient
   jsm: JetStreamManager
   db: DB
+  /** where searches of the collect-events read model run (read threads, or this thread) */
+  reads: ReadPool
   /** one runner per projection when the `projections` role is on (here or in the projection thread) */
   projections: Map<string, RunnerHandle>
   /** the timer ticker's counts, with the `projections` role */
@@ -93,6 +96,8 @@ export async function startRuntime (config: Config, log: Logger, opts: RuntimeOp
 
     const db = await openDatabase(config.dbFile)
     closing('sqlite', async () => await db.destroy())
+    const reads = new ReadPool(db, config.dbFile, config.readThreads)
+    closing('read threads', async () => await reads.close())
     const outbound = createOutbound({ ...config.outbound, clock })
     closing('outbound', async () => await outbound.close())
 
@@ -150,6 +155,7 @@ export async function startRuntime (config: Config, log: Logger, opts: RuntimeOp
       js,
       jsm,
       db,
+      reads,
       projections: host.runners,
       ticker: host.ticker,
       readModels,

@@ -12,7 +12,7 @@ import { Subjects } from '../store/subjects.js'
 import { ErrorCodes, JetwayError, type FieldError } from '../lib/errors.js'
 import { microTimeOf, toMicroTime } from '../lib/time.js'
 import { mapLimit } from '../lib/concurrency.js'
-import { searchEvents } from '../projections/collect-events.js'
+import { decodeCursor } from '../projections/collect-search.js'
 import type { Runtime } from '../runtime.js'
 import type { Auth } from './auth.js'
 import { sendSeq, waitForProjection } from './consistency.js'
@@ -50,7 +50,7 @@ export function toCollectEvent (input: CollectRequest, receivedAt: string): Coll
 }
 
 export const collect: FastifyPluginAsyncTypebox<CollectOptions> = async (app, { runtime, auth }) => {
-  const { js, db, clock, config } = runtime
+  const { js, clock, config } = runtime
   app.addHook('onRequest', auth.authenticate)
 
   async function collectOne (request: FastifyRequest, input: CollectRequest): Promise<{ status: 'accepted' | 'duplicate', seq?: number } | FieldError[]> {
@@ -115,7 +115,8 @@ export const collect: FastifyPluginAsyncTypebox<CollectOptions> = async (app, { 
     return { is_success: count('rejected') === 0, accepted: count('accepted'), duplicates: count('duplicate'), rejected: count('rejected'), results }
   })
 
-  async function search (request: FastifyRequest, q: SearchBody): Promise<SearchResult> {
+  /** the page as JSON text, built by a read thread (src/projections/read-pool.ts) */
+  async function search (request: FastifyRequest, reply: FastifyReply, q: SearchBody): Promise<SearchResult> {
     auth.requireUser(request, q.user_id)
     await waitForProjection(runtime, 'collect-events', request, q.min_seq)
     const errors: FieldError[] = []
@@ -131,26 +132,15 @@ export const collect: FastifyPluginAsyncTypebox<CollectOptions> = async (app, { 
     const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor)
     if (after === null) errors.push({ field: 'cursor', message: 'is not a cursor this API returned' })
     if (errors.length > 0) throw new JetwayError(ErrorCodes.validation, 'invalid search', errors)
-    const page = await searchEvents(db, { userId: q.user_id, event: q.event, from, to, after: after ?? undefined, limit: q.limit })
-    return { items: page.items, next_cursor: page.next === undefined ? null : encodeCursor(page.next) }
+    const body = await runtime.reads.search({ userId: q.user_id, event: q.event, from, to, after: after ?? undefined, limit: q.limit })
+    // JSON text with a JSON content type goes out as it is, not serialized again: the type
+    // is the shape of that text, as SearchResponse documents it
+    reply.type('application/json; charset=utf-8')
+    return body as unknown as SearchResult
   }
   const searchResponse = { 200: SearchResponse }
-  app.post('/api/search', { schema: { tags: ['collect'], summary: 'Search a user\'s events (oldest first, paged)', body: SearchBody, response: searchResponse } }, async request => await search(request, request.body))
-  app.get('/api/event', { schema: { tags: ['collect'], summary: 'Search a user\'s events (oldest first, paged)', querystring: SearchQuery, response: searchResponse } }, async request => await search(request, request.query))
+  app.post('/api/search', { schema: { tags: ['collect'], summary: 'Search a user\'s events (oldest first, paged)', body: SearchBody, response: searchResponse } }, async (request, reply) => await search(request, reply, request.body))
+  app.get('/api/event', { schema: { tags: ['collect'], summary: 'Search a user\'s events (oldest first, paged)', querystring: SearchQuery, response: searchResponse } }, async (request, reply) => await search(request, reply, request.query))
   app.get('/api/event/:user_id', { schema: { tags: ['collect'], summary: 'A user\'s events (oldest first, paged)', params: UserParams, querystring: SearchByUserQuery, response: searchResponse } },
-    async request => await search(request, { ...request.query, user_id: request.params.user_id }))
-}
-
-function encodeCursor (at: { datetime: string, seq: number }): string {
-  return Buffer.from(JSON.stringify([at.datetime, at.seq])).toString('base64url')
-}
-
-function decodeCursor (cursor: string): { datetime: string, seq: number } | null {
-  try {
-    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
-    if (Array.isArray(value) && value.length === 2 && typeof value[0] === 'string' && Number.isSafeInteger(value[1])) {
-      return { datetime: value[0], seq: value[1] as number }
-    }
-  } catch {}
-  return null
+    async (request, reply) => await search(request, reply, { ...request.query, user_id: request.params.user_id }))
 }

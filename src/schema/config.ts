@@ -14,6 +14,7 @@ export const Env = Type.Object({
   DATA_DIR: Type.Optional(Type.String({ minLength: 1 })),
   ROLES: Type.Optional(Type.String({ pattern: '^\\s*(api|projections|workers)(\\s*,\\s*(api|projections|workers))*\\s*$' })),
   PROJECTIONS_THREAD: Type.Optional(Type.Union([Type.Literal('on'), Type.Literal('off')], { description: 'on: the projections and the timer ticker run in a worker thread of their own' })),
+  READ_THREADS: Type.Optional(Type.String({ pattern: '^\\d{1,2}$', description: 'threads that run searches (0: on the HTTP thread)' })),
   AUTH_MODE: Type.Optional(Type.Union([Type.Literal('off'), Type.Literal('jwt')])),
   JWT_SECRET: Type.Optional(Type.String({ minLength: 16 })),
   JWT_JWKS_URL: Type.Optional(Type.String({ pattern: '^https?://' })),

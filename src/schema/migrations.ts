@@ -232,5 +232,28 @@ export const migrations: Record<string, Migration> = {
       // the meeting list's `email` filter matches the organizer's email too
       await db.schema.createIndex('meetings_by_organizer_email').on('meetings').columns(['organizer_email', 'starts_at']).execute()
     }
+  },
+  '0010_collect_events_by_user': {
+    // A search reads one user's rows in time order: stored in that order (WITHOUT ROWID, the
+    // key is the search order), a page is one range of the table instead of 100 lookups from
+    // the index into the table: 0.34 -> 0.07 ms per 100-row page over 1M rows, for 30% fewer
+    // inserts per second (bench, README). Rebuilt as 0004 was; rows are kept.
+    async up (db: Kysely<any>) {
+      await sql`CREATE TABLE collect_events_0010 (
+        seq integer NOT NULL,
+        event_id text NOT NULL,
+        user_id text NOT NULL,
+        event text NOT NULL,
+        event_datetime text NOT NULL,
+        parameters text,
+        received_at text NOT NULL,
+        PRIMARY KEY (user_id, event_datetime, seq),
+        CONSTRAINT collect_events_user_event_id UNIQUE (user_id, event_id)
+      ) WITHOUT ROWID`.execute(db)
+      await sql`INSERT INTO collect_events_0010 (seq, event_id, user_id, event, event_datetime, parameters, received_at)
+        SELECT seq, event_id, user_id, event, event_datetime, parameters, received_at FROM collect_events`.execute(db)
+      await db.schema.dropTable('collect_events').execute()
+      await db.schema.alterTable('collect_events_0010').renameTo('collect_events').execute()
+    }
   }
 }

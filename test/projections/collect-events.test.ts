@@ -41,6 +41,34 @@ t.test('migration 0004 rescopes collect_events to (user_id, event_id), keeping r
   await reopened.destroy()
 })
 
+t.test('migration 0010 stores collect_events in search order, keeping rows and the per-user uniqueness', async t => {
+  const dir = await mkdtemp(join(tmpdir(), 'jetway-mig-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const file = join(dir, 'jetway.db')
+  const db = new Kysely<any>({ dialect: new SqliteDialect({ database: new SQLite(file) }) })
+  const upTo = (last: string) => ({ getMigrations: async () => Object.fromEntries(Object.entries(migrations).filter(([name]) => name.slice(0, 4) <= last)) })
+  t.equal((await new Migrator({ db, provider: upTo('0009') }).migrateToLatest()).error, undefined)
+  await db.insertInto('collect_events').values([
+    { ...row(1, 'alice', 'e1'), event_datetime: '2030-01-01T00:00:02.000000Z', parameters: '{"price":1}' },
+    { ...row(2, 'alice', 'e2'), event_datetime: '2030-01-01T00:00:01.000000Z' },
+    row(3, 'bob', 'e1')
+  ]).execute()
+
+  const { error, results } = await new Migrator({ db, provider: upTo('0010') }).migrateToLatest()
+  t.equal(error, undefined)
+  t.same(results?.map(r => r.migrationName), ['0010_collect_events_by_user'])
+  const table = await sql<{ sql: string }>`SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'collect_events'`.execute(db)
+  t.match(table.rows[0]?.sql, /PRIMARY KEY \(user_id, event_datetime, seq\)[\s\S]*WITHOUT ROWID/)
+  // stored in key order: a plain scan reads alice's rows by time, then bob's
+  t.same((await sql<{ seq: number }>`SELECT seq FROM collect_events`.execute(db)).rows.map(r => r.seq), [2, 1, 3])
+  t.same((await db.selectFrom('collect_events').select(['parameters']).where('seq', '=', 1).execute()), [{ parameters: '{"price":1}' }], 'rows kept whole')
+  await t.rejects(db.insertInto('collect_events').values(row(4, 'bob', 'e1')).execute(), /UNIQUE/, 'still unique per user')
+  await db.destroy()
+  const reopened = await openDatabase(file)
+  t.equal((await reopened.selectFrom('collect_events').selectAll().execute()).length, 3, 'the service opens the migrated file')
+  await reopened.destroy()
+})
+
 t.test('the projection keeps the first event per (user_id, event_id)', async t => {
   const db = await openDatabase(':memory:')
   t.teardown(async () => { await db.destroy() })
