@@ -141,6 +141,17 @@ export function sseHead (request: FastifyRequest, reply: FastifyReply): Outgoing
   }
 }
 
+/**
+ * Writes an SSE response's head. Node keeps the head it wrote (`_header`) for the life of the
+ * response as a rope of ~70 string pieces, 2.2 KB per open stream (heap snapshot at 5,000
+ * streams); reading one character flattens it in place to one string of ~600 bytes.
+ */
+export function writeSseHead (res: ServerResponse, head: OutgoingHttpHeaders): void {
+  res.writeHead(200, head)
+  const written = (res as { _header?: unknown })._header
+  if (typeof written === 'string') written.charCodeAt(0)
+}
+
 /** Last-Event-ID from the header or ?lastEventId=; 400 for one that can never be valid. */
 export function lastEventIdOf (request: FastifyRequest, query: string | undefined): number | undefined {
   const raw = request.headers['last-event-id'] ?? query
@@ -188,7 +199,7 @@ export async function streamEvents (request: FastifyRequest, reply: FastifyReply
   reply.hijack()
   const res = reply.raw
 
-  res.writeHead(200, sseHead(request, reply))
+  writeSseHead(res, sseHead(request, reply))
 
   let closed = false
   // Sync from here to the replay: no hub event can slip between the subscribe and the mark.

@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { ErrorCodes, JetwayError } from '../lib/errors.js'
 import type { EventTail, TailEvent } from '../store/tail.js'
-import { answeredHead, endResponse, sseHead, type SseConnections } from './sse.js'
+import { answeredHead, endResponse, sseHead, writeSseHead, type SseConnections } from './sse.js'
 
 // The console's live event tail over SSE: the events of several streams on one connection.
 // Its `id:` is the position in every stream of the connection, `COLLECT:5,JOBS:12,…`, so a
@@ -107,7 +107,7 @@ export async function streamTail (request: FastifyRequest, reply: FastifyReply, 
   for (const s of streams) positions.set(s, Math.min(resume?.get(s) ?? high.get(s)!, high.get(s)!))
 
   reply.hijack()
-  res.writeHead(200, sseHead(request, reply))
+  writeSseHead(res, sseHead(request, reply))
   res.on('close', () => end())
   // the client may have gone while the tails started
   if (res.destroyed || request.raw.socket?.destroyed === true) {
