@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import type { NatsConnection } from '@nats-io/transport-node'
-import { connectNats } from './store/connection.js'
+import { closeNats, connectNats } from './store/connection.js'
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream'
 import type { Logger } from 'pino'
 import type { Config } from './config.js'
@@ -20,6 +20,7 @@ import { jobStatusHub, type StreamHub } from './store/hub.js'
 import { taskHub } from './store/task-hub.js'
 import { NatsStatus } from './store/nats-status.js'
 import { createOutbound, type Outbound } from './lib/outbound.js'
+import { within } from './lib/concurrency.js'
 import { TriggerManager } from './workers/trigger-manager.js'
 import { instanceId } from './lib/instance.js'
 import { callbackHub } from './store/callback-hub.js'
@@ -54,7 +55,8 @@ export interface Runtime {
   triggers: TriggerManager | undefined
   /** whole-stream tails for the console's live tail, started by its first listener (api role) */
   tail: EventTail
-  close: () => Promise<void>
+  /** answers the parts that did not close within CLOSER_MS (logged too) */
+  close: () => Promise<string[]>
 }
 
 export interface RuntimeOptions {
@@ -63,19 +65,32 @@ export interface RuntimeOptions {
   startProjections?: boolean
 }
 
+/** longest one part may take to close before the rest close without it */
+const CLOSER_MS = 10_000
+
 export async function startRuntime (config: Config, log: Logger, opts: RuntimeOptions = {}): Promise<Runtime> {
   const clock = opts.clock ?? systemClock
   const closers: (() => Promise<unknown>)[] = []
   const named = new Map<() => Promise<unknown>, string>()
   /** a closer that takes long is named in the log: a stuck shutdown says where it is stuck */
   const closing = (name: string, fn: () => Promise<unknown>): void => { named.set(fn, name); closers.push(fn) }
-  const close = async (): Promise<void> => {
+  /** Closes every part, the last started first; answers the parts that did not close in time. */
+  const close = async (): Promise<string[]> => {
+    const stuck: string[] = []
     for (const fn of closers.reverse()) {
-      const slow = setTimeout(() => { log.warn({ closing: named.get(fn) }, 'still closing after 5 s') }, 5000)
-      await fn().catch((err: unknown) => log.error({ err, closing: named.get(fn) }, 'error while closing'))
+      const name = named.get(fn) ?? 'a part'
+      const slow = setTimeout(() => { log.warn({ closing: name }, 'still closing after 5 s') }, 5000)
+      // a part that hangs (its peer gone mid-call) must not keep the rest, the NATS connection
+      // last of all, from closing: that connection's close ends whatever still waits on it
+      const outcome = await within(fn().catch((err: unknown) => log.error({ err, closing: name }, 'error while closing')), CLOSER_MS)
       clearTimeout(slow)
+      if (outcome === 'late') {
+        log.error({ closing: name }, `not closed after ${CLOSER_MS / 1000} s: closing the rest`)
+        stuck.push(name)
+      }
     }
     closers.length = 0
+    return stuck
   }
   try {
     let natsUrl = config.natsUrl
@@ -87,7 +102,7 @@ export async function startRuntime (config: Config, log: Logger, opts: RuntimeOp
       log.info({ url: natsUrl, storeDir: join(config.dataDir, 'nats') }, 'embedded nats-server started')
     }
     const nc = await connectNats(natsUrl, 'jetway')
-    closing('nats connection', async () => await nc.drain())
+    closing('nats connection', async () => await closeNats(nc))
     const nats = new NatsStatus(nc, log)
     log.info({ server: nc.getServer(), version: nc.info?.version }, 'connected to NATS')
     const jsm = await jetstreamManager(nc)

@@ -12,6 +12,17 @@ export async function mapLimit<T, R> (items: readonly T[], limit: number, fn: (i
   return results
 }
 
+/** The promise's value, or 'late' once `ms` pass first (the timer does not outlive the race). */
+export async function within<T> (promise: Promise<T>, ms: number): Promise<T | 'late'> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<'late'>(resolve => { timer = setTimeout(() => resolve('late'), ms) })
+  try {
+    return await Promise.race([promise, late])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 /**
  * A sequence that only grows, and whoever waits on it: waitFor(seq) resolves true once it is
  * reached (false after a timeout or on close()), changed() at the next notify().

@@ -2,7 +2,7 @@ import { parentPort, workerData } from 'node:worker_threads'
 import { jetstream } from '@nats-io/jetstream'
 import { createLogger } from '../lib/log.js'
 import { systemClock } from '../lib/time.js'
-import { connectNats } from '../store/connection.js'
+import { closeNats, connectNats } from '../store/connection.js'
 import { openDatabase } from './db.js'
 import { startProjectionsHere } from './host.js'
 import type { FromThread, RunnerState, ThreadData, ToThread } from './thread-host.js'
@@ -49,7 +49,7 @@ port.on('message', (m: ToThread) => {
 async function close (): Promise<void> {
   await host.close()
   report()
-  await nc.drain()
+  await closeNats(nc)
   await db.destroy()
   post({ type: 'closed' })
   port.close()

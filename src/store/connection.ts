@@ -1,5 +1,6 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node'
 import { ProtocolHandler, RequestOne } from '@nats-io/nats-core/internal'
+import { within } from '../lib/concurrency.js'
 
 /**
  * A connection to NATS as every part of Jetway opens it (the HTTP thread, the projection
@@ -56,3 +57,14 @@ function coalesceWrites (): void {
 }
 const encoder = new TextEncoder()
 coalesceWrites()
+
+/**
+ * Drains a connection, or closes it outright: when the server does not answer a ping within a
+ * second (a drain waits for the server, and one that is gone is waited for forever), or when
+ * the drain takes over `drainMs`.
+ */
+export async function closeNats (nc: NatsConnection, drainMs = 5000): Promise<void> {
+  const answers = await within(nc.flush().then(() => true, () => false), 1000)
+  if (answers === true) await within(nc.drain().catch(() => {}), drainMs)
+  if (!nc.isClosed()) await nc.close()
+}

@@ -6,6 +6,7 @@ import { Lease } from '../store/lease.js'
 import { Subjects } from '../store/subjects.js'
 import { deleteTriggerConsumer, ensureTriggerConsumer } from '../store/trigger-consumers.js'
 import { ErrorCodes, JetwayError } from '../lib/errors.js'
+import { within } from '../lib/concurrency.js'
 import { Events } from '../schema/events/index.js'
 import type { TriggerCreated } from '../schema/events/relay.js'
 import { DEFAULT_EVENT_TYPE, DEFAULT_TRIGGER, triggerOf } from '../domain/triggers.js'
@@ -27,6 +28,9 @@ export interface TriggerManagerOptions extends RelayDeps {
   /** passed to each dispatcher */
   pollMs?: number
 }
+
+/** longest a lease's release may take on stop */
+const RELEASE_MS = 1000
 
 export class TriggerManager {
   private readonly opts: TriggerManagerOptions
@@ -70,7 +74,8 @@ export class TriggerManager {
     await this.reconciling
     await Promise.all([...this.dispatchers.values()].map(async d => await d.stop()))
     this.dispatchers.clear()
-    await Promise.all([...this.leases.values()].map(async l => await l.release()))
+    // best effort: a lease not released (NATS gone) lapses after its TTL, as a crashed holder's does
+    await Promise.all([...this.leases.values()].map(async l => await within(l.release(), RELEASE_MS)))
     this.leases.clear()
   }
 
