@@ -4,6 +4,8 @@
 //     raw JetStream floor: publish -> ordered-consumer delivery at the same rate.
 //  2. fan-out: FANOUT (default 1000,10000,20000) SSE connections on one instance; RSS of the
 //     service, and the time for one status event to reach all of them.
+// BENCH_SPLIT_WORKERS=1 runs the workers (the completion worker among them) in a second
+// service process (ROLES=workers), off the HTTP thread that serves the SSE clients.
 // The npm script raises the open-files limit first (each connection is a socket at both ends).
 import http from 'node:http'
 import { fork } from 'node:child_process'
@@ -54,7 +56,9 @@ export async function sseBench (opts: SseOptions = {}): Promise<Figure[]> {
   const nats = await benchNats()
   const data = await tempDir('jetway-bench-sse-')
   // one user holds every fan-out connection here: lift the per-user cap (default 100) for the bench
-  const service = await spawnService({ NATS_URL: nats.url, DATA_DIR: data.path, SSE_HEARTBEAT: '15s', SSE_MAX_CONNECTIONS: '25000', SSE_MAX_PER_USER: '25000' })
+  const split = process.env.BENCH_SPLIT_WORKERS === '1'
+  const service = await spawnService({ NATS_URL: nats.url, DATA_DIR: data.path, SSE_HEARTBEAT: '15s', SSE_MAX_CONNECTIONS: '25000', SSE_MAX_PER_USER: '25000', ...(split ? { ROLES: 'api,projections' } : {}) })
+  const workersOnly = split ? await spawnService({ NATS_URL: nats.url, DATA_DIR: `${data.path}/w`, ROLES: 'workers' }) : undefined
   const pool = new Pool(service.url, { connections: 16 })
   const postJson = async (path: string, body: unknown): Promise<any> => {
     const r = await pool.request({ path, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
@@ -166,6 +170,7 @@ export async function sseBench (opts: SseOptions = {}): Promise<Figure[]> {
   } finally {
     await pool.close()
     await service.stop()
+    await workersOnly?.stop()
     await nats.remove()
     await data.remove()
   }
