@@ -27,5 +27,6 @@ export function toMicroTime (text: string): string | undefined {
 }
 
 export function microTimeOf (date: Date): string {
-  return date.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z')
+  // toISOString always ends in .sssZ
+  return `${date.toISOString().slice(0, -1)}000Z`
 }
