@@ -34,6 +34,8 @@ interface Figures {
   /** anything else: a 500, a 503 without Retry-After or problem body, a 2xx whose body says it did not store */
   bad: string[]
   gaveUp: number
+  /** each write given up: its kind and every attempt (ms after its first, status, code, ms taken) */
+  gaveUpWrites: string[]
 }
 
 interface Accepted {
@@ -47,7 +49,7 @@ interface Accepted {
 
 /** A client of the HTTP API that retries a 503 after its Retry-After, with the same idempotency key. */
 class Client {
-  readonly figures: Figures = { attempted: 0, ok: 0, unavailable: 0, bad: [], gaveUp: 0 }
+  readonly figures: Figures = { attempted: 0, ok: 0, unavailable: 0, bad: [], gaveUp: 0, gaveUpWrites: [] }
   /** when a write first sent after `mark` was answered 2xx, per kind */
   readonly firstOkAfterMark = new Map<string, number>()
   mark = Number.POSITIVE_INFINITY
@@ -56,10 +58,12 @@ class Client {
   /** Sends until 2xx; returns the JSON body, or undefined when the write failed for good. */
   async write (kind: string, method: 'POST', url: string, body: unknown, headers: Record<string, string>, stored: (body: any) => boolean, retry = true): Promise<any> {
     const first = Date.now()
+    const attempts: string[] = []
     for (;;) {
       const sentAt = Date.now()
       this.figures.attempted++
       const r = await this.app.inject({ method, url, payload: body as object, headers: { 'content-type': 'application/json', ...headers } })
+      attempts.push(`+${sentAt - first}ms ${r.statusCode} ${r.statusCode >= 300 ? String(r.json().code) : ''} in ${Date.now() - sentAt}ms`)
       if (r.statusCode >= 200 && r.statusCode < 300) {
         const json = r.json()
         if (!stored(json)) {
@@ -81,6 +85,7 @@ class Client {
       if (!retry) return undefined
       if (Date.now() - first > GIVE_UP_MS) {
         this.figures.gaveUp++
+        this.figures.gaveUpWrites.push(`${kind} ${url}: ${attempts.join('; ')}`)
         return undefined
       }
       await sleep(retryAfter * 1000)
@@ -243,6 +248,7 @@ async function round (t: Test, cluster: NatsCluster, svc: Service, roundNo: numb
   const bad = figures.flatMap(f => f.bad)
   t.same(bad.slice(0, 10), [], `no 500, no 503 without Retry-After and problem body, no 2xx that did not store (${bad.length})`)
   t.equal(sum(f => f.gaveUp), 0, 'every write retried after a 503 was accepted in the end')
+  for (const write of figures.flatMap(f => f.gaveUpWrites)) t.comment(`given up: ${write}`)
 
   // read models: every accepted write present exactly once
   let lostCollect = 0
