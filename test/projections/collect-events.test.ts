@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -14,13 +14,19 @@ const row = (seq: number, userId: string, eventId: string) => ({
   seq, event_id: eventId, user_id: userId, event: 'view', event_datetime: '2030-01-01T00:00:00.000000Z', parameters: null, received_at: '2030-01-01T00:00:00.000000Z'
 })
 
-t.test('migration 0004 rescopes collect_events to (user_id, event_id), keeping rows and the search index', async t => {
+/** A fresh SQLite file migrated up to and including `last`, and a provider for the next steps. */
+async function migratedTo (t: Test, last: string) {
   const dir = await mkdtemp(join(tmpdir(), 'jetway-mig-'))
   t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
   const file = join(dir, 'jetway.db')
   const db = new Kysely<any>({ dialect: new SqliteDialect({ database: new SQLite(file) }) })
-  const upTo = (last: string) => ({ getMigrations: async () => Object.fromEntries(Object.entries(migrations).filter(([name]) => name.slice(0, 4) <= last)) })
-  t.equal((await new Migrator({ db, provider: upTo('0003') }).migrateToLatest()).error, undefined)
+  const upTo = (to: string) => ({ getMigrations: async () => Object.fromEntries(Object.entries(migrations).filter(([name]) => name.slice(0, 4) <= to)) })
+  t.equal((await new Migrator({ db, provider: upTo(last) }).migrateToLatest()).error, undefined)
+  return { file, db, upTo }
+}
+
+t.test('migration 0004 rescopes collect_events to (user_id, event_id), keeping rows and the search index', async t => {
+  const { file, db, upTo } = await migratedTo(t, '0003')
   await db.insertInto('collect_events').values([row(1, 'alice', 'e1'), row(2, 'alice', 'e2'), row(3, 'bob', 'e3')]).execute()
   await t.rejects(db.insertInto('collect_events').values(row(4, 'bob', 'e1')).execute(), /UNIQUE/, 'before: event_id unique across users')
 
@@ -42,12 +48,7 @@ t.test('migration 0004 rescopes collect_events to (user_id, event_id), keeping r
 })
 
 t.test('migration 0010 stores collect_events in search order, keeping rows and the per-user uniqueness', async t => {
-  const dir = await mkdtemp(join(tmpdir(), 'jetway-mig-'))
-  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
-  const file = join(dir, 'jetway.db')
-  const db = new Kysely<any>({ dialect: new SqliteDialect({ database: new SQLite(file) }) })
-  const upTo = (last: string) => ({ getMigrations: async () => Object.fromEntries(Object.entries(migrations).filter(([name]) => name.slice(0, 4) <= last)) })
-  t.equal((await new Migrator({ db, provider: upTo('0009') }).migrateToLatest()).error, undefined)
+  const { file, db, upTo } = await migratedTo(t, '0009')
   await db.insertInto('collect_events').values([
     { ...row(1, 'alice', 'e1'), event_datetime: '2030-01-01T00:00:02.000000Z', parameters: '{"price":1}' },
     { ...row(2, 'alice', 'e2'), event_datetime: '2030-01-01T00:00:01.000000Z' },
