@@ -115,7 +115,7 @@ export const collect: FastifyPluginAsyncTypebox<CollectOptions> = async (app, { 
     return { is_success: count('rejected') === 0, accepted: count('accepted'), duplicates: count('duplicate'), rejected: count('rejected'), results }
   })
 
-  /** the page as JSON text, built by a read thread (src/projections/read-pool.ts) */
+  /** the page as JSON text, from runtime.reads (a read thread, or this thread: read-pool.ts) */
   async function search (request: FastifyRequest, reply: FastifyReply, q: SearchBody): Promise<SearchResult> {
     auth.requireUser(request, q.user_id)
     await waitForProjection(runtime, 'collect-events', request, q.min_seq)
