@@ -27,7 +27,7 @@ t.test('every envelope field round-trips through a stream, consumed or fetched d
     causationId: 'cause-1',
     time
   })
-  const bare = await appendEvent(js, { def: Events.collectEventReceived, data, subject: 'envelope.bare', source: '/jetway/test', time })
+  const bare = await appendEvent(js, { def: Events.collectEventReceived, data, subject: 'envelope.bare', source: '/jetway/test\r\nce-type: forged 100%', time })
 
   const expected = {
     seq: full.seq,
@@ -50,5 +50,5 @@ t.test('every envelope field round-trips through a stream, consumed or fetched d
   const consumed = []
   for await (const m of await consumer.fetch({ max_messages: 2, expires: 2000 })) consumed.push(decodeEvent(m))
   t.same(consumed[0], direct, 'a consumed message reads the same')
-  t.match(consumed[1], { seq: bare.seq, natsSubject: 'envelope.bare', about: undefined, actor: undefined, correlationId: undefined, causationId: undefined, data })
+  t.match(consumed[1], { seq: bare.seq, natsSubject: 'envelope.bare', type: 'collect.event.received', source: '/jetway/test\r\nce-type: forged 100%', about: undefined, actor: undefined, correlationId: undefined, causationId: undefined, data })
 })
