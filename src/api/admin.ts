@@ -16,11 +16,11 @@ import {
 import { listTriggers, recentRelayRequests } from '../projections/relay.js'
 import { recentTriggerDeliveries } from '../store/delivery-reader.js'
 import type { Runtime } from '../runtime.js'
-import type { Auth } from './auth.js'
-import type { RequestMeter } from './request-meter.js'
+import type { Auth } from './http/auth.js'
+import type { RequestMeter } from './http/request-meter.js'
 import { fromView as meetingBody } from './meetings.js'
-import { VERSION } from './openapi.js'
-import { sseConnectionsOf } from './sse.js'
+import { VERSION } from './http/openapi.js'
+import { sseConnectionsOf } from './http/sse.js'
 
 // The operator's reads for the console, admin only (everyone is admin in AUTH_MODE=off):
 // streams, durable consumers, read models, dead letters, and the dead-letter replay. NATS state

@@ -6,7 +6,7 @@ import { formToken, parseApprovalToken, verifyFormToken } from '../lib/task-toke
 import type { Runtime } from '../runtime.js'
 import type { TaskCommands } from './task-commands.js'
 import { approvalPage, type PageNotice } from './approval-page.js'
-import { openapiDocs } from './openapi.js'
+import { openapiDocs } from './http/openapi.js'
 import { ApprovalForm } from '../schema/api/tasks.js'
 
 // The page an approver's email links to, safe from mail link scanners (Safe Links, Mimecast,

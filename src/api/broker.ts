@@ -11,13 +11,13 @@ import type { BrokerEventReceived, CloudEventJson, TriggerCreated } from '../sch
 import { EventAccepted, RelayBody, Trigger, TriggerBody, TriggerList, TriggerParams } from '../schema/api/relay.js'
 import { CloudEventBody } from '../schema/api/jobs.js'
 import { Type } from '@sinclair/typebox'
-import { openapiDocs } from './openapi.js'
+import { openapiDocs } from './http/openapi.js'
 import { MinSeqQuery } from '../schema/api/common.js'
 import { DEFAULT_EVENT_SOURCE, DEFAULT_EVENT_TYPE, triggerAggregate, triggerOf } from '../domain/triggers.js'
 import { findTrigger, listTriggers } from '../projections/relay.js'
 import type { Runtime } from '../runtime.js'
-import type { Auth } from './auth.js'
-import { sendSeq, waitForProjection } from './consistency.js'
+import type { Auth } from './http/auth.js'
+import { sendSeq, waitForProjection } from './http/consistency.js'
 
 // The broker of seed 001: POST /event takes CloudEvents (binary, structured, batch; 1.0 and
 // 0.3) or the seed's plain JSON {targetURL, targetAPI, headers, body} (a CloudEvent of type

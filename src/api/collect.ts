@@ -14,9 +14,9 @@ import { microTimeOf, toMicroTime } from '../lib/time.js'
 import { mapLimit } from '../lib/concurrency.js'
 import { decodeCursor } from '../projections/collect-search.js'
 import type { Runtime } from '../runtime.js'
-import type { Auth } from './auth.js'
-import { sendSeq, waitForProjection } from './consistency.js'
-import { bodyValidator } from './validation.js'
+import type { Auth } from './http/auth.js'
+import { sendSeq, waitForProjection } from './http/consistency.js'
+import { bodyValidator } from './http/validation.js'
 
 // The event collector of seed 002: POST /api/collect and /api/event append one
 // collect.event.received to COLLECT and answer {"is_success": true}; search reads the

@@ -10,11 +10,11 @@ import { ErrorCodes, JetwayError } from '../lib/errors.js'
 import { jobViewOf, listJobs } from '../projections/jobs.js'
 import { JobList, JobListQuery, TailQuery, WhoAmI } from '../schema/api/admin.js'
 import type { Runtime } from '../runtime.js'
-import type { Auth } from './auth.js'
-import { sseConnectionsOf } from './sse.js'
-import { sseResponse } from './openapi.js'
-import { streamTail, typeFilter } from './tail.js'
-import { waitForProjection } from './consistency.js'
+import type { Auth } from './http/auth.js'
+import { sseConnectionsOf } from './http/sse.js'
+import { sseResponse } from './http/openapi.js'
+import { streamTail, typeFilter } from './http/sse-tail.js'
+import { waitForProjection } from './http/consistency.js'
 
 // The web console (/console: static files in web/, Preact and htm served as ES modules from
 // node_modules, no build step) and the reads it needs that no feature route gives: who the

@@ -6,7 +6,7 @@ import type { Runtime } from '../runtime.js'
 import { countDueTimers, countTimers } from '../projections/timers.js'
 import { natsState, type NatsState } from '../store/nats-state.js'
 import { outboundOutcomes } from '../lib/outbound.js'
-import { openapiDocs } from './openapi.js'
+import { openapiDocs } from './http/openapi.js'
 
 // Not encapsulated (fastify-plugin), so the latency hook sees every route of the app.
 // /healthz (the process answers), /readyz (can this process serve current reads now?) and

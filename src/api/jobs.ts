@@ -10,11 +10,11 @@ import { Subjects } from '../store/subjects.js'
 import { findJob, jobViewOf } from '../projections/jobs.js'
 import type { JobRow } from '../schema/database.js'
 import type { Runtime } from '../runtime.js'
-import type { Auth } from './auth.js'
-import { sendSeq, waitForProjection } from './consistency.js'
+import type { Auth } from './http/auth.js'
+import { sendSeq, waitForProjection } from './http/consistency.js'
 import { intake, intakeGuard } from './intake.js'
-import { sseConnectionsOf, lastEventIdOf, streamEvents } from './sse.js'
-import { sseResponse } from './openapi.js'
+import { sseConnectionsOf, lastEventIdOf, streamEvents } from './http/sse.js'
+import { sseResponse } from './http/openapi.js'
 
 // Job notifications of seed 000: POST /noti/pub starts a job and answers its eventId at once;
 // its outcome arrives at the intake (or times out); SSE streams the seed's status message.

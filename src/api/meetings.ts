@@ -13,8 +13,8 @@ import {
 import { MinSeqQuery } from '../schema/api/common.js'
 import type { Organizer } from '../schema/events/meetings.js'
 import type { Runtime } from '../runtime.js'
-import type { Auth } from './auth.js'
-import { sendSeq, waitForProjection } from './consistency.js'
+import type { Auth } from './http/auth.js'
+import { sendSeq, waitForProjection } from './http/consistency.js'
 
 // Meetings of seed 004: every write is a command on the meeting aggregate (src/store/command.ts):
 // its events are appended with the expected last subject sequence (the ETag), so two writers

@@ -15,12 +15,12 @@ import { MinSeqQuery } from '../schema/api/common.js'
 import { bodyText, callbackUrlOf, checkHttpUrl, storedResponse, targetUrlOf, withJsonType, type RelayState } from '../domain/relay.js'
 import { findRelayRequest } from '../projections/relay.js'
 import type { Runtime } from '../runtime.js'
-import type { Auth } from './auth.js'
-import { sendSeq, waitForProjection } from './consistency.js'
-import { OUTBOUND_HTTP_STATUS } from './errors.js'
-import { bodyValidator } from './validation.js'
+import type { Auth } from './http/auth.js'
+import { sendSeq, waitForProjection } from './http/consistency.js'
+import { OUTBOUND_HTTP_STATUS } from './http/errors.js'
+import { bodyValidator } from './http/validation.js'
 import { timedCall, isResponse } from '../workers/relay-attempts.js'
-import { openapiDocs, problem } from './openapi.js'
+import { openapiDocs, problem } from './http/openapi.js'
 
 // The relay of seed 001: GET/POST /sync call the target now and answer with its answer;
 // POST /async answers 202 {requestId} once relay.requested is in RELAY, and the relay-delivery

@@ -10,8 +10,8 @@ import { CreateSchedule, Schedule, ScheduleList, ScheduleListQuery, SchedulePara
 import { MinSeqQuery } from '../schema/api/common.js'
 import type { ScheduleRow } from '../schema/database.js'
 import type { Runtime } from '../runtime.js'
-import type { Auth } from './auth.js'
-import { sendSeq, waitForProjection } from './consistency.js'
+import type { Auth } from './http/auth.js'
+import { sendSeq, waitForProjection } from './http/consistency.js'
 import { listOwner, ownerOf } from './tasks.js'
 
 // Schedules (seed 003's EventBridge rule): each tick of a cron pattern creates one task from

@@ -4,7 +4,7 @@ import { TaskClosed, TaskNotFound } from '../domain/task.js'
 import { Type } from '@sinclair/typebox'
 import { InvalidOutput, InvalidToken, parseOutput, type Completion, type TaskCommands } from './task-commands.js'
 import { SfnError, SfnRequest } from '../schema/api/tasks.js'
-import { openapiDocs } from './openapi.js'
+import { openapiDocs } from './http/openapi.js'
 
 // Step Functions wire compatibility for the callback side of .waitForTaskToken: POST /sfn
 // speaks AWS JSON 1.0 (X-Amz-Target: AWSStepFunctions.SendTaskSuccess | SendTaskFailure |

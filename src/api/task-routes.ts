@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify'
 import type { Runtime } from '../runtime.js'
-import type { Auth } from './auth.js'
+import type { Auth } from './http/auth.js'
 import { approval } from './approval.js'
 import { schedules } from './schedules.js'
 import { sfn } from './sfn.js'

@@ -1,4 +1,4 @@
-// Errors with a stable code. src/api/errors.ts is the one place that maps codes to HTTP.
+// Errors with a stable code. src/api/http/errors.ts is the one place that maps codes to HTTP.
 export const ErrorCodes = {
   validation: 'JETWAY_VALIDATION',
   unauthorized: 'JETWAY_UNAUTHORIZED',

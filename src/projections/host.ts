@@ -5,7 +5,7 @@ import type { Clock } from '../lib/time.js'
 import type { DB } from './db.js'
 import { ProjectionRunner } from './runner.js'
 import { projectionsFor } from './index.js'
-import { TimerTicker } from '../workers/timer-ticker.js'
+import { TimerTicker } from './timer-ticker.js'
 
 // Where the projections (and the timer ticker, which fires from their timers read model) run:
 // by default in a worker thread of their own (thread-host.ts), so that their SQLite

@@ -9,7 +9,7 @@ import type { Projection } from './projection.js'
 // The durable timers' read model: one row per armed timer, indexed by due time. Rows are set
 // and cleared by the events of the stream they belong to (one projection per stream, each
 // owning its rows) and removed by that stream's timer.fired. A row costs no consumer ack slot
-// and no memory: the ticker (src/workers/timer-ticker.ts) reads only what is due.
+// and no memory: the ticker (src/projections/timer-ticker.ts) reads only what is due.
 
 export interface TimerSet {
   /** unique per arming kind and key: a re-armed timer keeps its id, a new set_seq fires it again */

@@ -4,7 +4,7 @@ import { JetStreamApiError, JetStreamError } from '@nats-io/jetstream'
 // Which NATS and JetStream failures mean "the event store cannot take this now; the same
 // request will work in a moment": a node lost, a stream or consumer leader being elected, the
 // client reconnecting to another node. On a 3-node cluster these last a few seconds after a
-// node dies. The API answers them 503 with Retry-After (src/api/errors.ts), never 500.
+// node dies. The API answers them 503 with Retry-After (src/api/http/errors.ts), never 500.
 //
 // A publish that timed out may still have been stored (the ack was lost, not the message):
 // a retry with the same idempotency key (Nats-Msg-Id) inside the duplicate window is then

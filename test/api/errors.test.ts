@@ -1,6 +1,6 @@
 import t from 'tap'
 import Fastify from 'fastify'
-import { installErrorHandlers } from '../../src/api/errors.js'
+import { installErrorHandlers } from '../../src/api/http/errors.js'
 import { toHeader, msgIdOf, keyOf } from '../../src/store/events.js'
 
 // The error handler is the last line: whatever a library throws, the answer is problem+json.

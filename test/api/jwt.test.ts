@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net'
 import { createSigner } from 'fast-jwt'
 import type { Test } from 'tap'
 import { startService } from '../fixtures/service.js'
-import { Jwks } from '../../src/api/jwks.js'
+import { Jwks } from '../../src/api/http/jwks.js'
 
 const SECRET = 'a-test-secret-of-enough-length'
 const now = () => Math.floor(Date.now() / 1000)

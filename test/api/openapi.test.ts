@@ -2,7 +2,7 @@ import t from 'tap'
 import type { RouteOptions } from 'fastify'
 import { validate } from '@readme/openapi-parser'
 import { startService } from '../fixtures/service.js'
-import { documentedRoute } from '../../src/api/openapi.js'
+import { documentedRoute } from '../../src/api/http/openapi.js'
 
 // The OpenAPI document is generated from the routes' own schemas: it must be a valid OpenAPI
 // 3.1 document, and hold every route the app registered (but HEAD twins, /docs and static files).

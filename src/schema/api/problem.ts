@@ -7,7 +7,7 @@ export const FieldError = Type.Object({
 export type FieldError = Static<typeof FieldError>
 
 /**
- * Every error answer: application/problem+json (RFC 9457), made in one place (src/api/errors.ts).
+ * Every error answer: application/problem+json (RFC 9457), made in one place (src/api/http/errors.ts).
  * A route may add its seed's own failure field (the collector's `is_success: false`).
  */
 export const Problem = Type.Object({

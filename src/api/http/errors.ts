@@ -1,10 +1,10 @@
 import type { Socket } from 'node:net'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { ErrorCodes, JetwayError, type ErrorCode, type FieldError } from '../lib/errors.js'
-import { redactUrl } from '../lib/log.js'
+import { ErrorCodes, JetwayError, type ErrorCode, type FieldError } from '../../lib/errors.js'
+import { redactUrl } from '../../lib/log.js'
 import { fieldErrors } from './validation.js'
-import { OutboundError, OutboundErrorCodes, type OutboundErrorCode } from '../lib/outbound.js'
-import { unavailableKind, type UnavailableKind } from '../store/nats-errors.js'
+import { OutboundError, OutboundErrorCodes, type OutboundErrorCode } from '../../lib/outbound.js'
+import { unavailableKind, type UnavailableKind } from '../../store/nats-errors.js'
 
 // The one place where errors become HTTP answers: application/problem+json (RFC 9457), with a
 // field-level `errors` list on 400 and the seed's own failure field where a route declares one

@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { ErrorCodes, JetwayError } from '../lib/errors.js'
-import type { Runtime } from '../runtime.js'
+import { ErrorCodes, JetwayError } from '../../lib/errors.js'
+import type { Runtime } from '../../runtime.js'
 
 // Read-your-writes. Every write answers with its event's place in the `Jetway-Seq` header,
 // `<STREAM>:<sequence>` (e.g. `COLLECT:42`). A read that sends it back (the same header, or

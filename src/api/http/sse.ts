@@ -1,7 +1,7 @@
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { ErrorCodes, JetwayError } from '../lib/errors.js'
-import type { HubEvent, StreamHub } from '../store/hub.js'
+import { ErrorCodes, JetwayError } from '../../lib/errors.js'
+import type { HubEvent, StreamHub } from '../../store/hub.js'
 import { sendProblem } from './errors.js'
 
 // Server-Sent Events: writing one response from a stream hub (src/store/hub.ts). Live events

@@ -1,12 +1,12 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { ErrorCodes, JetwayError } from '../lib/errors.js'
-import type { EventTail, TailEvent } from '../store/tail.js'
+import { ErrorCodes, JetwayError } from '../../lib/errors.js'
+import type { EventTail, TailEvent } from '../../store/tail.js'
 import { answeredHead, endResponse, sseHead, writeSseHead, type SseConnections } from './sse.js'
 
 // The console's live event tail over SSE: the events of several streams on one connection.
 // Its `id:` is the position in every stream of the connection, `COLLECT:5,JOBS:12,…`, so a
 // client resuming with Last-Event-ID continues each stream with no gap and no duplicate. The
-// hand-over is the one the single-stream routes use (src/api/sse.ts): listen live first and
+// hand-over is the one the single-stream routes use (src/api/http/sse.ts): listen live first and
 // buffer, note each stream's high-water mark, replay the gap up to it, flush the buffer past it.
 
 /** Events a resume replays per stream; past it the client is told what was skipped. */

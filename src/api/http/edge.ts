@@ -1,14 +1,14 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import cors from '@fastify/cors'
 import rateLimit, { normalizeIP } from '@fastify/rate-limit'
-import type { Config } from '../config.js'
+import type { Config } from '../../config.js'
 import type { Auth } from './auth.js'
 
 // What every answer passes through before any route: security headers, CORS for browser
 // clients on other origins (@fastify/cors, only with CORS_ORIGINS), and the rate limit
 // (@fastify/rate-limit, per user or IP). Registered on the root before any route, so each
 // hook runs first for every route, the 404 answer included. SSE routes hijack their reply:
-// src/api/sse.ts and tail.ts write the headers set here into their own head.
+// src/api/http/sse.ts and sse-tail.ts write the headers set here into their own head.
 //
 // The security headers are helmet's set, written by hand: they are the same for every answer,
 // so they are computed once (@fastify/helmet builds its middleware again on every request), and

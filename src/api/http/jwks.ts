@@ -1,5 +1,5 @@
 import { createPublicKey, type JsonWebKey } from 'node:crypto'
-import type { Clock } from '../lib/time.js'
+import type { Clock } from '../../lib/time.js'
 
 // The public keys of a JWKS URL, for verifying tokens. A token names its key by `kid`, and
 // anyone can send a token with a kid of their choosing, so the key set is cached whole:

@@ -1,7 +1,7 @@
 import { createVerifier, type DecodedJwt } from 'fast-jwt'
 import type { FastifyRequest } from 'fastify'
-import type { Config } from '../config.js'
-import { ErrorCodes, JetwayError } from '../lib/errors.js'
+import type { Config } from '../../config.js'
+import { ErrorCodes, JetwayError } from '../../lib/errors.js'
 import { Jwks } from './jwks.js'
 
 // AUTH_MODE=off: nobody is authenticated and the request names the user, as the seeds do.

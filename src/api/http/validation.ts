@@ -2,8 +2,8 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
 import addFormats from 'ajv-formats'
 import type { TSchema, Static } from '@sinclair/typebox'
 import type { FastifySchemaCompiler } from 'fastify'
-import type { FieldError } from '../lib/errors.js'
-import { PATTERN_MESSAGES } from '../schema/api/fields.js'
+import type { FieldError } from '../../lib/errors.js'
+import { PATTERN_MESSAGES } from '../../schema/api/fields.js'
 
 // Two validators, as Fastify's docs suggest for per-part options: bodies are JSON and must
 // carry the right types (no coercion: "12.5" is not a price), while path and query strings
