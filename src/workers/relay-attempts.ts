@@ -1,8 +1,6 @@
-import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream'
 import type { Logger } from 'pino'
 import type { Config } from '../config.js'
-import type { Outbound, OutboundResponse } from '../lib/outbound.js'
-import type { Clock } from '../lib/time.js'
+import type { OutboundResponse } from '../lib/outbound.js'
 import { appendEvent } from '../store/events.js'
 import { loadAggregate } from '../store/subject-reader.js'
 import { Subjects } from '../store/subjects.js'
@@ -10,7 +8,7 @@ import { Events, type EventData, type EventDefinition } from '../schema/events/i
 import type { StoredResponse } from '../schema/events/relay.js'
 import { bodyText, callbackPayloadOf, callbackWebhookId, evolveRelay, storedResponse, withJsonType, type RelayState } from '../domain/relay.js'
 import type { DeliveryRetry } from '../domain/delivery.js'
-import { performAttempt } from './outbound-attempt.js'
+import { performAttempt, type AttemptDeps } from './outbound-attempt.js'
 
 // /sync (src/api/relay.ts) makes its one call with the same timed call
 export { isResponse, timedCall } from './outbound-attempt.js'
@@ -20,12 +18,8 @@ export { isResponse, timedCall } from './outbound-attempt.js'
 // to the callback URL, and the one event that records how it went. Every attempt re-checks the
 // request's state first, so a redelivered message or a late timer does nothing twice.
 
-export interface RelayDeps {
-  js: JetStreamClient
-  jsm: JetStreamManager
-  clock: Clock
+export interface RelayDeps extends AttemptDeps {
   log: Logger
-  outbound: Outbound
   relay: Config['relay']
   /** WEBHOOK_SECRET: callbacks and trigger deliveries are signed when there is one */
   webhookSecret: string | undefined

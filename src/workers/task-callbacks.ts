@@ -1,4 +1,4 @@
-import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream'
+import type { JsMsg } from '@nats-io/jetstream'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { Logger } from 'pino'
 import { appendEvent, decodeEvent, isEvent, type StoredEvent } from '../store/events.js'
@@ -8,12 +8,10 @@ import { Subjects } from '../store/subjects.js'
 import { taskAggregate, type TaskState } from '../domain/task.js'
 import { Events } from '../schema/events/index.js'
 import { TaskCallbackPayload } from '../schema/events/timers.js'
-import type { Outbound } from '../lib/outbound.js'
 import { ErrorCodes, JetwayError } from '../lib/errors.js'
-import type { Clock } from '../lib/time.js'
 import type { DeliveryRetry } from '../domain/delivery.js'
 import { REPLAY_HEADER } from './dead-letters.js'
-import { performAttempt, type FailedAttempt } from './outbound-attempt.js'
+import { performAttempt, type AttemptDeps, type FailedAttempt } from './outbound-attempt.js'
 import type { Worker } from './worker.js'
 
 // A task's outcome, POSTed to its callbackUrl ("return to main processing" for a process that
@@ -26,12 +24,8 @@ import type { Worker } from './worker.js'
 
 const payloadCheck = TypeCompiler.Compile(TaskCallbackPayload)
 
-export interface TaskCallbackDeps {
-  js: JetStreamClient
-  jsm: JetStreamManager
-  clock: Clock
+export interface TaskCallbackDeps extends AttemptDeps {
   log: Logger
-  outbound: Outbound
   /** sign with WEBHOOK_SECRET (the outbound client's); unset: deliveries go unsigned */
   signed: boolean
   /** how a callback is retried (TASK_CALLBACK_RETRY, _BACKOFF_POLICY, _BACKOFF_DELAY, _MAX_RETRY_AFTER) */

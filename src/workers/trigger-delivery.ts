@@ -9,8 +9,9 @@ import type { CloudEventJson, TriggerCreated } from '../schema/events/relay.js'
 import type { TriggerRetryPayload } from '../schema/events/timers.js'
 import { checkHttpUrl, targetUrlOf, withJsonType } from '../domain/relay.js'
 import { laneOf } from '../domain/triggers.js'
+import { classifyOutcome } from '../domain/delivery.js'
 import type { RelayDeps } from './relay-attempts.js'
-import { isResponse, performAttempt, timedCall, type FailedAttempt } from './outbound-attempt.js'
+import { isResponse, outcomeOf, performAttempt, timedCall, type FailedAttempt } from './outbound-attempt.js'
 
 // One delivery attempt of a broker event to a trigger's subscriber, shared by the trigger's
 // dispatcher (first attempts, in lane order) and the relay-timers worker (retries): the call,
@@ -198,7 +199,8 @@ async function postToSink (deps: RelayDeps, trigger: TriggerCreated, msg: Broker
     timeoutMs: trigger.delivery.timeoutMs,
     ...(secret === undefined ? {} : { webhook: { id: `${deliveryWebhookId(trigger.name, msg.seq)}_dls`, secret } })
   })
-  if (isResponse(outcome) && outcome.status >= 200 && outcome.status < 300) return true
+  // one attempt, no retry: the sink took it if the delivery decision calls it a success
+  if (classifyOutcome(outcomeOf(outcome), 0, deps.clock.now()).kind === 'success') return true
   deps.log.error({ trigger: trigger.name, eventSeq: msg.seq, sinkUrl, outcome: isResponse(outcome) ? outcome.status : (outcome as Error).message }, 'dead-letter sink failed; the event goes to DLQ')
   return false
 }
