@@ -6,6 +6,7 @@ import { parseDuration } from './lib/duration.js'
 import { parseAllowList, type AllowListError } from './lib/ssrf.js'
 import { isWebhookSecret, webhookKeyBytes } from './lib/webhooks.js'
 import ipaddr from 'ipaddr.js'
+import type { DeliveryRetry } from './domain/delivery.js'
 
 export type Role = typeof Roles[number]
 
@@ -51,7 +52,13 @@ export interface Config {
     webhookSecret: string | undefined
   }
   /** callback tasks (seed 003); tokenSecret undefined: a secret kept in DATA_DIR */
-  tasks: { tokenSecret: string | undefined, timeoutMs: number, scheduleGraceMs: number }
+  tasks: {
+    tokenSecret: string | undefined
+    timeoutMs: number
+    scheduleGraceMs: number
+    /** how a task's callback is retried: the relay's delivery policy shape (TASK_CALLBACK_*) */
+    callback: DeliveryRetry
+  }
   /** the relay's defaults (seed 001): delivery policy of /async requests and triggers */
   relay: {
     retry: number
@@ -191,7 +198,14 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     tasks: {
       tokenSecret: e.TASK_TOKEN_SECRET,
       timeoutMs: parseDuration(e.TASK_TIMEOUT ?? '7d')!,
-      scheduleGraceMs: parseDuration(e.SCHEDULE_GRACE ?? '30s')!
+      scheduleGraceMs: parseDuration(e.SCHEDULE_GRACE ?? '30s')!,
+      // unset, the task callback's policy is the one WORKER_MAX_DELIVER and WORKER_BACKOFF gave it before it had its own
+      callback: {
+        retry: e.TASK_CALLBACK_RETRY === undefined ? Number(e.WORKER_MAX_DELIVER ?? 5) - 1 : Number(e.TASK_CALLBACK_RETRY),
+        backoffPolicy: e.TASK_CALLBACK_BACKOFF_POLICY ?? 'exponential',
+        backoffDelayMs: parseDuration(e.TASK_CALLBACK_BACKOFF_DELAY ?? e.WORKER_BACKOFF ?? '1s')!,
+        maxRetryAfterMs: parseDuration(e.TASK_CALLBACK_MAX_RETRY_AFTER ?? '1h')!
+      }
     },
     relay: {
       retry: Number(e.RELAY_RETRY ?? 5),

@@ -1,10 +1,10 @@
 import { isEvent, type StoredEvent } from '../store/events.js'
 import { Events } from '../schema/events/index.js'
-import type { BodyEncoding, DeliveryPolicy, RelayRequested, StoredResponse } from '../schema/events/relay.js'
+import type { BodyEncoding, RelayRequested, StoredResponse } from '../schema/events/relay.js'
 
-// The relay's pure rules: where a request goes, where its outcome goes, how long to wait
-// before the next attempt, how a response is kept in an event, and the state of an /async
-// request folded from its events (what the workers re-check and GET /async/{id} shows).
+// The relay's pure rules: where a request goes, where its outcome goes, how a response is
+// kept in an event, and the state of an /async request folded from its events (what the
+// workers re-check and GET /async/{id} shows). When to retry is src/domain/delivery.ts's.
 
 /** targetURL + targetAPI, as the seed concatenates them (one slash where both have one). */
 export function targetUrlOf (targetURL: string, targetAPI: string): string {
@@ -39,26 +39,6 @@ export function callbackUrlOf (body: unknown): string | undefined {
     return targetUrlOf(b['callback-url'], typeof b['callback-api'] === 'string' ? b['callback-api'] : '')
   }
   return undefined
-}
-
-/**
- * The wait before retry `n` (1 = the first retry), as Knative defines it: linear is
- * delay × n, exponential is delay × 2^(n-1) (PT1S: 1 s, 2 s, 4 s, …).
- */
-export function backoffMs (policy: Pick<DeliveryPolicy, 'backoffPolicy' | 'backoffDelayMs'>, n: number): number {
-  const retry = Math.max(1, n)
-  const ms = policy.backoffPolicy === 'linear' ? policy.backoffDelayMs * retry : policy.backoffDelayMs * 2 ** (retry - 1)
-  return Math.min(ms, 24 * 3_600_000)
-}
-
-/** The wait before the attempt after `attempt`: the policy's backoff, or the peer's Retry-After when longer. */
-export function nextDelayMs (policy: DeliveryPolicy, attempt: number, retryAfterMs: number | undefined): number {
-  return Math.max(backoffMs(policy, attempt), retryAfterMs ?? 0)
-}
-
-/** True when attempt `attempt` may be followed by another one. */
-export function mayRetry (policy: Pick<DeliveryPolicy, 'retry'>, attempt: number): boolean {
-  return attempt <= policy.retry
 }
 
 /** A request body as sent: JSON text of the seed's `body`; undefined when there is none. */

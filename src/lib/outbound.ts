@@ -27,17 +27,11 @@ export const OutboundErrorCodes = {
 } as const
 export type OutboundErrorCode = typeof OutboundErrorCodes[keyof typeof OutboundErrorCodes]
 
-const RETRYABLE: ReadonlySet<OutboundErrorCode> = new Set([
-  OutboundErrorCodes.timeout, OutboundErrorCodes.unreachable, OutboundErrorCodes.aborted
-])
-
 export class OutboundError extends Error {
   override name = 'OutboundError'
-  /** true when the same call may succeed later */
-  readonly retryable: boolean
+  // which codes are worth a retry is the delivery decision's (src/domain/delivery.ts)
   constructor (readonly code: OutboundErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options)
-    this.retryable = RETRYABLE.has(code)
   }
 }
 
@@ -339,66 +333,4 @@ function asOutboundError (err: unknown, method: string, url: URL): OutboundError
     return new OutboundError(OutboundErrorCodes.invalid, `${target}: ${message}`, { cause: err })
   }
   return new OutboundError(OutboundErrorCodes.unreachable, `${target}: ${typeof code === 'string' ? `${code} ` : ''}${message}`, { cause: err })
-}
-
-// Retry decisions ---------------------------------------------------------------------------
-
-export interface RetryDecision {
-  /** 'success': 2xx; 'retry': may succeed later; 'fail': will not succeed as sent */
-  kind: 'success' | 'retry' | 'fail'
-  /** the peer's Retry-After (429, 503, any retryable response), clamped to maxRetryAfterMs */
-  retryAfterMs?: number
-  /** 'status 503', or an OutboundError code */
-  reason: string
-}
-
-export interface ClassifyOptions {
-  /** cap on a peer's Retry-After */
-  maxRetryAfterMs: number
-  now?: () => Date
-}
-
-/**
- * What to do after a call: a 2xx is a success; 408, 429 and 5xx, a timeout and an unreachable
- * peer are worth a retry; other statuses (3xx, other 4xx) and a refused, invalid or too-large
- * call are not. The outcome is the response, or the error request() rejected with.
- */
-export function classify (outcome: OutboundResponse | unknown, opts: ClassifyOptions): RetryDecision {
-  if (isResponse(outcome)) {
-    const { status } = outcome
-    const reason = `status ${status}`
-    if (status >= 200 && status < 300) return { kind: 'success', reason }
-    if (!isRetryableStatus(status)) return { kind: 'fail', reason }
-    const retryAfterMs = parseRetryAfter(outcome.headers['retry-after'], opts)
-    return retryAfterMs === undefined ? { kind: 'retry', reason } : { kind: 'retry', retryAfterMs, reason }
-  }
-  if (outcome instanceof OutboundError) return { kind: outcome.retryable ? 'retry' : 'fail', reason: outcome.code }
-  return { kind: 'fail', reason: outcome instanceof Error ? outcome.message : String(outcome) }
-}
-
-export function isRetryableStatus (status: number): boolean {
-  return status === 408 || status === 429 || (status >= 500 && status <= 599)
-}
-
-/**
- * Retry-After as delay-seconds or an HTTP date (RFC 9110 §10.2.3), in ms from now, clamped to
- * [0, maxRetryAfterMs]; undefined when absent or unreadable.
- */
-export function parseRetryAfter (value: string | undefined, opts: ClassifyOptions): number | undefined {
-  if (value === undefined) return undefined
-  const text = value.trim()
-  let ms: number
-  if (/^\d+$/.test(text)) {
-    ms = Number(text) * 1000
-  } else {
-    const at = Date.parse(text)
-    if (Number.isNaN(at) || !/[a-z]/i.test(text)) return undefined
-    ms = at - (opts.now ?? (() => new Date()))().getTime()
-  }
-  return Math.min(Math.max(ms, 0), opts.maxRetryAfterMs)
-}
-
-function isResponse (value: unknown): value is OutboundResponse {
-  return typeof value === 'object' && value !== null && typeof (value as OutboundResponse).status === 'number' &&
-    Buffer.isBuffer((value as OutboundResponse).body)
 }

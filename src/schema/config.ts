@@ -58,6 +58,10 @@ export const Env = Type.Object({
   TASK_TOKEN_SECRET: Type.Optional(Type.String({ description: 'HMAC secret of task and approval tokens; a fleet must share it' })),
   TASK_TIMEOUT: Type.Optional(Type.String({ pattern: DURATION, description: 'timeout of a task that names no timeoutSeconds' })),
   SCHEDULE_GRACE: Type.Optional(Type.String({ pattern: DURATION, description: 'a schedule tick found later than this is skipped' })),
+  TASK_CALLBACK_RETRY: Type.Optional(Type.String({ pattern: '^\\d{1,2}$', description: "retries of a task's callback after its first attempt (default WORKER_MAX_DELIVER - 1)" })),
+  TASK_CALLBACK_BACKOFF_POLICY: Type.Optional(Type.Union([Type.Literal('linear'), Type.Literal('exponential')])),
+  TASK_CALLBACK_BACKOFF_DELAY: Type.Optional(Type.String({ pattern: DURATION, description: "the delay a task callback's retries start from (default WORKER_BACKOFF)" })),
+  TASK_CALLBACK_MAX_RETRY_AFTER: Type.Optional(Type.String({ pattern: DURATION, description: "cap on a callback receiver's Retry-After" })),
   RATE_LIMIT: Type.Optional(Type.String({ pattern: '^(off|\\d{1,9})$', description: 'requests per RATE_LIMIT_WINDOW per user (jwt) or IP; 0 or off: no limit' })),
   RATE_LIMIT_WINDOW: Type.Optional(Type.String({ pattern: DURATION, description: 'the window RATE_LIMIT counts in' })),
   TRUST_PROXY: Type.Optional(Type.String({

@@ -1,4 +1,4 @@
-import { headers as natsHeaders } from '@nats-io/transport-node'
+import { headers as natsHeaders, type MsgHdrs } from '@nats-io/transport-node'
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream'
 import { appendEvent, decodeEvent, isEvent } from '../store/events.js'
 import { Events } from '../schema/events/index.js'
@@ -54,26 +54,48 @@ export async function replayDeadLetter (js: JetStreamClient, jsm: JetStreamManag
   return { subject: letter.subject, seq: ack.seq }
 }
 
+/** A message a worker gives up on, as DLQ keeps it: whole, with why and after how many attempts. */
+export interface Letter {
+  stream: string
+  /** the consumer (worker, trigger) that gave up: a replay is meant for it */
+  consumer: string
+  message: { seq: number, subject: string, headers?: MsgHdrs | undefined, data: Uint8Array }
+  error: string
+  deliveries: number
+  /** told apart from other letters of the same message (the same message given up twice) */
+  key?: string
+}
+
 /**
- * Dead-letters a stored message whole, as the worker runner does for a message it gives up
- * on: for effects whose retries are durable timers (the relay), which never exhaust a
- * consumer's deliveries. Idempotent per (stream, consumer, seq, key). Resolves with the DLQ sequence.
+ * Appends the dlq.message.deadlettered of a message: the one envelope every dead letter has,
+ * whether a worker's runner, the relay or a task callback gives up. Idempotent per (stream,
+ * consumer, seq, key). Resolves with the DLQ sequence.
  */
-export async function deadLetterStored (js: JetStreamClient, jsm: JetStreamManager, letter: { stream: string, consumer: string, seq: number, error: string, deliveries: number, key?: string, clock: Clock }): Promise<number> {
-  const m = await jsm.streams.getMessage(letter.stream, { seq: letter.seq })
-  if (m === null) throw new Error(`${letter.stream} holds no message ${letter.seq} to dead-letter`)
+export async function deadLetter (js: JetStreamClient, letter: Letter, clock: Clock): Promise<number> {
+  const { stream, consumer, message: m } = letter
   const headers: Record<string, string> = {}
-  for (const [k, v] of m.header ?? []) if (v[0] !== undefined) headers[k] = v[0]
+  for (const [k, v] of m.headers ?? []) if (v[0] !== undefined) headers[k] = v[0]
   const appended = await appendEvent(js, {
     def: Events.messageDeadLettered,
-    data: { stream: letter.stream, consumer: letter.consumer, seq: m.seq, subject: m.subject, headers, data: Buffer.from(m.data).toString('base64'), error: letter.error.slice(0, 2000), deliveries: letter.deliveries },
-    subject: Subjects.deadLetter(letter.stream, letter.consumer),
-    source: `/jetway/workers/${letter.consumer}`,
-    idempotencyKey: `dlq:${letter.stream}:${letter.consumer}:${m.seq}${letter.key === undefined ? '' : `:${letter.key}`}`,
+    data: { stream, consumer, seq: m.seq, subject: m.subject, headers, data: Buffer.from(m.data).toString('base64'), error: letter.error.slice(0, 2000), deliveries: letter.deliveries },
+    subject: Subjects.deadLetter(stream, consumer),
+    source: `/jetway/workers/${consumer}`,
+    idempotencyKey: `dlq:${stream}:${consumer}:${m.seq}${letter.key === undefined ? '' : `:${letter.key}`}`,
     causationId: headers['ce-id'],
-    time: letter.clock.now()
+    time: clock.now()
   })
   return appended.seq
+}
+
+/**
+ * Dead-letters the message at `seq` of `stream`, read back from the stream: for effects whose
+ * retries are durable timers, which never exhaust a consumer's deliveries.
+ */
+export async function deadLetterStored (js: JetStreamClient, jsm: JetStreamManager, letter: Omit<Letter, 'message'> & { seq: number, clock: Clock }): Promise<number> {
+  const m = await jsm.streams.getMessage(letter.stream, { seq: letter.seq })
+  if (m === null) throw new Error(`${letter.stream} holds no message ${letter.seq} to dead-letter`)
+  const { seq: _seq, clock, ...rest } = letter
+  return await deadLetter(js, { ...rest, message: { seq: m.seq, subject: m.subject, headers: m.header, data: m.data } }, clock)
 }
 
 /** The dead letter at a DLQ sequence, if there is one. */

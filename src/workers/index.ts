@@ -32,11 +32,7 @@ export function workers (config: Config, deps: { js: JetStreamClient, jsm: JetSt
     taskTimeoutsWorker(deps),
     scheduleTickerWorker({ ...deps, graceMs: config.tasks.scheduleGraceMs, defaultTimeoutMs: config.tasks.timeoutMs }),
     // the runtime's one outbound client (deps.outbound): one connection pool for every sender
-    taskCallbacksWorker({
-      ...deps,
-      signed: config.outbound.webhookSecret !== undefined,
-      retry: defaultRetry(config.workers.maxDeliver, config.workers.backoffMs)
-    }),
+    taskCallbacksWorker({ ...deps, signed: config.outbound.webhookSecret !== undefined, policy: config.tasks.callback }),
     relayDeliveryWorker(relay),
     relayTimersWorker(relay)
   ]

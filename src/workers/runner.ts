@@ -3,13 +3,12 @@ import { join } from 'node:path'
 import { isDeepStrictEqual } from 'node:util'
 import { AckPolicy, DeliverPolicy, JetStreamApiCodes, JetStreamApiError, type ConsumerConfig, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream'
 import type { Logger } from 'pino'
-import { appendEvent, decodeEvent, isValidEvent, type StoredEvent } from '../store/events.js'
+import { decodeEvent, isValidEvent, type StoredEvent } from '../store/events.js'
 import { backoffFor, keepRunning } from '../lib/retry.js'
-import { Events } from '../schema/events/index.js'
 import { STREAMS_DIR } from '../store/streams.js'
-import { Subjects } from '../store/subjects.js'
 import type { Clock } from '../lib/time.js'
 import type { RetryPolicy, Worker } from './worker.js'
+import { deadLetter } from './dead-letters.js'
 
 export interface WorkerRunnerOptions {
   worker: Worker
@@ -134,18 +133,8 @@ export class WorkerRunner {
 
   private async deadLetter (m: JsMsg, error: string, deliveries: number): Promise<void> {
     const { js, worker, clock } = this.opts
-    const headers: Record<string, string> = {}
-    for (const [k, v] of m.headers ?? []) if (v[0] !== undefined) headers[k] = v[0]
-    const appended = await appendEvent(js, {
-      def: Events.messageDeadLettered,
-      data: { stream: worker.stream, consumer: worker.name, seq: m.seq, subject: m.subject, headers, data: Buffer.from(m.data).toString('base64'), error, deliveries },
-      subject: Subjects.deadLetter(worker.stream, worker.name),
-      source: `/jetway/workers/${worker.name}`,
-      idempotencyKey: `dlq:${worker.stream}:${worker.name}:${m.seq}`,
-      causationId: headers['ce-id'],
-      time: clock.now()
-    })
-    this.log.error({ seq: m.seq, subject: m.subject, deliveries, error, dlqSeq: appended.seq }, 'message dead-lettered')
+    const dlqSeq = await deadLetter(js, { stream: worker.stream, consumer: worker.name, message: m, error, deliveries }, clock)
+    this.log.error({ seq: m.seq, subject: m.subject, deliveries, error, dlqSeq }, 'message dead-lettered')
   }
 }
 

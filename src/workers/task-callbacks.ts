@@ -1,4 +1,4 @@
-import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream'
+import type { JsMsg } from '@nats-io/jetstream'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { Logger } from 'pino'
 import { appendEvent, decodeEvent, isEvent, type StoredEvent } from '../store/events.js'
@@ -8,12 +8,11 @@ import { Subjects } from '../store/subjects.js'
 import { taskAggregate, type TaskState } from '../domain/task.js'
 import { Events } from '../schema/events/index.js'
 import { TaskCallbackPayload } from '../schema/events/timers.js'
-import { classify, type Outbound, type OutboundResponse } from '../lib/outbound.js'
 import { ErrorCodes, JetwayError } from '../lib/errors.js'
-import { backoffFor } from '../lib/retry.js'
-import type { Clock } from '../lib/time.js'
+import type { DeliveryRetry } from '../domain/delivery.js'
 import { REPLAY_HEADER } from './dead-letters.js'
-import type { RetryPolicy, Worker } from './worker.js'
+import { performAttempt, type AttemptDeps, type FailedAttempt } from './outbound-attempt.js'
+import type { Worker } from './worker.js'
 
 // A task's outcome, POSTed to its callbackUrl ("return to main processing" for a process that
 // would rather be called than listen on SSE). Through the one outbound client (SSRF guard, no
@@ -25,18 +24,12 @@ import type { RetryPolicy, Worker } from './worker.js'
 
 const payloadCheck = TypeCompiler.Compile(TaskCallbackPayload)
 
-export interface TaskCallbackDeps {
-  js: JetStreamClient
-  jsm: JetStreamManager
-  clock: Clock
+export interface TaskCallbackDeps extends AttemptDeps {
   log: Logger
-  outbound: Outbound
   /** sign with WEBHOOK_SECRET (the outbound client's); unset: deliveries go unsigned */
   signed: boolean
-  /** attempts and the delay before each retry (WORKER_MAX_DELIVER, WORKER_BACKOFF) */
-  retry: RetryPolicy
-  /** the longest a peer's Retry-After may push the next attempt */
-  maxRetryAfterMs?: number
+  /** how a callback is retried (TASK_CALLBACK_RETRY, _BACKOFF_POLICY, _BACKOFF_DELAY, _MAX_RETRY_AFTER) */
+  policy: DeliveryRetry
 }
 
 const TYPES = { SUCCEEDED: 'task.succeeded', FAILED: 'task.failed', TIMED_OUT: 'task.timed_out' } as const
@@ -67,21 +60,6 @@ export function webhookIdOf (taskId: string): string {
 
 function callbackDelivery (deps: TaskCallbackDeps, worker: string) {
   const log = deps.log.child({ component: 'task-callbacks', worker })
-  const maxRetryAfterMs = deps.maxRetryAfterMs ?? 3600_000
-
-  async function deadLetter (msg: JsMsg, error: string): Promise<void> {
-    const headers: Record<string, string> = {}
-    for (const [k, v] of msg.headers ?? []) if (v[0] !== undefined) headers[k] = v[0]
-    await appendEvent(deps.js, {
-      def: Events.messageDeadLettered,
-      data: { stream: 'TASKS', consumer: worker, seq: msg.seq, subject: msg.subject, headers, data: Buffer.from(msg.data).toString('base64'), error, deliveries: msg.info.deliveryCount },
-      subject: Subjects.deadLetter('TASKS', worker),
-      source: `/jetway/workers/${worker}`,
-      idempotencyKey: `dlq:TASKS:${worker}:${msg.seq}`,
-      causationId: headers['ce-id'],
-      time: deps.clock.now()
-    })
-  }
 
   /** Attempt `attempt` of the task's callback, unless it happened already or the delivery is over. */
   return async function deliver (taskId: string, attempt: number, event: StoredEvent, msg: JsMsg): Promise<void> {
@@ -101,26 +79,12 @@ function callbackDelivery (deps: TaskCallbackDeps, worker: string) {
     }
     const { state: task } = await loadState(deps, taskAggregate, taskId)
     if (task === undefined || task.status === 'WAITING' || task.callbackUrl === undefined) return
-    const body = JSON.stringify(callbackBody(task))
-    const webhookId = webhookIdOf(taskId)
-    let outcome: OutboundResponse | unknown
-    try {
-      outcome = await deps.outbound.request({
-        method: 'POST',
-        url: task.callbackUrl,
-        headers: { 'content-type': 'application/json' },
-        body,
-        ...(deps.signed ? { webhook: { id: webhookId } } : {})
-      })
-    } catch (err) {
-      outcome = err
-    }
-    const decision = classify(outcome, { maxRetryAfterMs, now: () => deps.clock.now() })
-    const statusCode = typeof (outcome as { status?: unknown }).status === 'number' ? (outcome as OutboundResponse).status : undefined
-    const base = { taskId, webhookId, attempt, url: task.callbackUrl }
-    const record = async (d: Parameters<typeof appendEvent>[1]): Promise<boolean> => {
+    const url = task.callbackUrl
+    const base = { taskId, webhookId: webhookIdOf(taskId), attempt, url }
+    const common = { subject, source: `/jetway/workers/${worker}`, about: taskId, causationId: event.id, correlationId: event.correlationId, expectLastSubjectSeq: last?.seq ?? 0 }
+    const record = async (d: Omit<Parameters<typeof appendEvent>[1], keyof typeof common | 'time'>): Promise<boolean> => {
       try {
-        await appendEvent(deps.js, d)
+        await appendEvent(deps.js, { ...common, ...d, time: deps.clock.now() })
         return true
       } catch (err) {
         // another delivery of the same attempt recorded it first
@@ -128,32 +92,37 @@ function callbackDelivery (deps: TaskCallbackDeps, worker: string) {
         throw err
       }
     }
-    const common = { subject, source: `/jetway/workers/${worker}`, about: taskId, causationId: event.id, correlationId: event.correlationId, expectLastSubjectSeq: last?.seq ?? 0, time: deps.clock.now() }
-    if (decision.kind === 'success') {
-      await record({ ...common, def: Events.taskCallbackDelivered, data: { ...base, statusCode: statusCode ?? 200 }, idempotencyKey: `callback:${taskId}:${attempt}:delivered` })
-      return
-    }
-    const final = decision.kind === 'fail' || attempt >= deps.retry.attempts || replay !== ''
-    const delay = Math.max(backoffFor(deps.retry.backoffMs, attempt), decision.retryAfterMs ?? 0)
-    const error = decision.reason.slice(0, 1000)
-    const recorded = await record({
-      ...common,
-      def: Events.taskCallbackFailed,
-      data: {
-        ...base,
-        ...(statusCode === undefined ? {} : { statusCode }),
-        error,
-        final,
-        ...(final ? {} : { retryAt: new Date(deps.clock.now().getTime() + delay).toISOString() })
+    const failedKey = `callback:${taskId}:${attempt}:failed${replay === '' ? '' : `:replay:${replay}`}`
+    const failed = ({ reason, response }: FailedAttempt) => ({ ...base, ...(response === undefined ? {} : { statusCode: response.status }), error: reason.slice(0, 1000) })
+    await performAttempt(deps, {
+      request: {
+        method: 'POST',
+        url,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(callbackBody(task)),
+        ...(deps.signed ? { webhook: { id: base.webhookId } } : {})
       },
-      idempotencyKey: `callback:${taskId}:${attempt}:failed${replay === '' ? '' : `:replay:${replay}`}`
+      attempt,
+      // an operator's replay is one attempt more, with no retry after it
+      policy: replay === '' ? deps.policy : { ...deps.policy, retry: 0 },
+      // given up (an answer that will not change, or the last attempt): the timer.fired goes to DLQ, for a replay
+      deadLetter: { stream: 'TASKS', consumer: worker, seq: msg.seq, on: 'any', error: f => `callback to ${url} failed: ${f.reason}` },
+      record: {
+        delivered: async (_timing, res) => {
+          await record({ def: Events.taskCallbackDelivered, data: { ...base, statusCode: res.status }, idempotencyKey: `callback:${taskId}:${attempt}:delivered` })
+        },
+        retrying: async (f, { nextAttemptAt, backoffMs }) => {
+          if (await record({ def: Events.taskCallbackFailed, data: { ...failed(f), final: false, retryAt: nextAttemptAt }, idempotencyKey: failedKey })) {
+            log.warn({ taskId, attempt, error: f.reason, retryInMs: backoffMs }, 'task callback failed; will retry')
+          }
+        },
+        gaveUp: async (f, { dlqSeq }) => {
+          if (await record({ def: Events.taskCallbackFailed, data: { ...failed(f), final: true }, idempotencyKey: failedKey })) {
+            log.error({ taskId, attempt, error: f.reason, dlqSeq }, 'task callback failed for good: dead-lettered')
+          }
+        }
+      }
     })
-    if (final && recorded) {
-      log.error({ taskId, attempt, error }, 'task callback failed for good: dead-lettered')
-      await deadLetter(msg, `callback to ${task.callbackUrl} failed: ${error}`)
-    } else if (recorded) {
-      log.warn({ taskId, attempt, error, retryInMs: delay }, 'task callback failed; will retry')
-    }
   }
 }
 

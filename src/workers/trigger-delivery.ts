@@ -1,5 +1,5 @@
 import { HTTP, type CloudEvent } from 'cloudevents'
-import { classify, type OutboundRequest, type OutboundResponse } from '../lib/outbound.js'
+import type { OutboundRequest, OutboundResponse } from '../lib/outbound.js'
 import { appendEvent, decodeEvent, isEvent, type StoredEvent } from '../store/events.js'
 import { lastOnSubject } from '../store/subject-reader.js'
 import { Subjects } from '../store/subjects.js'
@@ -7,10 +7,11 @@ import { appendBrokerEvent, fromCloudEventJson, toCloudEventJson } from '../stor
 import { Events, type EventData, type EventDefinition } from '../schema/events/index.js'
 import type { CloudEventJson, TriggerCreated } from '../schema/events/relay.js'
 import type { TriggerRetryPayload } from '../schema/events/timers.js'
-import { checkHttpUrl, mayRetry, nextDelayMs, targetUrlOf, withJsonType } from '../domain/relay.js'
+import { checkHttpUrl, targetUrlOf, withJsonType } from '../domain/relay.js'
 import { laneOf } from '../domain/triggers.js'
-import { deadLetterStored } from './dead-letters.js'
-import { failureOf, isResponse, timedCall, type RelayDeps } from './relay-attempts.js'
+import { classifyOutcome } from '../domain/delivery.js'
+import type { RelayDeps } from './relay-attempts.js'
+import { isResponse, outcomeOf, performAttempt, timedCall, type FailedAttempt } from './outbound-attempt.js'
 
 // One delivery attempt of a broker event to a trigger's subscriber, shared by the trigger's
 // dispatcher (first attempts, in lane order) and the relay-timers worker (retries): the call,
@@ -108,33 +109,43 @@ export function binaryOf (ce: CloudEvent<unknown>): { headers: Record<string, st
 export async function deliverToTrigger (deps: RelayDeps, trigger: TriggerCreated, msg: BrokerMessage, attempt: number, signal?: AbortSignal): Promise<DeliveryResult> {
   const lane = laneOf(msg.event, msg.seq).token
   const request = requestOf(deps, trigger, msg)
-  const at = deps.clock.now()
-  const fields = { trigger: trigger.name, eventSeq: msg.seq, eventId: msg.event.id, lane }
+  const fields = { trigger: trigger.name, eventSeq: msg.seq, eventId: msg.event.id, lane, attempt }
   const key = `trigger:${trigger.name}:${msg.seq}:${attempt}`
-  if (typeof request === 'string') {
-    // the data can never make a call: a failure recorded on the event, not a crash
-    return await deadLetter(deps, trigger, msg, { ...fields, attempt, at: at.toISOString(), durationMs: 0, error: request }, 'permanent', undefined, key)
-  }
-  const { outcome, durationMs } = await timedCall(deps.outbound, { ...request, ...(signal === undefined ? {} : { signal }) })
-  if (signal?.aborted === true) return 'aborted'
-  const decision = classify(outcome, { maxRetryAfterMs: deps.relay.maxRetryAfterMs, now: () => deps.clock.now() })
-  const attemptFields = { ...fields, attempt, at: at.toISOString(), durationMs }
-  if (decision.kind === 'success' && isResponse(outcome)) {
-    const replySeq = await publishReply(deps, trigger, msg, outcome)
-    if (attempt > 1) {
-      await recordOnLane(deps, Events.triggerDelivered, { ...fields, attempt, at: at.toISOString(), status: outcome.status, ...(replySeq === undefined ? {} : { replySeq }) }, key, msg.id)
+  const sinkUrl = trigger.delivery.deadLetterSink?.url
+  const result = await performAttempt(deps, {
+    // data that can never make a call is a failure recorded on the event, not a crash
+    request: typeof request === 'string' || signal === undefined ? request : { ...request, signal },
+    attempt,
+    policy: { ...trigger.delivery, maxRetryAfterMs: deps.relay.maxRetryAfterMs },
+    // given up: to the trigger's dead-letter sink, or to DLQ when it has none or the sink fails too
+    deadLetter: {
+      stream: 'RELAY',
+      consumer: trigger.name,
+      seq: msg.seq,
+      on: 'any',
+      ...(sinkUrl === undefined ? {} : { sink: async failed => await postToSink(deps, trigger, msg, sinkUrl, failed) })
+    },
+    record: {
+      delivered: async ({ at }, res) => {
+        const replySeq = await publishReply(deps, trigger, msg, res)
+        // a first-attempt success records nothing: the lane never waited
+        if (attempt === 1) return
+        await recordOnLane(deps, Events.triggerDelivered, { ...fields, at, status: res.status, ...(replySeq === undefined ? {} : { replySeq }) }, key, msg.id)
+      },
+      retrying: async ({ failure }, next) => {
+        await recordOnLane(deps, Events.triggerAttemptFailed, { ...fields, ...failure, ...next }, key, msg.id)
+        deps.log.info({ trigger: trigger.name, eventSeq: msg.seq, attempt, ...failure, nextAttemptAt: next.nextAttemptAt }, 'trigger delivery failed; will retry')
+      },
+      // relay.trigger.deadlettered records where the event went, and frees the lane
+      gaveUp: async ({ failure }, { because, sink, dlqSeq }) => {
+        await recordOnLane(deps, Events.triggerDeadLettered, {
+          ...fields, ...failure, reason: because, sink, ...(sink === 'url' ? { sinkUrl } : {}), ...(dlqSeq === undefined ? {} : { dlqSeq })
+        }, key, msg.id)
+        deps.log.warn({ trigger: trigger.name, eventSeq: msg.seq, reason: because, sink, dlqSeq, error: failure.error }, 'trigger delivery dead-lettered')
+      }
     }
-    return 'delivered'
-  }
-  const failure = failureOf(outcome, decision)
-  if (decision.kind === 'retry' && mayRetry(trigger.delivery, attempt)) {
-    const backoffMs = nextDelayMs(trigger.delivery, attempt, decision.retryAfterMs)
-    const nextAttemptAt = new Date(deps.clock.now().getTime() + backoffMs).toISOString()
-    await recordOnLane(deps, Events.triggerAttemptFailed, { ...attemptFields, ...failure, nextAttemptAt, backoffMs }, key, msg.id)
-    deps.log.info({ trigger: trigger.name, eventSeq: msg.seq, attempt, ...failure, nextAttemptAt }, 'trigger delivery failed; will retry')
-    return 'retrying'
-  }
-  return await deadLetter(deps, trigger, msg, { ...attemptFields, ...failure }, decision.kind === 'retry' ? 'exhausted' : 'permanent', isResponse(outcome) ? outcome : undefined, key)
+  })
+  return result === 'gave-up' ? 'deadlettered' : result
 }
 
 /** A 2xx answer that carries a CloudEvent is a reply: it goes back into the broker, once. */
@@ -167,45 +178,31 @@ async function publishReply (deps: RelayDeps, trigger: TriggerCreated, msg: Brok
   return last
 }
 
-type FailedAttempt = { trigger: string, eventSeq: number, eventId: string, lane: string, attempt: number, at: string, durationMs: number, status?: number, code?: string, error: string }
-
 /**
- * The last attempt failed: the event goes to the trigger's dead-letter sink (in binary mode,
- * with Knative's knativeerrordest/-code/-data extensions), or to DLQ when it has none or the
- * sink fails too; relay.trigger.deadlettered records where, and frees the lane.
+ * The event to the trigger's dead-letter sink, in binary mode with Knative's knativeerrordest,
+ * -code and -data extensions. Resolves true when the sink took it (a 2xx).
  */
-async function deadLetter (deps: RelayDeps, trigger: TriggerCreated, msg: BrokerMessage, failed: FailedAttempt, reason: 'permanent' | 'exhausted', res: OutboundResponse | undefined, key: string): Promise<DeliveryResult> {
-  const sinkUrl = trigger.delivery.deadLetterSink?.url
-  let sink: 'url' | 'dlq' = 'dlq'
-  let dlqSeq: number | undefined
-  if (sinkUrl !== undefined) {
-    const extensions: Record<string, string> = {
-      knativearrivaltime: msg.arrivedAt,
-      knativeerrordest: 'url' in trigger.subscriber ? trigger.subscriber.url : 'relay'
-    }
-    if (failed.status !== undefined) extensions.knativeerrorcode = String(failed.status)
-    if (res !== undefined && res.body.length > 0) extensions.knativeerrordata = res.body.subarray(0, 1024).toString('base64')
-    const { headers, body } = binaryOf(fromCloudEventJson(msg.event, extensions))
-    const secret = trigger.secret ?? deps.webhookSecret
-    const { outcome } = await timedCall(deps.outbound, {
-      method: 'POST',
-      url: sinkUrl,
-      headers,
-      body,
-      timeoutMs: trigger.delivery.timeoutMs,
-      ...(secret === undefined ? {} : { webhook: { id: `${deliveryWebhookId(trigger.name, msg.seq)}_dls`, secret } })
-    })
-    if (isResponse(outcome) && outcome.status >= 200 && outcome.status < 300) sink = 'url'
-    else deps.log.error({ trigger: trigger.name, eventSeq: msg.seq, sinkUrl, outcome: isResponse(outcome) ? outcome.status : (outcome as Error).message }, 'dead-letter sink failed; the event goes to DLQ')
+async function postToSink (deps: RelayDeps, trigger: TriggerCreated, msg: BrokerMessage, sinkUrl: string, { failure, response }: FailedAttempt): Promise<boolean> {
+  const extensions: Record<string, string> = {
+    knativearrivaltime: msg.arrivedAt,
+    knativeerrordest: 'url' in trigger.subscriber ? trigger.subscriber.url : 'relay'
   }
-  if (sink === 'dlq') {
-    dlqSeq = await deadLetterStored(deps.js, deps.jsm, { stream: 'RELAY', consumer: trigger.name, seq: msg.seq, error: failed.error, deliveries: failed.attempt, clock: deps.clock })
-  }
-  await recordOnLane(deps, Events.triggerDeadLettered, {
-    ...failed, reason, sink, ...(sink === 'url' ? { sinkUrl: sinkUrl! } : {}), ...(dlqSeq === undefined ? {} : { dlqSeq })
-  }, key, msg.id)
-  deps.log.warn({ trigger: trigger.name, eventSeq: msg.seq, reason, sink, dlqSeq, error: failed.error }, 'trigger delivery dead-lettered')
-  return 'deadlettered'
+  if (failure.status !== undefined) extensions.knativeerrorcode = String(failure.status)
+  if (response !== undefined && response.body.length > 0) extensions.knativeerrordata = response.body.subarray(0, 1024).toString('base64')
+  const { headers, body } = binaryOf(fromCloudEventJson(msg.event, extensions))
+  const secret = trigger.secret ?? deps.webhookSecret
+  const { outcome } = await timedCall(deps.outbound, {
+    method: 'POST',
+    url: sinkUrl,
+    headers,
+    body,
+    timeoutMs: trigger.delivery.timeoutMs,
+    ...(secret === undefined ? {} : { webhook: { id: `${deliveryWebhookId(trigger.name, msg.seq)}_dls`, secret } })
+  })
+  // one attempt, no retry: the sink took it if the delivery decision calls it a success
+  if (classifyOutcome(outcomeOf(outcome), 0, deps.clock.now()).kind === 'success') return true
+  deps.log.error({ trigger: trigger.name, eventSeq: msg.seq, sinkUrl, outcome: isResponse(outcome) ? outcome.status : (outcome as Error).message }, 'dead-letter sink failed; the event goes to DLQ')
+  return false
 }
 
 /** The trigger as RELAY has it now; undefined once deleted. */

@@ -1,6 +1,6 @@
 import t from 'tap'
 import {
-  backoffMs, callbackPayloadOf, callbackUrlOf, evolveRelay, mayRetry, nextDelayMs, storeBody, targetUrlOf, type RelayState
+  callbackPayloadOf, callbackUrlOf, evolveRelay, storeBody, targetUrlOf, type RelayState
 } from '../../src/domain/relay.js'
 import { Events, type EventData, type EventDefinition } from '../../src/schema/events/index.js'
 import type { StoredEvent } from '../../src/store/events.js'
@@ -27,15 +27,6 @@ t.test('the callback URL: callback_uri, or callback-url + callback-api', async t
   t.equal(callbackUrlOf({ type: '10' }), undefined)
   t.equal(callbackUrlOf('text'), undefined)
   t.equal(callbackUrlOf(undefined), undefined)
-})
-
-t.test("Knative's backoff: linear delay × n, exponential delay × 2^(n-1); Retry-After when longer", async t => {
-  t.same([1, 2, 3, 4].map(n => backoffMs({ backoffPolicy: 'exponential', backoffDelayMs: 1000 }, n)), [1000, 2000, 4000, 8000])
-  t.same([1, 2, 3].map(n => backoffMs({ backoffPolicy: 'linear', backoffDelayMs: 500 }, n)), [500, 1000, 1500])
-  const policy = { retry: 2, backoffPolicy: 'exponential' as const, backoffDelayMs: 100, timeoutMs: 1000 }
-  t.equal(nextDelayMs(policy, 1, 5000), 5000)
-  t.equal(nextDelayMs(policy, 2, 10), 200)
-  t.same([1, 2, 3].map(n => mayRetry(policy, n)), [true, true, false], 'retry 2: three attempts in all')
 })
 
 t.test('ISO 8601 durations', async t => {

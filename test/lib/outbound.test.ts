@@ -3,9 +3,9 @@ import { randomBytes } from 'node:crypto'
 import type { LookupAddress } from 'node:dns'
 import { Webhook } from 'standardwebhooks'
 import {
-  classify, createOutbound, guardedConnector, guardedLookup, OutboundError, OutboundErrorCodes, parseRetryAfter,
-  type OutboundOptions, type OutboundResponse
+  createOutbound, guardedConnector, guardedLookup, OutboundError, OutboundErrorCodes, type OutboundOptions
 } from '../../src/lib/outbound.js'
+import { classifyOutcome } from '../../src/domain/delivery.js'
 import { addressPolicy } from '../../src/lib/ssrf.js'
 import { signedHeaders } from '../../src/lib/webhooks.js'
 import { loadConfig } from '../../src/config.js'
@@ -30,6 +30,11 @@ async function failure (promise: Promise<unknown>): Promise<OutboundError> {
     throw err
   }
   throw new Error('expected the call to fail')
+}
+
+/** Whether the delivery decision (src/domain/delivery.ts) would try this call again. */
+function worthRetry (err: OutboundError): boolean {
+  return classifyOutcome({ kind: 'error', code: err.code, message: err.message }, 0, new Date()).kind === 'transient'
 }
 
 function secret (): string {
@@ -151,7 +156,7 @@ t.test('a response body past the cap is an error', async t => {
   for (const query of ['size=1025', 'size=4096&declared']) {
     const err = await failure(outbound.request({ method: 'GET', url: `${target.origin}/?${query}` }))
     t.equal(err.code, OutboundErrorCodes.tooLarge, query)
-    t.equal(err.retryable, false)
+    t.equal(worthRetry(err), false)
     t.match(err.message, /larger than 1024 bytes/)
   }
 })
@@ -165,7 +170,7 @@ t.test('a peer that does not answer in time is a timeout; a closed port is unrea
   for (const path of ['/hang', '/slow-body']) {
     const err = await failure(outbound.request({ method: 'GET', url: `${target.origin}${path}`, timeoutMs: 200 }))
     t.equal(err.code, OutboundErrorCodes.timeout, `${path}: the per-call timeout`)
-    t.equal(err.retryable, true)
+    t.equal(worthRetry(err), true)
     t.match(err.message, /within 200 ms/)
   }
   const short = client(t, { allow: LOOPBACK, timeoutMs: 150 })
@@ -174,7 +179,7 @@ t.test('a peer that does not answer in time is a timeout; a closed port is unrea
   const port = await closedPort()
   const err = await failure(outbound.request({ method: 'GET', url: `http://127.0.0.1:${port}/` }))
   t.equal(err.code, OutboundErrorCodes.unreachable)
-  t.equal(err.retryable, true)
+  t.equal(worthRetry(err), true)
   t.match(err.message, /ECONNREFUSED/)
 })
 
@@ -199,7 +204,7 @@ t.test('with RELAY_ALLOW unset, private and loopback targets are refused and not
   for (const url of urls) {
     const err = await failure(outbound.request({ method: 'GET', url }))
     t.equal(err.code, OutboundErrorCodes.refused, url)
-    t.equal(err.retryable, false)
+    t.equal(worthRetry(err), false)
     t.match(err.message, /refused unless RELAY_ALLOW lists it/)
   }
   t.equal(target.connections(), 0, 'no connection reached the server')
@@ -282,7 +287,7 @@ t.test('bad requests are invalid, not sent', async t => {
   for (const url of ['/relative', 'ftp://127.0.0.1/x', 'http://user:pass@127.0.0.1/']) {
     const err = await failure(outbound.request({ method: 'GET', url }))
     t.equal(err.code, OutboundErrorCodes.invalid, url)
-    t.equal(err.retryable, false)
+    t.equal(worthRetry(err), false)
   }
   const target = await httpTarget(t)
   const err = await failure(outbound.request({ method: 'GET', url: target.origin, headers: { 'x-bad': 'a\r\nb' } }))
@@ -331,38 +336,6 @@ t.test('signedHeaders: the timestamp is the attempt time; the spec vector', asyn
   const outbound = client(t, { allow: LOOPBACK, webhookSecret: secret(), clock: { now: () => at } })
   await outbound.request({ method: 'POST', url: target.origin, body: '{}', webhook: { id: 'msg_3' } })
   t.equal(target.received[0]?.headers['webhook-timestamp'], '1614265330', 'from the injected clock')
-})
-
-t.test('retry decisions', async t => {
-  const now = new Date('2026-01-01T00:00:00Z')
-  const opts = { maxRetryAfterMs: 60_000, now: () => now }
-  const res = (status: number, headers: Record<string, string> = {}): OutboundResponse =>
-    ({ status, headers, body: Buffer.alloc(0), text: () => '', json: () => undefined as never })
-
-  t.same(classify(res(200), opts), { kind: 'success', reason: 'status 200' })
-  t.same(classify(res(204), opts), { kind: 'success', reason: 'status 204' })
-  t.same(classify(res(302), opts), { kind: 'fail', reason: 'status 302' })
-  for (const status of [400, 401, 403, 404, 409, 410, 422]) t.equal(classify(res(status), opts).kind, 'fail', String(status))
-  for (const status of [408, 429, 500, 502, 503, 504]) t.equal(classify(res(status), opts).kind, 'retry', String(status))
-  t.same(classify(res(429, { 'retry-after': '7' }), opts), { kind: 'retry', retryAfterMs: 7000, reason: 'status 429' })
-  t.same(classify(res(503, { 'retry-after': '3600' }), opts), { kind: 'retry', retryAfterMs: 60_000, reason: 'status 503' }, 'clamped')
-  t.notOk('retryAfterMs' in classify(res(404, { 'retry-after': '7' }), opts), 'only on a retryable answer')
-
-  const error = (code: keyof typeof OutboundErrorCodes): OutboundError => new OutboundError(OutboundErrorCodes[code], code)
-  t.same(classify(error('timeout'), opts), { kind: 'retry', reason: 'JETWAY_OUTBOUND_TIMEOUT' })
-  t.same(classify(error('unreachable'), opts), { kind: 'retry', reason: 'JETWAY_OUTBOUND_UNREACHABLE' })
-  t.same(classify(error('refused'), opts), { kind: 'fail', reason: 'JETWAY_OUTBOUND_REFUSED' })
-  t.same(classify(error('tooLarge'), opts), { kind: 'fail', reason: 'JETWAY_OUTBOUND_TOO_LARGE' })
-  t.same(classify(error('invalid'), opts), { kind: 'fail', reason: 'JETWAY_OUTBOUND_INVALID' })
-  t.same(classify(new Error('bug'), opts), { kind: 'fail', reason: 'bug' })
-
-  t.equal(parseRetryAfter('0', opts), 0)
-  t.equal(parseRetryAfter(' 120 ', opts), 60_000)
-  t.equal(parseRetryAfter('30', opts), 30_000)
-  t.equal(parseRetryAfter('Thu, 01 Jan 2026 00:00:45 GMT', opts), 45_000, 'an HTTP date')
-  t.equal(parseRetryAfter('Thu, 01 Jan 2026 01:00:00 GMT', opts), 60_000, 'a far date is clamped')
-  t.equal(parseRetryAfter('Wed, 31 Dec 2025 23:00:00 GMT', opts), 0, 'a past date is now')
-  for (const bad of [undefined, '', '-5', '1.5', 'soon', '2026-01-01']) t.equal(parseRetryAfter(bad, opts), undefined, `${String(bad)} unreadable`)
 })
 
 t.test('config: RELAY_ALLOW, OUTBOUND_TIMEOUT, OUTBOUND_MAX_BODY, WEBHOOK_SECRET', async t => {

@@ -5,6 +5,9 @@ import { randomBytes } from 'node:crypto'
 import { Webhook } from 'standardwebhooks'
 import { startService, post } from '../fixtures/service.js'
 import { listDeadLetters, replayDeadLetter } from '../../src/workers/dead-letters.js'
+import { walkSubject } from '../../src/store/subject-reader.js'
+import { decodeEvent } from '../../src/store/events.js'
+import { Subjects } from '../../src/store/subjects.js'
 
 // callbackUrl: the outcome POSTed as JSON, signed per Standard Webhooks, retried after a
 // failure (a durable timer, not a held message), dead-lettered after the last attempt.
@@ -13,15 +16,15 @@ const SECRET = `whsec_${randomBytes(32).toString('base64')}`
 
 interface Hit { headers: IncomingHttpHeaders, body: string }
 
-/** A receiver on loopback answering each POST with the next status of `statuses` (the last repeats). */
-async function receiver (t: Test, statuses: () => number) {
+/** A receiver on loopback answering each POST with the next status of `statuses`, and `headers`. */
+async function receiver (t: Test, statuses: () => number, headers: Record<string, string> = {}) {
   const hits: Hit[] = []
   const server = createServer((req, res) => {
     let body = ''
     req.on('data', (c: Buffer) => { body += c.toString() })
     req.on('end', () => {
       hits.push({ headers: req.headers, body })
-      res.writeHead(statuses()).end()
+      res.writeHead(statuses(), headers).end()
     })
   })
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
@@ -87,7 +90,7 @@ t.test('the outcome of a timed-out task is delivered too; after the last attempt
     await new Promise(resolve => setTimeout(resolve, 25))
     letters = await listDeadLetters(svc.runtime.jsm)
   }
-  t.match(letters, [{ stream: 'TASKS', consumer: 'task-callbacks', error: /status 503/ }])
+  t.match(letters, [{ stream: 'TASKS', consumer: 'task-callbacks', error: /status 503/, deliveries: 3 }], 'kept with the number of attempts made')
   up = true
   await replayDeadLetter(svc.runtime.js, svc.runtime.jsm, letters[0]!.dlqSeq, svc.runtime.clock)
   const after = await taskView(svc, timed.taskId, v => v.callbacks.some(c => c.outcome === 'delivered'))
@@ -103,4 +106,26 @@ t.test('a callbackUrl the SSRF guard refuses fails at once, without a retry', as
   const view = await taskView(svc, taskId, v => v.callbacks.length > 0)
   t.match(view.callbacks, [{ attempt: 1, outcome: 'failed', final: true, error: 'JETWAY_OUTBOUND_REFUSED' }])
   t.equal(hook.hits.length, 0, 'no connection was made')
+})
+
+t.test("TASK_CALLBACK_* set the callback's policy (the relay's shape), ahead of the worker variables", async t => {
+  // WORKER_MAX_DELIVER 3 would make three attempts: TASK_CALLBACK_RETRY 1 makes two
+  const hook = await receiver(t, () => 429, { 'retry-after': '3600' })
+  const svc = await startService(t, {
+    env: { ...env, TASK_CALLBACK_RETRY: '1', TASK_CALLBACK_BACKOFF_POLICY: 'linear', TASK_CALLBACK_BACKOFF_DELAY: '50ms', TASK_CALLBACK_MAX_RETRY_AFTER: '300ms' }
+  })
+  const { taskId, taskToken } = (await post(svc.app, '/api/tasks', { type: 'x', input: {}, owner: 'ci', callbackUrl: hook.url })).json()
+  await post(svc.app, '/api/tasks/failure', { taskToken, error: 'Nope' })
+  const view = await taskView(svc, taskId, v => v.callbacks.some(c => c.final))
+  t.match(view.callbacks, [
+    { attempt: 1, outcome: 'failed', statusCode: 429, final: false, error: 'status 429' },
+    { attempt: 2, outcome: 'failed', statusCode: 429, final: true }
+  ], 'retried once, then given up')
+  t.equal(view.callbacks.length, 2)
+  const events = []
+  for await (const m of walkSubject(svc.runtime.jsm, 'TASKS', Subjects.taskCallback(taskId))) events.push(decodeEvent(m))
+  const first = events[0]!.data as { retryAt: string }
+  // retryAt is set at the decision, the event's time a moment later at its append
+  const waited = Date.parse(first.retryAt) - Date.parse(events[0]!.time)
+  t.ok(waited > 50 && waited <= 300, `the peer's Retry-After (1 h) over the 50 ms backoff, capped at TASK_CALLBACK_MAX_RETRY_AFTER (${waited} ms)`)
 })
