@@ -5,7 +5,7 @@ import type { Config } from '../config.js'
 import { classify, OutboundError, type Outbound, type OutboundResponse, type RetryDecision } from '../lib/outbound.js'
 import type { Clock } from '../lib/time.js'
 import { appendEvent } from '../store/events.js'
-import { loadAggregate } from '../store/subject-reader.js'
+import { loadState } from '../store/command.js'
 import { Subjects } from '../store/subjects.js'
 import { Events, type EventData, type EventDefinition } from '../schema/events/index.js'
 import {
@@ -33,7 +33,7 @@ export interface RelayDeps {
 export const RELAY_DELIVERY = 'relay-delivery'
 
 export async function loadRelay (deps: Pick<RelayDeps, 'js' | 'jsm'>, requestId: string): Promise<RelayState | undefined> {
-  return await loadAggregate(deps.js, deps.jsm, 'RELAY', Subjects.relayRequest(requestId), evolveRelay)
+  return (await loadState(deps, { stream: 'RELAY', subject: Subjects.relayRequest, evolve: evolveRelay }, requestId)).state
 }
 
 /** One outbound call, timed: its response, or the OutboundError it failed with. */

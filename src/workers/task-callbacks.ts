@@ -9,7 +9,7 @@ import { taskAggregate, type TaskState } from '../domain/task.js'
 import { Events } from '../schema/events/index.js'
 import { TaskCallbackPayload } from '../schema/events/timers.js'
 import { classify, type Outbound, type OutboundResponse } from '../lib/outbound.js'
-import { ErrorCodes, JetwayError } from '../lib/errors.js'
+import { VersionConflict } from '../lib/errors.js'
 import { backoffFor } from '../lib/retry.js'
 import type { Clock } from '../lib/time.js'
 import { REPLAY_HEADER } from './dead-letters.js'
@@ -124,7 +124,7 @@ function callbackDelivery (deps: TaskCallbackDeps, worker: string) {
         return true
       } catch (err) {
         // another delivery of the same attempt recorded it first
-        if (err instanceof JetwayError && err.code === ErrorCodes.conflict) return false
+        if (err instanceof VersionConflict) return false
         throw err
       }
     }
