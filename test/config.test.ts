@@ -20,7 +20,9 @@ t.test('a wrong value stops the start with a message naming the variable', async
     AUTH_MODE: 'maybe',
     STREAM_REPLICAS: '0',
     DUPLICATE_WINDOW: 'two minutes',
-    LOG_LEVEL: 'loud'
+    LOG_LEVEL: 'loud',
+    // over the 100 characters a duration may have (src/lib/duration.ts)
+    JOB_TIMEOUT: `${'0'.repeat(99)}1s`
   }
   for (const [name, value] of Object.entries(cases)) {
     t.throws(() => loadConfig({ [name]: value }), { name: 'ConfigError', message: new RegExp(`${name}=`) }, name)

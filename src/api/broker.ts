@@ -18,6 +18,7 @@ import { findTrigger, listTriggers } from '../projections/relay.js'
 import type { Runtime } from '../runtime.js'
 import type { Auth } from './http/auth.js'
 import { sendSeq, waitForProjection } from './http/consistency.js'
+import { idempotencyKeyOf } from './http/idempotency.js'
 
 // The broker of seed 001: POST /event takes CloudEvents (binary, structured, batch; 1.0 and
 // 0.3) or the seed's plain JSON {targetURL, targetAPI, headers, body} (a CloudEvent of type
@@ -169,10 +170,10 @@ export const broker: FastifyPluginAsyncTypebox<BrokerOptions> = async (app, { ru
         if (typeof data !== 'object' || data === null || Array.isArray(data)) {
           throw new JetwayError(ErrorCodes.validation, 'a plain JSON event is an object {targetURL, targetAPI, headers, body}', [{ field: '(body)', message: 'must be an object' }])
         }
-        const key = request.headers['idempotency-key']
+        // the Idempotency-Key, whole, is the CloudEvent's id: a retry is the same (source, id), stored once
         events = [{
           specversion: '1.0',
-          id: typeof key === 'string' && key !== '' ? key.slice(0, 200) : randomUUID(),
+          id: idempotencyKeyOf(request) ?? randomUUID(),
           source: DEFAULT_EVENT_SOURCE,
           type: DEFAULT_EVENT_TYPE,
           time: clock.now().toISOString(),

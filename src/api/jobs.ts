@@ -1,7 +1,9 @@
-import { createHash, randomUUID } from 'node:crypto'
+import { randomUUID } from 'node:crypto'
 import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { appendEvent } from '../store/events.js'
+import { handleCommand } from '../store/command.js'
+import { jobAggregate } from '../domain/job.js'
 import { ErrorCodes, JetwayError } from '../lib/errors.js'
 import { Events } from '../schema/events/index.js'
 import { CompleteRequest, Job, JobParams, PubRequest, PubResponse, SseQuery, UserParams, IntakeResponse } from '../schema/api/jobs.js'
@@ -15,6 +17,7 @@ import { sendSeq, waitForProjection } from './http/consistency.js'
 import { intake, intakeGuard } from './intake.js'
 import { sseConnectionsOf, lastEventIdOf, streamEvents } from './http/sse.js'
 import { sseResponse } from './http/openapi.js'
+import { idempotencyKeyOf, idForKey } from './http/idempotency.js'
 
 // Job notifications of seed 000: POST /noti/pub starts a job and answers its eventId at once;
 // its outcome arrives at the intake (or times out); SSE streams the seed's status message.
@@ -24,15 +27,14 @@ export interface JobsOptions {
   auth: Auth
 }
 
-/** With an Idempotency-Key, the eventId is derived from it, so every retry gets the same one. */
+/** With an Idempotency-Key, the eventId is derived from it (and the user), so every retry gets the same one. */
 export function eventIdFor (userId: string, idempotencyKey: string | undefined): string {
-  if (idempotencyKey === undefined) return randomUUID()
-  const h = createHash('sha256').update(`${userId}\n${idempotencyKey}`).digest('hex')
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${((parseInt(h[16]!, 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`
+  return idempotencyKey === undefined ? randomUUID() : idForKey('jobs', userId, idempotencyKey, 'uuid')
 }
 
 export const jobs: FastifyPluginAsyncTypebox<JobsOptions> = async (app, { runtime, auth }) => {
-  const { js, db, clock, config, readModels } = runtime
+  const { js, jsm, db, clock, config, readModels } = runtime
+  const store = { js, jsm, clock }
   const hub = runtime.hubs.jobs
   const connections = sseConnectionsOf(runtime)
   app.addHook('preClose', async () => { connections.closeAll() })
@@ -65,31 +67,17 @@ export const jobs: FastifyPluginAsyncTypebox<JobsOptions> = async (app, { runtim
     api.post('/noti/pub', { schema: { tags: ['jobs'], summary: 'Start a job; answers its eventId at once (Idempotency-Key honoured)', body: PubRequest, response: { 200: PubResponse } } }, async (request, reply) => {
       const { eventType, userId, timeoutSeconds } = request.body
       auth.requireUser(request, userId)
-      const key = request.headers['idempotency-key']
-      if (key !== undefined && (typeof key !== 'string' || key.length === 0 || key.length > 200)) {
-        throw new JetwayError(ErrorCodes.validation, 'Idempotency-Key must be 1 to 200 characters', [{ field: 'Idempotency-Key', message: 'must be 1 to 200 characters' }])
-      }
-      const eventId = eventIdFor(userId, key)
-      const now = clock.now()
-      const appended = await appendEvent(js, {
-        def: Events.jobRequested,
-        data: {
-          eventId,
-          eventType,
-          userId,
-          requestedAt: now.toISOString(),
-          deadline: new Date(now.getTime() + (timeoutSeconds === undefined ? config.jobs.timeoutMs : timeoutSeconds * 1000)).toISOString()
-        },
-        subject: Subjects.jobRequested(eventId),
+      const eventId = eventIdFor(userId, idempotencyKeyOf(request))
+      const result = await handleCommand(store, jobAggregate, eventId, {
+        kind: 'request', eventId, eventType, userId, at: clock.now(), timeoutSeconds, defaultTimeoutMs: config.jobs.timeoutMs
+      }, {
         source: '/jetway/noti/pub',
-        about: eventId,
         idempotencyKey: `job:${eventId}`,
         actor: auth.identity(request).userId,
-        correlationId: request.id,
-        time: now
+        correlationId: request.id
       })
-      sendSeq(reply, 'JOBS', appended.seq)
-      reply.header('jetway-duplicate', String(appended.duplicate))
+      sendSeq(reply, 'JOBS', result.version)
+      reply.header('jetway-duplicate', String(result.appended.length === 0))
       return { eventId }
     })
 

@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto'
+import { randomUUID } from 'node:crypto'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { ErrorCodes, JetwayError } from '../lib/errors.js'
@@ -15,6 +15,7 @@ import type { Organizer } from '../schema/events/meetings.js'
 import type { Runtime } from '../runtime.js'
 import type { Auth } from './http/auth.js'
 import { sendSeq, waitForProjection } from './http/consistency.js'
+import { idempotencyKeyOf, idForKey } from './http/idempotency.js'
 
 // Meetings of seed 004: every write is a command on the meeting aggregate (src/store/command.ts):
 // its events are appended with the expected last subject sequence (the ETag), so two writers
@@ -128,11 +129,8 @@ export const meetings: FastifyPluginAsyncTypebox<MeetingsOptions> = async (app, 
     if (b.endsAt === undefined && b.durationMinutes === undefined) throw new JetwayError(ErrorCodes.validation, 'give endsAt or durationMinutes', [{ field: 'endsAt', message: 'is required (or durationMinutes)' }])
     const startsAt = utc(b.startsAt)
     const endsAt = utc(b.endsAt) ?? new Date(Date.parse(startsAt) + b.durationMinutes! * 60_000).toISOString()
-    if (Date.parse(endsAt) <= Date.parse(b.startsAt)) throw new JetwayError(ErrorCodes.validation, 'endsAt must be after startsAt', [{ field: 'endsAt', message: 'must be after startsAt' }])
-    const key = request.headers['idempotency-key']
-    const meetingId = typeof key === 'string' && key !== ''
-      ? createHash('sha256').update(`${organizer.userId}\n${key}`).digest('hex').slice(0, 32)
-      : randomUUID().replace(/-/g, '')
+    const key = idempotencyKeyOf(request)
+    const meetingId = key === undefined ? randomUUID().replace(/-/g, '') : idForKey('meetings', organizer.userId, key, 'hex')
     const data = {
       meetingId,
       title: b.title,

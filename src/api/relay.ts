@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto'
+import { randomUUID } from 'node:crypto'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import sjson from 'secure-json-parse'
@@ -17,6 +17,7 @@ import { findRelayRequest } from '../projections/relay.js'
 import type { Runtime } from '../runtime.js'
 import type { Auth } from './http/auth.js'
 import { sendSeq, waitForProjection } from './http/consistency.js'
+import { idempotencyKeyOf, idForKey } from './http/idempotency.js'
 import { OUTBOUND_HTTP_STATUS } from './http/errors.js'
 import { bodyValidator } from './http/validation.js'
 import { timedCall, isResponse } from '../workers/relay-attempts.js'
@@ -232,12 +233,9 @@ export const relayApi: FastifyPluginAsyncTypebox<RelayOptions> = async (app, { r
       const bad = checkHttpUrl(callbackUrl)
       if (bad !== undefined) throw new JetwayError(ErrorCodes.validation, `the callback URL ${bad}`, [{ field: 'body.callback_uri', message: bad }])
     }
-    const key = request.headers['idempotency-key']
-    if (key !== undefined && (typeof key !== 'string' || key.length === 0 || key.length > 200)) {
-      throw new JetwayError(ErrorCodes.validation, 'Idempotency-Key must be 1 to 200 characters', [{ field: 'Idempotency-Key', message: 'must be 1 to 200 characters' }])
-    }
+    const key = idempotencyKeyOf(request)
     // with an Idempotency-Key, a retry of the same POST gets the same requestId and appends nothing
-    const requestId = key === undefined ? randomUUID() : createHash('sha256').update(`${auth.identity(request).userId ?? ''}\n${key}`).digest('base64url').slice(0, 32)
+    const requestId = key === undefined ? randomUUID() : idForKey('async', auth.identity(request).userId ?? '', key, 'base64url')
     const appended = await appendEvent(js, {
       def: Events.relayRequested,
       data: {

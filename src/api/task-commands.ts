@@ -1,10 +1,11 @@
-import { createHash, randomUUID } from 'node:crypto'
+import { randomUUID } from 'node:crypto'
 import { ErrorCodes, JetwayError } from '../lib/errors.js'
 import { handleCommand, type CommandResult } from '../store/command.js'
 import { MAX_JSON_BYTES, TaskClosed, newTask, taskAggregate, type TaskCommand, type TaskState, type TaskStatus } from '../domain/task.js'
 import type { DecidedBy, TaskTemplate } from '../schema/events/tasks.js'
 import { taskSecret, taskToken, verifyTaskToken } from '../lib/task-tokens.js'
 import type { Runtime } from '../runtime.js'
+import { idForKey } from './http/idempotency.js'
 
 // What the three faces of a task share (the REST API, the Step Functions wire API and the
 // approval page): creating one, and completing it with its token, as commands on the task
@@ -91,9 +92,7 @@ export function taskCommands (runtime: Runtime): TaskCommands {
     tokenOf: taskId => taskToken(secret, taskId),
     async create (owner, template, idempotencyKey, meta) {
       // with an Idempotency-Key the id derives from it, so every retry names the same task
-      const taskId = idempotencyKey === undefined
-        ? randomUUID().replace(/-/g, '')
-        : createHash('sha256').update(`task\n${owner}\n${idempotencyKey}`).digest('hex').slice(0, 32)
+      const taskId = idempotencyKey === undefined ? randomUUID().replace(/-/g, '') : idForKey('tasks', owner, idempotencyKey, 'hex')
       const data = newTask(taskId, owner, template, clock.now(), config.tasks.timeoutMs)
       return await handleCommand(store, taskAggregate, taskId, { kind: 'create', data }, { ...meta, idempotencyKey: `task:${taskId}` })
     },

@@ -11,6 +11,7 @@ import { MinSeqQuery } from '../schema/api/common.js'
 import type { TaskCallbackRow, TaskRow } from '../schema/database.js'
 import type { Runtime } from '../runtime.js'
 import type { Auth } from './http/auth.js'
+import { idempotencyKeyOf } from './http/idempotency.js'
 import { sendSeq, waitForProjection } from './http/consistency.js'
 import { checkOutput, type TaskCommands } from './task-commands.js'
 import { sseConnectionsOf, lastEventIdOf, streamEvents } from './http/sse.js'
@@ -106,15 +107,6 @@ export function ownerOf (auth: Auth, request: FastifyRequest, given: string | un
 export function listOwner (auth: Auth, request: FastifyRequest, given: string | undefined): string | undefined {
   const id = auth.identity(request)
   return auth.mode === 'off' || id.admin ? given : id.userId
-}
-
-function idempotencyKeyOf (request: FastifyRequest): string | undefined {
-  const key = request.headers['idempotency-key']
-  if (key === undefined) return undefined
-  if (typeof key !== 'string' || key.length === 0 || key.length > 200) {
-    throw new JetwayError(ErrorCodes.validation, 'Idempotency-Key must be 1 to 200 characters', [{ field: 'Idempotency-Key', message: 'must be 1 to 200 characters' }])
-  }
-  return key
 }
 
 export const tasks: FastifyPluginAsyncTypebox<TasksOptions> = async (app, { runtime, auth, commands }) => {

@@ -1,6 +1,6 @@
 import { isEvent, type StoredEvent } from '../store/events.js'
 import { ErrorCodes, JetwayError } from '../lib/errors.js'
-import { Events, decision, type Decision } from '../schema/events/index.js'
+import { Events, decision, type Decided } from '../schema/events/index.js'
 import type { MeetingScheduled, Organizer, Participant } from '../schema/events/meetings.js'
 import type { Aggregate } from '../store/command.js'
 import { Subjects } from '../store/subjects.js'
@@ -61,9 +61,17 @@ export type MeetingCommand =
   | { kind: 'removeParticipant', email: string }
   | { kind: 'cancel', reason?: string }
 
-/** The events a command appends: none when nothing changes. */
-export function decide (state: MeetingState | undefined, command: MeetingCommand): Decision[] {
+/** A meeting ends after it starts: the one check of every command that sets its times. */
+function checkTimes (startsAt: string, endsAt: string): void {
+  if (Date.parse(endsAt) <= Date.parse(startsAt)) {
+    throw new JetwayError(ErrorCodes.validation, 'endsAt must be after startsAt', [{ field: 'endsAt', message: 'must be after startsAt' }])
+  }
+}
+
+/** The event a command appends: none when nothing changes. */
+export function decide (state: MeetingState | undefined, command: MeetingCommand): Decided {
   if (command.kind === 'schedule') {
+    checkTimes(command.data.startsAt, command.data.endsAt)
     // scheduling again under the same id (an Idempotency-Key retry) changes nothing
     if (state !== undefined) return []
     return [decision(Events.meetingScheduled, { ...command.data, participants: foldParticipants(command.data.participants) })]
@@ -78,9 +86,7 @@ export function decide (state: MeetingState | undefined, command: MeetingCommand
       const endsAt = command.endsAt ?? (command.startsAt === undefined
         ? state.endsAt
         : new Date(Date.parse(command.startsAt) + Date.parse(state.endsAt) - Date.parse(state.startsAt)).toISOString())
-      if (Date.parse(endsAt) <= Date.parse(startsAt)) {
-        throw new JetwayError(ErrorCodes.validation, 'endsAt must be after startsAt', [{ field: 'endsAt', message: 'must be after startsAt' }])
-      }
+      checkTimes(startsAt, endsAt)
       const changes: { title?: string, location?: string, description?: string } = {}
       if (command.title !== undefined && command.title !== state.title) changes.title = command.title
       if (command.location !== undefined && command.location !== state.location) changes.location = command.location

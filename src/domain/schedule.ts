@@ -2,7 +2,7 @@ import { Cron } from 'croner'
 import { createHash } from 'node:crypto'
 import { isEvent, type StoredEvent } from '../store/events.js'
 import { ErrorCodes, JetwayError } from '../lib/errors.js'
-import { Events, decision, type Decision } from '../schema/events/index.js'
+import { Events, decision, type Decided } from '../schema/events/index.js'
 import type { ScheduleCreated } from '../schema/events/tasks.js'
 import type { Aggregate } from '../store/command.js'
 import { Subjects } from '../store/subjects.js'
@@ -53,7 +53,7 @@ export function planTick (state: ScheduleState | undefined, tick: string, at: Da
   return at.getTime() - Date.parse(tick) > graceMs ? 'skip' : 'fire'
 }
 
-export function decide (state: ScheduleState | undefined, command: ScheduleCommand): Decision[] {
+export function decide (state: ScheduleState | undefined, command: ScheduleCommand): Decided {
   if (command.kind === 'create') return state === undefined ? [decision(Events.scheduleCreated, command.data)] : []
   if (state === undefined) throw new JetwayError(ErrorCodes.notFound, 'no such schedule')
   const { scheduleId } = state

@@ -1,6 +1,6 @@
 import { isEvent, type StoredEvent } from '../store/events.js'
 import { ErrorCodes, JetwayError } from '../lib/errors.js'
-import { Events, decision, type Decision } from '../schema/events/index.js'
+import { Events, decision, type Decided } from '../schema/events/index.js'
 import type { DecidedBy, TaskCreated, TaskTemplate, TimeoutError } from '../schema/events/tasks.js'
 import type { Aggregate } from '../store/command.js'
 import { Subjects } from '../store/subjects.js'
@@ -79,7 +79,7 @@ export function expiredAt (state: TaskState, at: Date): TimeoutError | undefined
   return undefined
 }
 
-export function decide (state: TaskState | undefined, command: TaskCommand): Decision[] {
+export function decide (state: TaskState | undefined, command: TaskCommand): Decided {
   if (command.kind === 'create') {
     // the same id again (an Idempotency-Key retry, a schedule tick redelivered) changes nothing
     return state === undefined ? [decision(Events.taskCreated, command.data)] : []

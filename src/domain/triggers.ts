@@ -3,8 +3,8 @@ import { ErrorCodes, JetwayError, type FieldError } from '../lib/errors.js'
 import { parseIsoDuration } from '../lib/iso-duration.js'
 import { isWebhookSecret } from '../lib/webhooks.js'
 import { isEvent, type StoredEvent } from '../store/events.js'
-import { escapeToken } from '../store/subjects.js'
-import { decision, Events, type Decision } from '../schema/events/index.js'
+import { escapeToken, Subjects } from '../store/subjects.js'
+import { decision, Events, type Decided } from '../schema/events/index.js'
 import type { CloudEventJson, TriggerCreated } from '../schema/events/relay.js'
 import { checkHttpUrl } from './relay.js'
 import type { Aggregate } from '../store/command.js'
@@ -142,13 +142,13 @@ export type TriggerCommand = { kind: 'create', trigger: TriggerCreated } | { kin
 
 export const triggerAggregate: Aggregate<TriggerState, TriggerCommand> = {
   stream: 'RELAY',
-  subject: name => `relay.triggers.${escapeToken(name)}`,
+  subject: Subjects.trigger,
   evolve (state, ev: StoredEvent) {
     if (isEvent(ev, Events.triggerCreated)) return { trigger: ev.data, version: ev.seq }
     if (isEvent(ev, Events.triggerDeleted)) return undefined
     return state
   },
-  decide (state, command): Decision[] {
+  decide (state, command): Decided {
     if (command.kind === 'create') {
       if (state !== undefined) throw new JetwayError(ErrorCodes.conflict, `a trigger named ${command.trigger.name} exists; delete it first`)
       return [decision(Events.triggerCreated, command.trigger)]

@@ -3,7 +3,7 @@ import type { Logger } from 'pino'
 import type { DB } from './db.js'
 import { dueTimers } from './timers.js'
 import { mapLimit } from '../lib/concurrency.js'
-import { ErrorCodes, JetwayError } from '../lib/errors.js'
+import { VersionConflict } from '../lib/errors.js'
 import type { Clock } from '../lib/time.js'
 import { appendEvent } from '../store/events.js'
 import { Subjects } from '../store/subjects.js'
@@ -110,7 +110,7 @@ export class TimerTicker {
       }
     } catch (err) {
       // another instance (or this one before a restart) fired this arming already
-      if (!(err instanceof JetwayError && err.code === ErrorCodes.conflict)) throw err
+      if (!(err instanceof VersionConflict)) throw err
     }
     this.recent.set(keyOf(row), now)
   }

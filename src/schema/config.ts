@@ -3,7 +3,8 @@ import { Type, type Static } from '@sinclair/typebox'
 // The environment Jetway reads, as strings; src/config.ts turns them into a typed Config.
 export const Roles = ['api', 'projections', 'workers'] as const
 
-const DURATION = '^\\d+(\\.\\d+)?(ms|s|m|h|d)?$'
+// at most 100 characters: what `ms` reads (src/lib/duration.ts)
+const DURATION = '^(?=.{1,100}$)\\d+(\\.\\d+)?(ms|s|m|h|d)?$'
 
 export const Env = Type.Object({
   NODE_ENV: Type.Optional(Type.String()),

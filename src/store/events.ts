@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto'
 import { MsgHdrsImpl, type MsgHdrs } from '@nats-io/transport-node'
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type JsMsg, type StoredMsg } from '@nats-io/jetstream'
 import { definitionOf, type EventDefinition, type EventData } from '../schema/events/index.js'
-import { JetwayError, ErrorCodes } from '../lib/errors.js'
+import { JetwayError, ErrorCodes, VersionConflict } from '../lib/errors.js'
 
 // The envelope: CloudEvents 1.0 in NATS binary mode. Attributes are `ce-*` headers, the body
 // is the JSON data, and `ce-dataschema` names the schema version. Nats-Msg-Id carries the
@@ -132,7 +132,7 @@ export async function appendEvent<D extends EventDefinition> (js: JetStreamClien
     return { seq: ack.seq, duplicate: ack.duplicate }
   } catch (err) {
     if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence) {
-      throw new JetwayError(ErrorCodes.conflict, 'the resource changed since the version you sent')
+      throw new VersionConflict()
     }
     throw err
   }

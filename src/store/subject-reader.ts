@@ -5,19 +5,25 @@ import { decodeEvent, type StoredEvent } from './events.js'
 // - walkSubject: the messages after a sequence, one STREAM.MSG.GET each. MSG.GET (unlike a
 //   direct get) is answered by the stream leader, so on a replicated stream a replay never
 //   reads a lagging replica. For gaps (SSE replay) and small listings.
-// - readSubject: every message of one subject in one pass, through an ordered consumer, for
-//   loading an aggregate (a meeting, a task) without one round trip per event.
+// - readSubject: every message of one subject in one pass, for loading an aggregate (a meeting,
+//   a task, a job): its first and last message by two MSG.GETs at once, and when there are more
+//   between them, an ordered consumer that streams them without one round trip per event.
 
 /** Stored messages on `filter` after `afterSeq`, up to `toSeq` (default: the end), read from the leader. */
 export async function * walkSubject (jsm: JetStreamManager, stream: string, filter: string, afterSeq = 0, toSeq = Number.MAX_SAFE_INTEGER): AsyncGenerator<StoredMsg> {
   let seq = afterSeq + 1
   while (seq <= toSeq) {
-    // next_by_subj is part of the MSG.GET request since nats-server 2.9; nats.js types it for direct gets only
-    const m = await jsm.streams.getMessage(stream, { seq, next_by_subj: filter } as unknown as MsgRequest)
+    const m = await nextOnSubject(jsm, stream, filter, seq)
     if (m === null || m.seq > toSeq) return
     yield m
     seq = m.seq + 1
   }
+}
+
+/** The first message on a subject at or after `seq`, from the leader; null when there is none. */
+async function nextOnSubject (jsm: JetStreamManager, stream: string, filter: string, seq: number): Promise<StoredMsg | null> {
+  // next_by_subj is part of the MSG.GET request since nats-server 2.9; nats.js types it for direct gets only
+  return await jsm.streams.getMessage(stream, { seq, next_by_subj: filter } as unknown as MsgRequest)
 }
 
 /** The last message stored on a subject, from the leader; null when there is none. */
@@ -26,15 +32,19 @@ export async function lastOnSubject (jsm: JetStreamManager, stream: string, subj
 }
 
 /**
- * Every event of one subject, oldest first, up to `toSeq` (default: all it holds now): one
- * look-up of the subject's last sequence, then one ordered consumer that streams the rest.
+ * Every event of one subject, oldest first, up to `toSeq` (default: all it holds now). Its first
+ * and last message come from two look-ups at once: a subject of one event (a new task, a job's
+ * request) is read in that one round trip; one of more streams the rest through an ordered
+ * consumer from its first.
  */
 export async function readSubject (js: JetStreamClient, jsm: JetStreamManager, stream: string, subject: string, toSeq = Number.MAX_SAFE_INTEGER): Promise<StoredEvent[]> {
-  const last = await lastOnSubject(jsm, stream, subject)
-  if (last === null) return []
+  const [first, last] = await Promise.all([nextOnSubject(jsm, stream, subject, 1), lastOnSubject(jsm, stream, subject)])
+  if (first === null || last === null) return []
   const endSeq = Math.min(last.seq, toSeq)
+  if (first.seq > endSeq) return []
+  if (first.seq === endSeq) return [decodeEvent(first)]
   const events: StoredEvent[] = []
-  const consumer = await js.consumers.get(stream, { filter_subjects: subject, deliver_policy: DeliverPolicy.All })
+  const consumer = await js.consumers.get(stream, { filter_subjects: subject, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: first.seq })
   const messages = await consumer.consume({ max_messages: 256 })
   try {
     for await (const m of messages) {
@@ -46,11 +56,4 @@ export async function readSubject (js: JetStreamClient, jsm: JetStreamManager, s
     messages.stop()
   }
   return events
-}
-
-/** Folds a subject's events into a state: an aggregate, as of `toSeq`. */
-export async function loadAggregate<S> (js: JetStreamClient, jsm: JetStreamManager, stream: string, subject: string, evolve: (state: S | undefined, ev: StoredEvent) => S | undefined, toSeq?: number): Promise<S | undefined> {
-  let state: S | undefined
-  for (const ev of await readSubject(js, jsm, stream, subject, toSeq)) state = evolve(state, ev)
-  return state
 }

@@ -2,7 +2,7 @@ import type { Logger } from 'pino'
 import type { Config } from '../config.js'
 import type { OutboundResponse } from '../lib/outbound.js'
 import { appendEvent } from '../store/events.js'
-import { loadAggregate } from '../store/subject-reader.js'
+import { loadState } from '../store/command.js'
 import { Subjects } from '../store/subjects.js'
 import { Events, type EventData, type EventDefinition } from '../schema/events/index.js'
 import type { StoredResponse } from '../schema/events/relay.js'
@@ -29,7 +29,7 @@ export interface RelayDeps extends AttemptDeps {
 export const RELAY_DELIVERY = 'relay-delivery'
 
 export async function loadRelay (deps: Pick<RelayDeps, 'js' | 'jsm'>, requestId: string): Promise<RelayState | undefined> {
-  return await loadAggregate(deps.js, deps.jsm, 'RELAY', Subjects.relayRequest(requestId), evolveRelay)
+  return (await loadState(deps, { stream: 'RELAY', subject: Subjects.relayRequest, evolve: evolveRelay }, requestId)).state
 }
 
 async function record<D extends EventDefinition> (deps: RelayDeps, def: D, data: EventData<D>, requestId: string, key: string, causationId: string | undefined): Promise<void> {

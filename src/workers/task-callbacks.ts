@@ -8,7 +8,7 @@ import { Subjects } from '../store/subjects.js'
 import { taskAggregate, type TaskState } from '../domain/task.js'
 import { Events } from '../schema/events/index.js'
 import { TaskCallbackPayload } from '../schema/events/timers.js'
-import { ErrorCodes, JetwayError } from '../lib/errors.js'
+import { VersionConflict } from '../lib/errors.js'
 import type { DeliveryRetry } from '../domain/delivery.js'
 import { REPLAY_HEADER } from './dead-letters.js'
 import { performAttempt, type AttemptDeps, type FailedAttempt } from './outbound-attempt.js'
@@ -88,7 +88,7 @@ function callbackDelivery (deps: TaskCallbackDeps, worker: string) {
         return true
       } catch (err) {
         // another delivery of the same attempt recorded it first
-        if (err instanceof JetwayError && err.code === ErrorCodes.conflict) return false
+        if (err instanceof VersionConflict) return false
         throw err
       }
     }

@@ -5,7 +5,7 @@ import { appendEvent, decodeEvent, isEvent } from '../store/events.js'
 import { Lease } from '../store/lease.js'
 import { Subjects } from '../store/subjects.js'
 import { deleteTriggerConsumer, ensureTriggerConsumer } from '../store/trigger-consumers.js'
-import { ErrorCodes, JetwayError } from '../lib/errors.js'
+import { VersionConflict } from '../lib/errors.js'
 import { within } from '../lib/concurrency.js'
 import { Events } from '../schema/events/index.js'
 import type { TriggerCreated } from '../schema/events/relay.js'
@@ -97,7 +97,7 @@ export class TriggerManager {
       await ensureTriggerConsumer(deps.jsm, trigger, this.log)
       this.log.info({ trigger: DEFAULT_TRIGGER, type: DEFAULT_EVENT_TYPE }, 'default trigger created')
     } catch (err) {
-      if (!(err instanceof JetwayError && err.code === ErrorCodes.conflict)) throw err
+      if (!(err instanceof VersionConflict)) throw err
     }
   }
 

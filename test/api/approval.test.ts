@@ -2,6 +2,7 @@ import t, { type Test } from 'tap'
 import { startService, post, countOn } from '../fixtures/service.js'
 import { smtpServer, type Mail } from '../fixtures/smtp.js'
 import { freePort } from '../fixtures/process.js'
+import { until } from '../fixtures/wait.js'
 
 // Approval by email, safe from link scanners: the email's link is a page; GET and HEAD of it
 // change nothing; only the form's POST (with the page's hidden field) decides.
@@ -109,11 +110,7 @@ t.test('reject records a failure (error Rejected); a timeout shows on the page; 
   const [, mail2] = await smtp.until(2)
   const link2 = linkOf(mail2!)
   const csrf = csrfOf(await (await fetch(link2)).text())
-  for (;;) {
-    const r = (await svc.app.inject({ url: `/api/tasks/${b.taskId as string}` })).json()
-    if (r.status !== 'WAITING') break
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
+  await until('the task timed out', async () => (await svc.app.inject({ url: `/api/tasks/${b.taskId as string}` })).json().status !== 'WAITING' ? true : undefined)
   const late = await fetch(link2, form({ decision: 'approve', csrf }))
   t.equal(late.status, 303)
   const page = await (await fetch(link2)).text()

@@ -2,6 +2,8 @@ import t from 'tap'
 import Fastify from 'fastify'
 import { installErrorHandlers } from '../../src/api/http/errors.js'
 import { toHeader, msgIdOf, keyOf } from '../../src/store/events.js'
+import { VersionConflict } from '../../src/lib/errors.js'
+import { TaskClosed } from '../../src/domain/task.js'
 
 // The error handler is the last line: whatever a library throws, the answer is problem+json.
 
@@ -38,6 +40,20 @@ t.test('the error handler answers problem+json whatever is thrown', async t => {
   }
   t.equal((await app.inject({ url: '/no-message' })).json().code, 'SOME_CODE', 'a string code is kept')
   t.match((await app.inject({ url: '/numeric-code' })).json(), { code: 'JETWAY_INTERNAL', detail: /^internal error/ }, '5xx details stay in the log')
+  await app.close()
+})
+
+t.test('a version conflict and a domain refusal are two codes, each a 409', async t => {
+  const app = Fastify()
+  installErrorHandlers(app)
+  app.get('/raced', async () => { throw new VersionConflict() })
+  app.get('/refused', async () => { throw new TaskClosed('t1', 'SUCCEEDED') })
+  const raced = await app.inject({ url: '/raced' })
+  t.equal(raced.statusCode, 409)
+  t.match(raced.json(), { code: 'JETWAY_VERSION_CONFLICT', type: 'urn:jetway:problem:version-conflict', detail: 'the resource changed since the version you sent' })
+  const refused = await app.inject({ url: '/refused' })
+  t.equal(refused.statusCode, 409)
+  t.match(refused.json(), { code: 'JETWAY_CONFLICT', type: 'urn:jetway:problem:conflict', detail: /is SUCCEEDED/ })
   await app.close()
 })
 

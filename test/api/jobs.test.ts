@@ -2,6 +2,7 @@ import t from 'tap'
 import { HTTP, CloudEvent } from 'cloudevents'
 import { startService, post, countOn, seqOf } from '../fixtures/service.js'
 import { subscribe } from '../fixtures/sse.js'
+import { until } from '../fixtures/wait.js'
 import { eventIdFor } from '../../src/api/jobs.js'
 
 const FAST = { WORKER_BACKOFF: '50ms', SSE_HEARTBEAT: '1s' }
@@ -123,10 +124,10 @@ t.test('POST /noti/complete, INTAKE_KEY, and a completion that arrives before it
 
   const pub = await post(app, '/noti/pub', { eventType: 'TEST', userId: 'early' }, { 'idempotency-key': 'job-1' })
   t.equal(pub.json().eventId, eventId)
-  let job
-  do {
-    job = (await app.inject({ url: `/noti/jobs/${eventId}` })).json()
-  } while (job.status === 'PENDING' && await new Promise(resolve => setTimeout(resolve, 50, true)))
+  const job = await until('the early completion applied', async () => {
+    const j = (await app.inject({ url: `/noti/jobs/${eventId}` })).json()
+    return j.status === 'PENDING' ? undefined : j
+  })
   t.match(job, { status: 'N', eventDesc: 'bad data' }, 'the early completion resolved once its request arrived')
 })
 

@@ -2,6 +2,7 @@ import t from 'tap'
 import { createSigner } from 'fast-jwt'
 import { startService, post } from '../fixtures/service.js'
 import { smtpServer } from '../fixtures/smtp.js'
+import { until } from '../fixtures/wait.js'
 
 const organizer = { userId: 'org-1', email: 'org@example.com', name: 'Olga Organizer' }
 // whole seconds: iCalendar times have no fraction
@@ -78,12 +79,10 @@ t.test('invitations with a calendar invite to every participant; updates raise S
   const again = await app.inject({ method: 'PATCH', url: `/api/meetings/${m.id as string}`, payload: { title: 'x' } })
   t.equal(again.statusCode, 409, 'a cancelled meeting does not change')
 
-  const records = await app.inject({ url: `/api/meetings/${m.id as string}/notifications` })
-  let items = records.json().items
-  for (let i = 0; i < 100 && items.some((r: { status: string }) => r.status !== 'sent'); i++) {
-    await new Promise(resolve => setTimeout(resolve, 20))
-    items = (await app.inject({ url: `/api/meetings/${m.id as string}/notifications` })).json().items
-  }
+  const items = await until('every notification sent', async () => {
+    const all = (await app.inject({ url: `/api/meetings/${m.id as string}/notifications` })).json().items
+    return all.length === 8 && all.every((r: { status: string }) => r.status === 'sent') ? all : undefined
+  })
   t.equal(items.length, 8)
   t.same(items.map((r: { kind: string }) => r.kind).sort(), ['cancel', 'cancel', 'cancel', 'invite', 'invite', 'invite', 'update', 'update'])
   t.ok(items.every((r: { status: string, attempts: number, sentAt: string | null }) => r.status === 'sent' && r.attempts === 1 && r.sentAt !== null))
@@ -162,11 +161,10 @@ t.test('jwt: only the organizer changes a meeting; a participant sees it; a stra
 t.test('without SMTP_URL the messages go to the local outbox', async t => {
   const { app } = await startService(t)
   const m = (await post(app, '/api/meetings', meeting())).json()
-  let items: { to: string, subject: string, ics: string }[] = []
-  while (items.length < 2) {
-    items = (await app.inject({ url: '/api/outbox' })).json().items
-    await new Promise(resolve => setTimeout(resolve, 20))
-  }
+  const items: { to: string, subject: string, ics: string }[] = await until('two messages in the outbox', async () => {
+    const all = (await app.inject({ url: '/api/outbox' })).json().items
+    return all.length >= 2 ? all : undefined
+  })
   t.same(items.map(i => i.to).sort(), ['ann@example.com', 'bob@example.com'])
   t.match(items[0], { subject: 'Invitation: Quarterly planning', from: 'Jetway <jetway@localhost>', ics: new RegExp(`UID:${m.id as string}@jetway`) })
 })

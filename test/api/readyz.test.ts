@@ -5,17 +5,15 @@ import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { natsServer } from '../fixtures/nats.js'
 import { startService, post } from '../fixtures/service.js'
+import { until } from '../fixtures/wait.js'
 import { startNatsServer } from '../../src/store/nats-server.js'
 
 /** Polls /readyz until it answers `status`; returns that answer's body. */
 async function readyz (app: FastifyInstance, status: 200 | 503, timeoutMs = 20_000): Promise<{ status: string, nats: boolean, reasons?: string[], projections: Record<string, { pending: number, caughtUp: boolean }> }> {
-  const deadline = Date.now() + timeoutMs
-  while (true) {
+  return await until(`/readyz answering ${status}`, async () => {
     const r = await app.inject({ url: '/readyz' })
-    if (r.statusCode === status) return r.json()
-    if (Date.now() > deadline) throw new Error(`/readyz did not answer ${status} within ${timeoutMs} ms; last: ${r.statusCode} ${r.body}`)
-    await new Promise(resolve => setTimeout(resolve, 25))
-  }
+    return r.statusCode === status ? r.json() : undefined
+  }, timeoutMs)
 }
 
 t.test('/readyz is 503 while NATS is away and 200 again once the client has reconnected', async t => {

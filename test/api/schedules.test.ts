@@ -1,6 +1,7 @@
 import t from 'tap'
 import { natsServer } from '../fixtures/nats.js'
 import { startService, post, countOn } from '../fixtures/service.js'
+import { until } from '../fixtures/wait.js'
 import { walkSubject } from '../../src/store/subject-reader.js'
 import { decodeEvent } from '../../src/store/events.js'
 import { Subjects } from '../../src/store/subjects.js'
@@ -38,11 +39,10 @@ t.test('a schedule at */2 * * * * * creates one task per tick with two instances
   t.same(s.nextTicks.map((x: string) => Date.parse(x) % 2000), [0, 0, 0, 0, 0], 'even seconds')
   t.ok(s.nextTicks.every((x: string, i: number) => i === 0 || Date.parse(x) - Date.parse(s.nextTicks[i - 1]) === 2000))
 
-  let ticks: ScheduleTicked[] = []
-  while (ticks.filter(x => !x.skipped).length < 3) {
-    await new Promise(resolve => setTimeout(resolve, 100))
-    ticks = await ticksOf(one.runtime, s.scheduleId)
-  }
+  const ticks = await until('three ticks fired', async () => {
+    const all = await ticksOf(one.runtime, s.scheduleId)
+    return all.filter(x => !x.skipped).length >= 3 ? all : undefined
+  })
   const fired = ticks.filter(x => !x.skipped)
   t.same(new Set(ticks.map(x => x.tick)).size, ticks.length, 'each tick once')
   for (const tick of fired) t.equal(tick.taskId, taskIdOfTick(s.scheduleId, tick.tick), 'the task id derives from schedule and tick')
@@ -99,12 +99,11 @@ t.test('a tick missed while no instance ran is skipped, not fired late, and no b
   const missed = Date.parse(s.nextTicks[0])
   while (Date.now() < missed + 3500) await new Promise(resolve => setTimeout(resolve, 100))
   const back = await startService(t, { natsUrl, env, dataDir: first.dataDir })
-  let ticks: ScheduleTicked[] = []
   // then it ticks again (within the grace)
-  while (!ticks.some(x => !x.skipped)) {
-    await new Promise(resolve => setTimeout(resolve, 50))
-    ticks = await ticksOf(back.runtime, s.scheduleId)
-  }
+  const ticks = await until('a tick fired after the restart', async () => {
+    const all = await ticksOf(back.runtime, s.scheduleId)
+    return all.some(x => !x.skipped) ? all : undefined
+  })
   t.match(ticks[0], { tick: s.nextTicks[0], skipped: true }, 'the missed tick is recorded as skipped')
   t.equal(ticks[0]!.taskId, undefined, 'and made no task')
   t.ok(Date.parse(ticks[0]!.nextTick!) > missed + 3500, 'the next tick is after the restart: the ticks missed meanwhile are not fired late')

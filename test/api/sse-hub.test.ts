@@ -5,20 +5,13 @@ import { freePort } from '../fixtures/process.js'
 import { natsServer } from '../fixtures/nats.js'
 import { startService, post } from '../fixtures/service.js'
 import { subscribe } from '../fixtures/sse.js'
+import { until } from '../fixtures/wait.js'
 import { appendEvent } from '../../src/store/events.js'
 import { Events } from '../../src/schema/events/index.js'
 import { Subjects } from '../../src/store/subjects.js'
 import type { Runtime } from '../../src/runtime.js'
 
 const FAST = { WORKER_BACKOFF: '50ms', SSE_HEARTBEAT: '200ms' }
-
-async function until (what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 20))
-  }
-}
 
 /** Appends a job.status.changed as the completion worker would (the SSE hub streams these). */
 async function status (runtime: Runtime, userId: string, eventId: string, eventDesc = ''): Promise<number> {
@@ -49,7 +42,7 @@ t.test('the per-user stream opens with id: <high-water>; a client that drops bef
   const first = await startService(t, { natsUrl, env: FAST, listen: port })
   // other users' events: the high-water mark is past them
   for (let i = 0; i < 3; i++) await status(first.runtime, 'someone-else', `before-${i}`)
-  await until('the hub has seen them', () => first.runtime.hubs.jobs.highWater === 3)
+  await until('the hub has seen them', () => first.runtime.hubs.jobs.highWater === 3 ? true : undefined)
 
   const raw = await openRaw(`${first.url}/noti/users/early/sub`)
   t.match(raw.text, /^retry: 2000\n\nid: 3\nevent: position\ndata:\n\n/, 'the stream opens at the high-water mark')
@@ -59,7 +52,7 @@ t.test('the per-user stream opens with id: <high-water>; a client that drops bef
   let position = ''
   sub.es.addEventListener('position', (e: MessageEvent) => { position = e.lastEventId })
   await sub.open()
-  await until('the position event arrived', () => position !== '')
+  await until('the position event arrived', () => position !== '' ? true : undefined)
   t.equal(position, '3')
 
   // the connection drops before any event of this user; one happens while it is away
@@ -86,7 +79,7 @@ t.test('a slow client past its buffer is destroyed, its socket freed', async t =
   await new Promise(resolve => client.once('connect', resolve))
   client.write('GET /noti/users/slow/sub HTTP/1.1\r\nHost: localhost\r\n\r\n')
   client.pause() // and never read
-  await until('the SSE response is live', () => runtime.hubs.jobs.listenerCount('user:slow') === 1)
+  await until('the SSE response is live', () => runtime.hubs.jobs.listenerCount('user:slow') === 1 ? true : undefined)
   const [server] = sockets
   t.equal(sockets.length, 1)
 
@@ -96,7 +89,7 @@ t.test('a slow client past its buffer is destroyed, its socket freed', async t =
   while (!server!.destroyed && n < 20_000) {
     await Promise.all(Array.from({ length: 100 }, async () => await status(runtime, 'slow', `slow-${n++}`, desc)))
   }
-  await until('the server socket is destroyed', () => server!.destroyed)
+  await until('the server socket is destroyed', () => server!.destroyed ? true : undefined)
   t.ok(server!.destroyed, `destroyed after ${n} events, not left ending while the client never reads`)
   t.equal(runtime.hubs.jobs.listenerCount('user:slow'), 0, 'and unsubscribed from the hub')
 })
@@ -125,7 +118,7 @@ t.test('past the connection caps per user and per instance: 429 with Retry-After
   await until('the server has seen the close', async () => {
     if (again.status === 200) return true
     again = await openRaw(`${url}/noti/users/a/sub`)
-    return false
+    return undefined
   })
   t.equal(again.status, 200)
   for (const c of [a2, b1, again]) c.close()
@@ -139,7 +132,7 @@ t.test('per-job replay finds a status far into JOBS in one look-up, and replays 
   const done = await post(app, `/noti/complete/${eventId as string}`, { eventStatus: 'Y' })
   t.equal(done.statusCode, 200)
   await until('the status is in the read model', async () =>
-    (await app.inject({ url: `/noti/jobs/${eventId as string}` })).json().status === 'Y')
+    (await app.inject({ url: `/noti/jobs/${eventId as string}` })).json().status === 'Y' ? true : undefined)
   const statusSeq = (await runtime.jsm.streams.getMessage('JOBS', { last_by_subj: Subjects.jobStatus('far', eventId) }))!.seq
   t.ok(statusSeq > 2000)
 
@@ -156,7 +149,7 @@ t.test('per-job replay finds a status far into JOBS in one look-up, and replays 
   t.match(got!.data, { eventId, eventStatus: 'Y', userId: 'far' })
   sub.es.close()
   // the spy is another connection: its copy of the request may arrive after the event did
-  await until('the spy saw the look-up', async () => requests.some(r => r.subject === '$JS.API.STREAM.MSG.GET.JOBS'))
+  await until('the spy saw the look-up', () => requests.some(r => r.subject === '$JS.API.STREAM.MSG.GET.JOBS') ? true : undefined)
   await spy.flush()
   t.same(requests.filter(r => r.subject.startsWith('$JS.API.DIRECT.GET')), [], 'no direct get (a replica may answer those)')
   const gets = requests.filter(r => r.subject === '$JS.API.STREAM.MSG.GET.JOBS')
@@ -168,7 +161,7 @@ t.test('per-job replay finds a status far into JOBS in one look-up, and replays 
   const resumed = subscribe(t, `${url}/noti/users/far/sub`, { 'last-event-id': String(statusSeq - 1) })
   t.equal((await resumed.until(1))[0]!.id, String(statusSeq))
   resumed.es.close()
-  await until('the spy saw the walk', async () => requests.some(r => r.subject === '$JS.API.STREAM.MSG.GET.JOBS'))
+  await until('the spy saw the walk', () => requests.some(r => r.subject === '$JS.API.STREAM.MSG.GET.JOBS') ? true : undefined)
   await spy.flush()
   t.same(requests.filter(r => r.subject.startsWith('$JS.API.DIRECT.GET')), [])
   t.match(requests.filter(r => r.subject === '$JS.API.STREAM.MSG.GET.JOBS').map(r => JSON.parse(r.body)),

@@ -1,18 +1,9 @@
 import t from 'tap'
 import { createSigner } from 'fast-jwt'
 import { startService, post, countOn, type Service } from '../fixtures/service.js'
+import { until } from '../fixtures/wait.js'
 
 // The task API (seed 003): create, read, complete with the token; Step Functions' rules.
-
-async function until<T> (get: () => Promise<T>, ok: (v: T) => boolean, what: string, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const v = await get()
-    if (ok(v)) return v
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v)}`)
-    await new Promise(resolve => setTimeout(resolve, 25))
-  }
-}
 
 const task = (extra: object = {}) => ({ type: 'approval', title: 'Deploy v2', input: { version: '2.0.0', env: 'prod' }, owner: 'ops', ...extra })
 const get = async (svc: Service, id: string, headers: Record<string, string> = {}) => await svc.app.inject({ url: `/api/tasks/${id}`, headers })
@@ -112,14 +103,15 @@ t.test('timeout and heartbeat timeout with short values; heartbeats keep a task 
     }
   })()
 
-  const a = await until(async () => await statusOf(svc, timeout.taskId), s => s.status !== 'WAITING', 'the timeout')
+  const closed = async (id: string) => { const s = await statusOf(svc, id); return s.status !== 'WAITING' ? s : undefined }
+  const a = await until('the timeout', async () => await closed(timeout.taskId))
   t.match(a, { status: 'TIMED_OUT', error: 'States.Timeout' })
-  const b = await until(async () => await statusOf(svc, heartbeat.taskId), s => s.status !== 'WAITING', 'the heartbeat timeout')
+  const b = await until('the heartbeat timeout', async () => await closed(heartbeat.taskId))
   t.match(b, { status: 'TIMED_OUT', error: 'States.HeartbeatTimeout' })
 
   t.equal(await beating, 409, 'heartbeats end in TaskTimedOut once the hard cap passed')
   // the refused heartbeat may have recorded the timeout itself: the read model follows shortly
-  const keptClosed = await until(async () => await statusOf(svc, kept.taskId), s => s.status !== 'WAITING', 'the hard cap')
+  const keptClosed = await until('the hard cap', async () => await closed(kept.taskId))
   t.match(keptClosed, { status: 'TIMED_OUT', error: 'States.Timeout' }, 'alive past heartbeatSeconds, but not past timeoutSeconds')
   const record = (await get(svc, kept.taskId)).json()
   t.ok(Date.parse(record.lastHeartbeatAt) - Date.parse(record.createdAt) > 2000, `a heartbeat was taken after heartbeatSeconds had passed (${beats} in all)`)

@@ -57,3 +57,13 @@ t.test('schedule: a new meeting -> scheduled with participants folded; an existi
 t.test('a command on a meeting that does not exist is 404', async t => {
   t.throws(() => decide(undefined, { kind: 'cancel' }), { code: 'JETWAY_NOT_FOUND' })
 })
+
+t.test('end after start: checked here for every command that sets times, schedule and update alike', async t => {
+  const data = scheduled().data as MeetingScheduled
+  for (const endsAt of ['2030-01-01T10:00:00.000Z', '2030-01-01T09:59:59.999Z']) {
+    t.throws(() => decide(undefined, { kind: 'schedule', data: { ...data, endsAt } }), { code: 'JETWAY_VALIDATION', errors: [{ field: 'endsAt', message: 'must be after startsAt' }] })
+    t.throws(() => decide(given(scheduled()), { kind: 'update', startsAt: '2030-01-01T10:00:00.000Z', endsAt }), { code: 'JETWAY_VALIDATION', errors: [{ field: 'endsAt' }] })
+  }
+  t.throws(() => decide(given(scheduled()), { kind: 'update', endsAt: '2030-01-01T10:00:00.000Z' }), { code: 'JETWAY_VALIDATION' }, 'a new end alone, at the start')
+  t.match(decide(given(scheduled()), { kind: 'update', startsAt: '2030-01-01T11:00:00.000Z' }), [{ def: Events.meetingRescheduled }], 'a new start alone keeps the length')
+})

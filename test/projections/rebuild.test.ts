@@ -9,6 +9,7 @@ import { rebuildProjection } from '../../src/projections/rebuild.js'
 import { ProjectionRunner } from '../../src/projections/runner.js'
 import { collectEvents } from '../../src/projections/collect-events.js'
 import { startService, post, seqOf, type Service } from '../fixtures/service.js'
+import { until } from '../fixtures/wait.js'
 
 /** What `npm run rebuild` starts beside a running service: its own connections to the same NATS and SQLite file. */
 async function rebuilder (t: Test, svc: Service, dataDir = svc.dataDir): Promise<Runtime> {
@@ -16,14 +17,6 @@ async function rebuilder (t: Test, svc: Service, dataDir = svc.dataDir): Promise
   const runtime = await startRuntime(config, pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }).child({ side: 'rebuilder' }), { startProjections: false })
   t.teardown(runtime.close)
   return runtime
-}
-
-async function until (what: string, check: () => Promise<boolean> | boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 20))
-  }
 }
 
 const events = (from: number, n: number): object[] => Array.from({ length: n }, (_, i) => ({ event_id: `e-${from + i}`, event: 'view', user_id: `u${(from + i) % 4}` }))
@@ -59,7 +52,7 @@ t.test('a rebuild beside a running service, with a writer running and then stopp
   const rows = await svc.runtime.db.selectFrom('collect_events').select(eb => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()
   t.equal(Number(rows.n), n, 'one row per event: nothing lost, nothing doubled')
   t.same(await svc.runtime.readModels.state('collect-events'), { name: 'collect-events', stream: 'COLLECT', appliedSeq: n, rebuilding: false })
-  await until('readyz says ready', async () => (await svc.app.inject({ url: '/readyz' })).statusCode === 200)
+  await until('readyz says ready', async () => (await svc.app.inject({ url: '/readyz' })).statusCode === 200 ? true : undefined)
 })
 
 t.test('while a rebuild holds a read model, reads and /readyz do not take its emptied tables for current', async t => {
@@ -86,7 +79,7 @@ t.test('while a rebuild holds a read model, reads and /readyz do not take its em
   // a write meanwhile: the service's runner finds the checkpoint moved and waits for the rebuild
   const during = await post(svc.app, '/api/collect', events(50, 1)[0])
   const serving = svc.runtime.projections.get('collect-events')!
-  await until('the service runner pauses for the rebuild', () => serving.rebuilding)
+  await until('the service runner pauses for the rebuild', () => serving.rebuilding ? true : undefined)
 
   await rebuild.start()
   t.teardown(async () => { await rebuild.stop() })
@@ -95,7 +88,7 @@ t.test('while a rebuild holds a read model, reads and /readyz do not take its em
   const after = await svc.app.inject({ url: '/api/event/u2?limit=1000', headers: { 'jetway-seq': during.headers['jetway-seq'] as string } })
   t.equal(after.statusCode, 200)
   t.equal(after.json().items.length, 13, 'every row back, the write made during the rebuild too')
-  await until('readyz says ready', async () => (await svc.app.inject({ url: '/readyz' })).statusCode === 200)
+  await until('readyz says ready', async () => (await svc.app.inject({ url: '/readyz' })).statusCode === 200 ? true : undefined)
   t.notOk(serving.rebuilding)
 })
 

@@ -30,6 +30,9 @@ t.test('readSubject, walkSubject and lastOnSubject read exactly one subject, in 
   const upTo = await readSubject(js, jsm, 'READ', 'read.mine', mine[9]!)
   t.same(upTo.map(e => e.seq), mine.slice(0, 10), 'up to a sequence')
   t.same(await readSubject(js, jsm, 'READ', 'read.none'), [], 'an empty subject')
+  t.same((await readSubject(js, jsm, 'READ', 'read.other.4')).map(e => e.seq), [4], 'a subject of one event (read in one round trip)')
+  t.same(await readSubject(js, jsm, 'READ', 'read.mine', mine[0]! - 1), [], 'up to a sequence before its first')
+  t.same((await readSubject(js, jsm, 'READ', 'read.mine', mine[0]!)).map(e => e.seq), [mine[0]], 'up to its first')
 
   const walked: number[] = []
   for await (const m of walkSubject(jsm, 'READ', 'read.mine', mine[4]!, mine[20]!)) walked.push(m.seq)

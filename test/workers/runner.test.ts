@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { headers as natsHeaders } from '@nats-io/transport-node'
 import { pino } from 'pino'
 import { startService } from '../fixtures/service.js'
+import { until } from '../fixtures/wait.js'
 import { WorkerRunner } from '../../src/workers/runner.js'
 import { defaultRetry, type Worker } from '../../src/workers/worker.js'
 import { listDeadLetters } from '../../src/workers/dead-letters.js'
@@ -47,21 +48,13 @@ function run (t: Test, runtime: Runtime, worker: Worker, consumer: object, concu
   return runner
 }
 
-async function until (check: () => Promise<boolean> | boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 20_000
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(25)
-  }
-}
-
 t.test('a long effect keeps its message with working(): ack_wait of 1 s never hands it to anyone else', async t => {
   const runtime = await setUp(t)
   let calls = 0
   const worker: Worker = { name: 'slow', stream: 'WORK', async handle () { calls++; await sleep(3000) } }
   await publish(runtime, 1)
   await run(t, runtime, worker, { ack_wait: 1_000_000_000 }).start()
-  await until(async () => (await runtime.jsm.consumers.info('WORK', 'slow')).num_ack_pending === 0 && calls > 0, 'the ack')
+  await until('the ack', async () => (await runtime.jsm.consumers.info('WORK', 'slow')).num_ack_pending === 0 && calls > 0 ? true : undefined)
   const info = await runtime.jsm.consumers.info('WORK', 'slow')
   t.equal(calls, 1, 'handled once')
   t.equal(info.num_redelivered, 0, 'never redelivered')
@@ -95,12 +88,12 @@ t.test('a poison message (not JSON, unknown type) is dead-lettered at once and n
   h2.set('ce-type', 'dlq.message.replayed')
   await runtime.js.publish('work.poison.2', JSON.stringify({ wrong: 'shape' }), { headers: h2 })
   await run(t, runtime, worker, { ack_wait: 30_000_000_000 }).start()
-  await until(async () => (await listDeadLetters(runtime.jsm)).length === 2, 'two dead letters')
+  await until('two dead letters', async () => (await listDeadLetters(runtime.jsm)).length === 2 ? true : undefined)
   const letters = await listDeadLetters(runtime.jsm)
   t.same(letters.map(l => [l.subject, l.deliveries]), [['work.poison.1', 1], ['work.poison.2', 1]], 'each on its first delivery')
   t.match(letters[0]!.error, /poison message/)
   t.equal(calls, 0, 'the worker never saw them')
-  await until(async () => (await runtime.jsm.consumers.info('WORK', 'picky')).num_ack_pending === 0, 'terminated')
+  await until('terminated', async () => (await runtime.jsm.consumers.info('WORK', 'picky')).num_ack_pending === 0 ? true : undefined)
 })
 
 t.test('each worker has its own retry policy: attempts and backoff, counting failures only', async t => {
@@ -114,7 +107,7 @@ t.test('each worker has its own retry policy: attempts and backoff, counting fai
   }
   await publish(runtime, 1)
   await run(t, runtime, worker, { ack_wait: 30_000_000_000 }).start()
-  await until(async () => (await listDeadLetters(runtime.jsm)).length === 1, 'the dead letter')
+  await until('the dead letter', async () => (await listDeadLetters(runtime.jsm)).length === 1 ? true : undefined)
   const [letter] = await listDeadLetters(runtime.jsm)
   t.equal(letter!.deliveries, 2, 'the worker policy (2), not the default (5)')
   t.equal(letter!.error, 'always fails')

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net'
 import { randomBytes } from 'node:crypto'
 import { Webhook } from 'standardwebhooks'
 import { startService, post } from '../fixtures/service.js'
+import { until } from '../fixtures/wait.js'
 import { listDeadLetters, replayDeadLetter } from '../../src/workers/dead-letters.js'
 import { walkSubject } from '../../src/store/subject-reader.js'
 import { decodeEvent } from '../../src/store/events.js'
@@ -29,25 +30,17 @@ async function receiver (t: Test, statuses: () => number, headers: Record<string
   })
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
   t.teardown(() => new Promise<void>(resolve => { server.closeAllConnections(); server.close(() => resolve()) }))
-  const until = async (n: number) => {
-    const deadline = Date.now() + 20_000
-    while (hits.length < n) {
-      if (Date.now() > deadline) throw new Error(`got ${hits.length} of ${n} callbacks`)
-      await new Promise(resolve => setTimeout(resolve, 25))
-    }
-    return hits
-  }
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, hits, until }
+  const upTo = async (n: number) => await until(`${n} callbacks (got ${hits.length})`, () => hits.length >= n ? hits : undefined)
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, hits, until: upTo }
 }
 
 const env = { RELAY_ALLOW: '127.0.0.0/8', WEBHOOK_SECRET: SECRET, TIMER_TICK: '50ms', WORKER_BACKOFF: '100ms', WORKER_MAX_DELIVER: '3' }
 
 async function taskView (svc: Awaited<ReturnType<typeof startService>>, id: string, ok: (v: { callbacks: { outcome: string, final: boolean }[] }) => boolean) {
-  for (;;) {
+  return await until(`task ${id}`, async () => {
     const v = (await svc.app.inject({ url: `/api/tasks/${id}` })).json()
-    if (ok(v)) return v
-    await new Promise(resolve => setTimeout(resolve, 25))
-  }
+    return ok(v) ? v : undefined
+  })
 }
 
 t.test('the outcome reaches callbackUrl signed (standardwebhooks verifies it), retried after a 500', async t => {

@@ -7,6 +7,7 @@ import SQLite from 'better-sqlite3'
 import { natsServer } from '../fixtures/nats.js'
 import { startService, post, countOn, type Service } from '../fixtures/service.js'
 import { freePort, spawnServer, waitFor200 } from '../fixtures/process.js'
+import { until } from '../fixtures/wait.js'
 import { appendEvent } from '../../src/store/events.js'
 import { Subjects } from '../../src/store/subjects.js'
 import { Events } from '../../src/schema/events/index.js'
@@ -15,16 +16,6 @@ import { mapLimit } from '../../src/lib/concurrency.js'
 
 // Durable timers: rows with a due time, fired once by whichever instance's ticker gets there
 // first (timer.fired on an empty subject), never by holding a message.
-
-async function until<T> (get: () => Promise<T>, ok: (v: T) => boolean, what: string, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const v = await get()
-    if (ok(v)) return v
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(25)
-  }
-}
 
 async function jobStatus (base: Service | string, eventId: string): Promise<{ status: string, eventDesc: string, completedAt: string | null, deadline: string }> {
   if (typeof base === 'string') return await (await fetch(`${base}/noti/jobs/${eventId}`)).json() as never
@@ -43,11 +34,11 @@ t.test('100k timers pending far ahead hold no ack slot; one due in 2 s fires on 
     source: 'test',
     time: new Date()
   }))
-  await until(async () => await countTimers(runtime.db), n => n === 100_000, '100k timer rows', 90_000)
+  await until('100k timer rows', async () => await countTimers(runtime.db) === 100_000 ? true : undefined, 90_000)
 
   const pub = await post(svc.app, '/noti/pub', { eventType: 'TEST', userId: 'u1', timeoutSeconds: 2 })
   const { eventId } = pub.json()
-  const job = await until(async () => await jobStatus(svc, eventId), j => j.status === 'N', 'the timeout')
+  const job = await until('the timeout', async () => { const j = await jobStatus(svc, eventId); return j.status === 'N' ? j : undefined }, 30_000)
   t.match(job.eventDesc, /^timed out/)
   t.comment(`fired ${Date.parse(job.completedAt!) - Date.parse(job.deadline)} ms after its due time (bench/timers.ts measures this)`)
 
@@ -68,9 +59,9 @@ t.test('two instances fire each timer once', async t => {
   const b = await startService(t, { natsUrl })
   const ids: string[] = []
   for (let i = 0; i < 30; i++) ids.push((await post(a.app, '/noti/pub', { eventType: 'TEST', userId: `u${i}`, timeoutSeconds: 1 })).json().eventId)
-  for (const id of ids) await until(async () => await jobStatus(b, id), j => j.status === 'N', `job ${id}`)
+  for (const id of ids) await until(`job ${id}`, async () => (await jobStatus(b, id)).status === 'N' ? true : undefined, 30_000)
   // both instances have projected every firing: nothing is left to fire anywhere
-  await until(async () => (await countTimers(a.runtime.db)) + (await countTimers(b.runtime.db)), n => n === 0, 'empty timer tables')
+  await until('empty timer tables', async () => (await countTimers(a.runtime.db)) + (await countTimers(b.runtime.db)) === 0 ? true : undefined, 30_000)
   t.equal(await countOn(a.runtime, 'JOBS', 'timer.jobs.>'), 30, 'one timer.fired per timer')
   t.equal(await countOn(a.runtime, 'JOBS', 'jobs.completed.>'), 30, 'one timeout completion per job')
   t.equal(await countOn(a.runtime, 'JOBS', 'jobs.status.>'), 30, 'one status per job')
@@ -104,7 +95,7 @@ t.test('kill -9: a timer due while no instance runs fires once at the next start
   await sleep(1500) // past its due time while down
 
   child = await start()
-  const job = await until(async () => await jobStatus(base, eventId), j => j.status === 'N', 'the late timeout')
+  const job = await until('the late timeout', async () => { const j = await jobStatus(base, eventId); return j.status === 'N' ? j : undefined }, 30_000)
   t.match(job.eventDesc, /^timed out/)
   await kill9(child) // right after it fired: its row may still be in SQLite
   child = await start()

@@ -16,6 +16,7 @@ const STATUS: Record<ErrorCode, number> = {
   [ErrorCodes.forbidden]: 403,
   [ErrorCodes.notFound]: 404,
   [ErrorCodes.conflict]: 409,
+  [ErrorCodes.versionConflict]: 409,
   [ErrorCodes.preconditionFailed]: 412,
   [ErrorCodes.notCaughtUp]: 503,
   [ErrorCodes.unavailable]: 503,

@@ -94,6 +94,12 @@ export interface Decision<D extends EventDefinition = EventDefinition> {
   data: EventData<D>
 }
 
+/**
+ * What a command decides: one event, or none. Never more, so a decision is appended whole or not
+ * at all (nats-server 2.9 has no atomic batch of messages).
+ */
+export type Decided = readonly [] | readonly [Decision]
+
 export function decision<D extends EventDefinition> (def: D, data: EventData<D>): Decision {
   return { def, data }
 }
