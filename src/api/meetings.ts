@@ -152,6 +152,7 @@ export const meetings: FastifyPluginAsyncTypebox<MeetingsOptions> = async (app, 
     const last = result.appended.at(-1)
     if (last !== undefined) sendSeq(reply, 'MEETINGS', last)
     sendVersion(reply, result.version)
+    reply.header('jetway-duplicate', String(result.appended.length === 0))
     return await reply.code(201).header('location', `/api/meetings/${meetingId}`).send(fromState(result.state!))
   })
 
