@@ -2,7 +2,7 @@
 // with JetStream's snapshot API while the service runs (src/store/backup.ts). NATS_URL, else the
 // embedded server on NATS_PORT of a running `npm start`, else DATA_DIR/nats (started for it).
 import { parseArgs } from 'node:util'
-import { resolve } from 'node:path'
+import { join, resolve } from 'node:path'
 import { SingleBar, Presets } from 'cli-progress'
 import { loadConfig } from '../src/config.js'
 import { loadStreamConfigs } from '../src/store/streams.js'
@@ -35,6 +35,8 @@ try {
     jsm: ops.jsm,
     streams: names,
     outDir,
+    // task and approval tokens out in the world verify only with the secret that signed them
+    files: config.tasks.tokenSecret === undefined ? [join(config.dataDir, 'task-token.secret')] : [],
     progress: p => {
       if (!started) { bar.start(p.of, 0, { stream: p.stream, received: '' }); started = true }
       bar.update(p.index, { stream: p.stream, received: formatBytes(p.fileBytes) })
@@ -44,6 +46,7 @@ try {
   const messages = manifest.streams.reduce((n, s) => n + s.messages, 0)
   const bytes = manifest.streams.reduce((n, s) => n + s.bytes, 0)
   const files = manifest.streams.reduce((n, s) => n + s.fileBytes, 0)
+  if (manifest.files?.includes('task-token.secret') === true) console.error('the backup holds DATA_DIR/task-token.secret (the secret of task and approval tokens): keep it as safe as the data')
   if (manifest.missing.length > 0) console.error(`not on the server, not backed up: ${manifest.missing.join(', ')}`)
   console.log(`backup: ${manifest.streams.length} streams, ${messages} messages, ${bytes} bytes (${formatBytes(files)} of files), ${((Date.now() - t0) / 1000).toFixed(1)} seconds -> ${outDir}`)
 } catch (err) {

@@ -8,7 +8,7 @@ import { resolve } from 'node:path'
 import { SingleBar, Presets } from 'cli-progress'
 import { loadConfig } from '../src/config.js'
 import { opsConnection } from '../src/store/ops-connection.js'
-import { backupBytes, restoreStreams } from '../src/store/backup.js'
+import { backupBytes, restoreFiles, restoreStreams } from '../src/store/backup.js'
 import { formatBytes } from '../src/lib/bytes.js'
 
 const usage = 'usage: npm run restore -- --from DIR   (a directory npm run backup wrote)'
@@ -47,6 +47,11 @@ try {
     }
   })
   if (started) { bar.update(total); bar.stop() }
+  for (const f of await restoreFiles(fromDir, config.dataDir)) {
+    if (f.outcome === 'restored') console.error(`${f.name} restored into ${config.dataDir}`)
+    if (f.outcome === 'differs') console.error(`${config.dataDir}/${f.name} differs from the backup's and is left as it is: task and approval tokens issued before the backup will not verify with it`)
+  }
+  if (config.tasks.tokenSecret !== undefined) console.error('TASK_TOKEN_SECRET is set: task and approval tokens verify with it, as they did if it was set when they were issued')
   for (const r of restored) if (r.skipped > 0) console.error(`${r.name}: ${r.skipped} sequences skipped so that no consumer stands past the stream's end (a write during the backup)`)
   const messages = restored.reduce((n, s) => n + s.messages, 0)
   const bytes = restored.reduce((n, s) => n + s.bytes, 0)

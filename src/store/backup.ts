@@ -1,6 +1,6 @@
 import { createReadStream, createWriteStream } from 'node:fs'
-import { mkdir, readFile, rename, stat, writeFile, readdir, rm } from 'node:fs/promises'
-import { join } from 'node:path'
+import { copyFile, mkdir, readFile, rename, stat, writeFile, readdir, rm } from 'node:fs/promises'
+import { basename, join } from 'node:path'
 import { once } from 'node:events'
 import { createInbox, type Msg, type NatsConnection } from '@nats-io/transport-node'
 import { JetStreamApiCodes, JetStreamApiError, jetstream, type JetStreamManager, type StreamConfig, type StreamState } from '@nats-io/jetstream'
@@ -63,6 +63,8 @@ export interface Manifest {
   server: { version: string }
   /** in backup order (see backupStreams) */
   streams: StreamBackup[]
+  /** files of DATA_DIR kept beside the streams (the task token secret), by name */
+  files?: string[]
 }
 
 /** Progress of a backup or a restore: which stream, and bytes of its file moved so far. */
@@ -183,6 +185,8 @@ export interface BackupOptions {
   progress?: Progress
   /** between the snapshots (tests widen the window between two streams here) */
   afterStream?: (stream: string) => Promise<void>
+  /** files to keep beside the streams (absent ones are skipped), e.g. DATA_DIR/task-token.secret */
+  files?: string[]
 }
 
 /**
@@ -224,7 +228,15 @@ export async function backupStreams (opts: BackupOptions): Promise<Manifest & { 
     })
     await opts.afterStream?.(name)
   }
-  const manifest: Manifest = { format: FORMAT, startedAt, finishedAt: new Date().toISOString(), server: { version: nc.info?.version ?? '' }, streams }
+  const files: string[] = []
+  for (const file of opts.files ?? []) {
+    const copied = await copyFile(file, join(staging, basename(file))).then(() => true, (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return false
+      throw err
+    })
+    if (copied) files.push(basename(file))
+  }
+  const manifest: Manifest = { format: FORMAT, startedAt, finishedAt: new Date().toISOString(), server: { version: nc.info?.version ?? '' }, streams, files }
   await writeFile(join(staging, MANIFEST_FILE), JSON.stringify(manifest, null, 2))
   await rm(outDir, { recursive: true, force: true })
   await rename(staging, outDir)
@@ -282,6 +294,27 @@ export async function restoreStreams (opts: RestoreOptions): Promise<Restored[]>
     restored.push({ name: s.name, messages: state.messages, bytes: state.bytes, lastSeq: state.last_seq + skipped, skipped })
   }
   return restored
+}
+
+/**
+ * Puts a backup's kept files into `dataDir` where it has none of that name. Answers per file:
+ * restored, kept (the same file is there), or differs (another file is there: left as it is).
+ */
+export async function restoreFiles (fromDir: string, dataDir: string): Promise<{ name: string, outcome: 'restored' | 'kept' | 'differs' }[]> {
+  const manifest = await readManifest(fromDir)
+  const out: { name: string, outcome: 'restored' | 'kept' | 'differs' }[] = []
+  await mkdir(dataDir, { recursive: true })
+  for (const name of manifest.files ?? []) {
+    const kept = await readFile(join(fromDir, name))
+    const there = await readFile(join(dataDir, name)).catch(() => undefined)
+    if (there === undefined) {
+      await writeFile(join(dataDir, name), kept, { mode: 0o600, flag: 'wx' })
+      out.push({ name, outcome: 'restored' })
+    } else {
+      out.push({ name, outcome: there.equals(kept) ? 'kept' : 'differs' })
+    }
+  }
+  return out
 }
 
 /** Size of a backup's files, for a restore's progress. */
