@@ -21,9 +21,9 @@ function perHour (growth, format) {
 }
 
 const DURABILITY = {
-  always: 'fsync before each ack',
+  always: 'fsync always',
   interval: 'fsync every',
-  external: 'set by the NATS server'
+  external: 'external'
 }
 
 export function Overview () {
