@@ -1,0 +1,172 @@
+// npm run bench:disk — what collected events cost on disk, beside the raw JSON of the events:
+// the COLLECT stream's files and the SQLite read model (file, WAL), per 1,000,000 events; and
+// a retention run: events keep arriving at a steady rate into a stream with a short max_age, and
+// the disk stays flat. The service runs as `npm start` does (a child), on its own nats-server.
+//   EVENTS (default 100000) seed-shaped events; RETENTION_SECONDS (10), RETENTION_RUN_SECONDS (40),
+//   RETENTION_RATE (1000 events/s) for the retention run.
+import { readdir, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { Pool } from 'undici'
+import { connect } from '@nats-io/transport-node'
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream'
+import { mapLimit } from '../src/lib/concurrency.js'
+import { formatBytes } from '../src/lib/bytes.js'
+import { readModelSize } from '../src/projections/read-model-size.js'
+import { benchNats, fmt, isMain, report, section, spawnService, tempDir, type Figure } from './lib.js'
+
+const BATCH = 500
+
+/** A seed-shaped event (seed 002's body), unique per i: about 165 bytes of JSON. */
+export function seedEvent (i: number): Record<string, unknown> {
+  const t = new Date(Date.UTC(2026, 10, 21, 21, 57, 40, 873) + i * 1000).toISOString().replace('Z', '000Z')
+  return { event_id: `e${i}`, event: ['view', 'cart', 'purchase'][i % 3], user_id: `u${i % 1000}`, event_datetime: t, parameters: { order_id: `o${i}`, currency: 'KRW', price: i % 997 } }
+}
+
+/** Bytes of the files under a directory (their sizes, as `du -b` counts them). */
+export async function dirBytes (dir: string): Promise<number> {
+  let total = 0
+  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true }).catch(() => [])) {
+    if (entry.isFile()) total += await stat(join(entry.parentPath, entry.name)).then(s => s.size, () => 0)
+  }
+  return total
+}
+
+const streamDir = (natsStore: string, stream: string): string => join(natsStore, 'jetstream', '$G', 'streams', stream)
+
+async function post (pool: Pool, events: Record<string, unknown>[]): Promise<number> {
+  const r = await pool.request({ path: '/api/collect/batch', method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ events }) })
+  const body = await r.body.json() as { accepted: number }
+  return body.accepted
+}
+
+async function caughtUp (url: string, jsm: JetStreamManager): Promise<void> {
+  const last = (await jsm.streams.info('COLLECT')).state.last_seq
+  for (;;) {
+    const r = await fetch(`${url}/api/event/nobody?min_seq=${last}`)
+    if (r.status === 200) return
+    await new Promise(resolve => setTimeout(resolve, 200))
+  }
+}
+
+export async function diskBench (opts: { events?: number, retentionSeconds?: number, runSeconds?: number, rate?: number } = {}): Promise<Figure[]> {
+  const EVENTS = opts.events ?? 100_000
+  const figures: Figure[] = []
+
+  // 1. bytes per event
+  {
+    const nats = await benchNats()
+    const data = await tempDir('jetway-bench-disk-')
+    const service = await spawnService({ NATS_URL: nats.url, DATA_DIR: data.path })
+    const nc = await connect({ servers: nats.url })
+    try {
+      const jsm = await jetstreamManager(nc)
+      const pool = new Pool(service.url, { connections: 4 })
+      let raw = 0
+      let accepted = 0
+      await mapLimit(Array.from({ length: Math.ceil(EVENTS / BATCH) }, (_, b) => b), 4, async b => {
+        const events = Array.from({ length: Math.min(BATCH, EVENTS - b * BATCH) }, (_, i) => seedEvent(b * BATCH + i))
+        for (const e of events) raw += Buffer.byteLength(JSON.stringify(e))
+        const n = await post(pool, events)
+        accepted += n
+      })
+      await pool.close()
+      await caughtUp(service.url, jsm)
+      const state = (await jsm.streams.info('COLLECT')).state
+      const onDisk = await dirBytes(streamDir(nats.storeDir, 'COLLECT'))
+      const sqlite = (await readModelSize(join(data.path, 'jetway.db')))!
+      const perEvent = (n: number): number => n / accepted
+      const perMillion = (n: number): string => formatBytes(Math.round(perEvent(n) * 1_000_000))
+      section(`bytes on disk (${fmt(accepted)} seed-shaped events, ${fmt(raw / accepted, 1)} bytes of JSON each)`)
+      console.log(`raw JSON of the events:            ${fmt(perEvent(raw), 1)} B/event   ${perMillion(raw)} per 1M`)
+      console.log(`COLLECT stream (files on disk):    ${fmt(perEvent(onDisk), 1)} B/event   ${perMillion(onDisk)} per 1M   ${fmt(onDisk / raw, 2)}× the JSON (JetStream counts ${fmt(perEvent(state.bytes), 1)} B/event)`)
+      console.log(`read model (SQLite file):          ${fmt(perEvent(sqlite.db), 1)} B/event   ${perMillion(sqlite.db)} per 1M   ${fmt(sqlite.db / raw, 2)}×`)
+      console.log(`read model (WAL + index):          ${fmt(perEvent(sqlite.wal + sqlite.shm), 1)} B/event   ${perMillion(sqlite.wal + sqlite.shm)} per 1M`)
+      const total = onDisk + sqlite.total
+      console.log(`in all:                            ${fmt(perEvent(total), 1)} B/event   ${perMillion(total)} per 1M   ${fmt(total / raw, 2)}× the JSON`)
+      figures.push(
+        { figure: 'COLLECT stream on disk per 1,000,000 collected events', value: perMillion(onDisk), limit: `${perMillion(raw)} of raw JSON`, ratio: onDisk / raw, goal: '', met: accepted === EVENTS },
+        { figure: 'read model (SQLite + WAL) per 1,000,000 collected events', value: perMillion(sqlite.total), limit: `${perMillion(raw)} of raw JSON`, ratio: sqlite.total / raw, goal: '', met: accepted === EVENTS },
+        { figure: 'stream and read model together ÷ raw JSON', value: perMillion(total), limit: `${perMillion(raw)} of raw JSON`, ratio: total / raw, goal: '≤ 3', met: total / raw <= 3 }
+      )
+    } finally {
+      await nc.close()
+      await service.stop()
+      await nats.remove()
+      await data.remove()
+    }
+  }
+
+  // 2. retention: max_age on COLLECT, a steady stream of events, the disk sampled
+  if ((opts.runSeconds ?? 40) > 0) {
+    const retentionS = opts.retentionSeconds ?? 10
+    const runS = opts.runSeconds ?? 40
+    const rate = opts.rate ?? 1000
+    const nats = await benchNats()
+    const data = await tempDir('jetway-bench-retention-')
+    // JetStream wants the duplicate window within max_age
+    const service = await spawnService({ NATS_URL: nats.url, DATA_DIR: data.path, RETENTION_COLLECT: `${retentionS}s`, DUPLICATE_WINDOW: `${Math.min(retentionS, 120)}s` })
+    const nc = await connect({ servers: nats.url })
+    try {
+      const jsm = await jetstreamManager(nc)
+      // RETENTION_COLLECT is the stream's max_age where the service reads it; set it here too
+      const info = await jsm.streams.info('COLLECT')
+      if (info.config.max_age !== retentionS * 1e9) await jsm.streams.update('COLLECT', { ...info.config, max_age: retentionS * 1e9, duplicate_window: Math.min(info.config.duplicate_window, retentionS * 1e9) })
+      const pool = new Pool(service.url, { connections: 2 })
+      const samples: { t: number, messages: number, disk: number, readModel: number }[] = []
+      const t0 = Date.now()
+      let i = 0
+      const perTick = Math.max(1, Math.round(rate / 10))
+      while (Date.now() - t0 < runS * 1000) {
+        const tick = Date.now()
+        const events = Array.from({ length: perTick }, () => seedEvent(i++))
+        await post(pool, events)
+        if (samples.length === 0 || tick - t0 >= samples.length * 2000) {
+          const state = (await jsm.streams.info('COLLECT')).state
+          samples.push({ t: (tick - t0) / 1000, messages: state.messages, disk: await dirBytes(streamDir(nats.storeDir, 'COLLECT')), readModel: (await readModelSize(join(data.path, 'jetway.db')))?.total ?? 0 })
+        }
+        await new Promise(resolve => setTimeout(resolve, Math.max(0, 100 - (Date.now() - tick))))
+      }
+      await pool.close()
+      section(`retention: COLLECT max_age ${retentionS} s, ${fmt(rate)} events/s for ${runS} s (${fmt(i)} events)`)
+      console.log('   t (s)   messages held   stream on disk   read model on disk')
+      for (const s of samples) console.log(`${fmt(s.t, 0).padStart(8)}   ${fmt(s.messages).padStart(13)}   ${formatBytes(s.disk).padStart(14)}   ${formatBytes(s.readModel).padStart(18)}`)
+      // flat: past the first two retention periods, the largest stream size against the one at 2 × max_age
+      const settled = samples.filter(s => s.t >= 2 * retentionS)
+      const first = settled[0]
+      const peak = Math.max(...settled.map(s => s.disk))
+      const last = samples.at(-1)!
+      figures.push({
+        figure: `COLLECT on disk with max_age ${retentionS} s while ${fmt(rate)} events/s keep arriving (${runS} s)`,
+        value: `${formatBytes(last.disk)} at ${fmt(last.t)} s, peak ${formatBytes(peak)}`,
+        limit: `${formatBytes(first?.disk ?? 0)} at ${fmt(first?.t ?? 0)} s; ${fmt(i)} events, ${formatBytes(i * 735)} without retention at today's 735 B/event`,
+        ratio: first === undefined ? undefined : peak / Math.max(1, first.disk),
+        goal: 'flat (≤ 2× the size at 2 × max_age)',
+        met: first !== undefined && peak <= 2 * first.disk
+      })
+      const rmFirst = first?.readModel ?? 0
+      figures.push({
+        figure: `read model on disk in the same run (rows follow the stream: RETENTION_COLLECT)`,
+        value: `${formatBytes(last.readModel)} at ${fmt(last.t)} s`,
+        limit: `${formatBytes(rmFirst)} at ${fmt(first?.t ?? 0)} s`,
+        ratio: last.readModel / Math.max(1, rmFirst),
+        goal: 'flat (≤ 2×)',
+        met: last.readModel <= 2 * Math.max(1, rmFirst)
+      })
+    } finally {
+      await nc.close()
+      await service.stop()
+      await nats.remove()
+      await data.remove()
+    }
+  }
+  return figures
+}
+
+if (isMain(import.meta.url)) {
+  report(await diskBench({
+    events: Number(process.env.EVENTS ?? 100_000),
+    retentionSeconds: Number(process.env.RETENTION_SECONDS ?? 10),
+    runSeconds: Number(process.env.RETENTION_RUN_SECONDS ?? 40),
+    rate: Number(process.env.RETENTION_RATE ?? 1000)
+  }))
+}
