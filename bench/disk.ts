@@ -145,7 +145,7 @@ export async function diskBench (opts: { events?: number, retentionSeconds?: num
       })
       const rmFirst = first?.readModel ?? 0
       figures.push({
-        figure: `read model on disk in the same run (rows follow the stream: RETENTION_COLLECT)`,
+        figure: 'read model on disk in the same run (rows follow the stream: RETENTION_COLLECT)',
         value: `${formatBytes(last.readModel)} at ${fmt(last.t)} s`,
         limit: `${formatBytes(rmFirst)} at ${fmt(first?.t ?? 0)} s`,
         ratio: last.readModel / Math.max(1, rmFirst),

@@ -8,6 +8,7 @@ import { openDatabase, type DB } from './projections/db.js'
 import { ReadPool } from './projections/read-pool.js'
 import { startNatsServer, type NatsServer } from './store/nats-server.js'
 import { applyStreams, loadStreamConfigs } from './store/streams.js'
+import { withServerFeatures } from './store/stream-features.js'
 import { idleProjections, startProjectionsHere, type ProjectionHost, type RunnerHandle, type TickerStats } from './projections/host.js'
 import { startProjectionThread } from './projections/thread-host.js'
 import { projectionsFor } from './projections/index.js'
@@ -113,7 +114,7 @@ export async function startRuntime (config: Config, log: Logger, opts: RuntimeOp
     durability ??= externalDurability(nc.info?.version ?? '', config.stream.replicas)
     log.info({ server: nc.getServer(), version: nc.info?.version }, 'connected to NATS')
     const jsm = await jetstreamManager(nc)
-    await applyStreams(jsm, await loadStreamConfigs(config), log)
+    await applyStreams(jsm, withServerFeatures(await loadStreamConfigs(config), nc.info?.version ?? ''), log)
     const js = jetstream(nc)
 
     const db = await openDatabase(config.dbFile)
