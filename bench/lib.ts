@@ -15,10 +15,10 @@ export async function tempDir (prefix: string): Promise<{ path: string, remove: 
   return { path, remove: async () => { await rm(path, { recursive: true, force: true }) } }
 }
 
-export async function benchNats (): Promise<NatsServer & { remove: () => Promise<void> }> {
+export async function benchNats (): Promise<NatsServer & { storeDir: string, remove: () => Promise<void> }> {
   const dir = await tempDir('jetway-bench-nats-')
   const server = await startNatsServer({ port: -1, storeDir: dir.path })
-  return { ...server, remove: async () => { await server.stop(); await dir.remove() } }
+  return { ...server, storeDir: dir.path, remove: async () => { await server.stop(); await dir.remove() } }
 }
 
 export async function freePort (): Promise<number> {

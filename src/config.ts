@@ -7,6 +7,7 @@ import { parseAllowList, type AllowListError } from './lib/ssrf.js'
 import { isWebhookSecret, webhookKeyBytes } from './lib/webhooks.js'
 import ipaddr from 'ipaddr.js'
 import type { DeliveryRetry } from './domain/delivery.js'
+import { parseNatsSync, type NatsSync } from './store/durability.js'
 
 export type Role = typeof Roles[number]
 
@@ -17,6 +18,8 @@ export interface Config {
   /** undefined: start the embedded nats-server child */
   natsUrl: string | undefined
   natsPort: number
+  /** NATS_SYNC: how often the embedded nats-server fsyncs (src/store/durability.ts) */
+  natsSync: NatsSync
   dataDir: string
   dbFile: string
   roles: Set<Role>
@@ -139,6 +142,12 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   if (production && authMode === 'jwt' && e.INTAKE_KEY === undefined && e.INTAKE_AUTH === undefined) {
     throw new ConfigError('AUTH_MODE=jwt in production needs INTAKE_KEY for the completion intake, or INTAKE_AUTH=token to accept only tokens with role service or admin there')
   }
+  let natsSync: NatsSync
+  try {
+    natsSync = parseNatsSync(e.NATS_SYNC)
+  } catch (err) {
+    throw new ConfigError(`invalid configuration:\n  ${(err as Error).message}`)
+  }
   const dataDir = resolve(e.DATA_DIR ?? './data')
   const rateWindowMs = parseDuration(e.RATE_LIMIT_WINDOW ?? '1m')!
   if (rateWindowMs < 1000) throw new ConfigError('invalid configuration:\n  RATE_LIMIT_WINDOW must be at least 1s')
@@ -149,6 +158,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     host: e.HOST ?? '127.0.0.1',
     natsUrl: e.NATS_URL,
     natsPort: Number(e.NATS_PORT ?? 4222),
+    natsSync,
     dataDir,
     dbFile: resolve(dataDir, 'jetway.db'),
     roles: new Set((e.ROLES ?? 'api,projections,workers').split(',').map(r => r.trim() as Role)),

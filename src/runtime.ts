@@ -8,6 +8,7 @@ import { openDatabase, type DB } from './projections/db.js'
 import { ReadPool } from './projections/read-pool.js'
 import { startNatsServer, type NatsServer } from './store/nats-server.js'
 import { applyStreams, loadStreamConfigs } from './store/streams.js'
+import { withServerFeatures } from './store/stream-features.js'
 import { idleProjections, startProjectionsHere, type ProjectionHost, type RunnerHandle, type TickerStats } from './projections/host.js'
 import { startProjectionThread } from './projections/thread-host.js'
 import { projectionsFor } from './projections/index.js'
@@ -25,6 +26,7 @@ import { TriggerManager } from './workers/trigger-manager.js'
 import { instanceId } from './lib/instance.js'
 import { callbackHub } from './store/callback-hub.js'
 import { EventTail } from './store/tail.js'
+import { externalDurability, type Durability } from './store/durability.js'
 
 /** Everything a Jetway process runs besides HTTP: NATS, streams, SQLite, projections, workers. */
 export interface Runtime {
@@ -34,6 +36,8 @@ export interface Runtime {
   nc: NatsConnection
   /** whether NATS is connected now (from the connection's status events) */
   nats: NatsStatus
+  /** what an acknowledged write survives: the embedded server's sync_interval, or the external server's */
+  durability: Durability
   js: JetStreamClient
   jsm: JetStreamManager
   db: DB
@@ -94,19 +98,23 @@ export async function startRuntime (config: Config, log: Logger, opts: RuntimeOp
   }
   try {
     let natsUrl = config.natsUrl
+    let durability: Durability | undefined
     if (natsUrl === undefined) {
-      const server: NatsServer = await startNatsServer({ port: config.natsPort, storeDir: join(config.dataDir, 'nats') })
+      const server: NatsServer = await startNatsServer({ port: config.natsPort, storeDir: join(config.dataDir, 'nats'), sync: config.natsSync })
       closing('nats-server', server.stop)
       natsUrl = server.url
+      durability = server.durability
       if (server.replacedPid !== undefined) log.warn({ pid: server.replacedPid }, 'stopped the nats-server a dead Jetway left running on this store')
-      log.info({ url: natsUrl, storeDir: join(config.dataDir, 'nats') }, 'embedded nats-server started')
+      log.info({ url: natsUrl, storeDir: join(config.dataDir, 'nats'), durability: server.durability.mode, syncInterval: server.durability.syncInterval }, 'embedded nats-server started')
+      if (server.syncWarning !== undefined) log.warn({ durability: server.durability.mode, syncInterval: server.durability.syncInterval }, server.syncWarning)
     }
     const nc = await connectNats(natsUrl, 'jetway')
     closing('nats connection', async () => await closeNats(nc))
     const nats = new NatsStatus(nc, log)
+    durability ??= externalDurability(nc.info?.version ?? '', config.stream.replicas)
     log.info({ server: nc.getServer(), version: nc.info?.version }, 'connected to NATS')
     const jsm = await jetstreamManager(nc)
-    await applyStreams(jsm, await loadStreamConfigs(config), log)
+    await applyStreams(jsm, withServerFeatures(await loadStreamConfigs(config), nc.info?.version ?? ''), log)
     const js = jetstream(nc)
 
     const db = await openDatabase(config.dbFile)
@@ -167,6 +175,7 @@ export async function startRuntime (config: Config, log: Logger, opts: RuntimeOp
       clock,
       nc,
       nats,
+      durability,
       js,
       jsm,
       db,

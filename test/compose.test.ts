@@ -30,6 +30,28 @@ const resolveDefaults = (value: string): string => value.replace(/\$\{[A-Z_]+:-(
 
 const flag = (command: string[], name: string): string | undefined => command[command.indexOf(name) + 1]
 
+/** A NATS service's config file on the host, from its -c flag and the volume that mounts it. */
+function configFileOf (service: Service): string | undefined {
+  const inContainer = flag(service.command ?? [], '-c')
+  const mount = (service.volumes ?? []).find(v => v.split(':')[1] === inContainer)
+  return mount?.split(':')[0]
+}
+
+t.test('every NATS service fsyncs each write before its acknowledgement (sync_interval: always, 2.10+)', async t => {
+  const nodes = Object.entries(services).filter(([, s]) => s.image?.startsWith('nats:'))
+  t.equal(nodes.length, 4)
+  for (const [name, node] of nodes) {
+    const [major, minor] = (node.image ?? '').slice('nats:'.length).split('.').map(Number)
+    t.ok(major! > 2 || (major === 2 && minor! >= 10), `${name}: ${node.image ?? ''} has sync_interval (2.10 and later)`)
+    t.equal((node.command ?? [])[0], '-c', `${name}: the config file first, the flags override it`)
+    const file = configFileOf(node)
+    t.ok(file?.endsWith('.conf'), `${name}: the config file is mounted`)
+    t.ok(node.volumes?.find(v => v.startsWith(`${file ?? ''}:`))?.endsWith(':ro'), `${name}: read-only`)
+    const text = readFileSync(new URL(`../${file ?? ''}`, import.meta.url), 'utf8').replace(/#.*$/gm, '')
+    t.match(text, /jetstream\s*\{[^}]*\bsync_interval:\s*always\b[^}]*\}/, `${name}: sync_interval: always in its jetstream block`)
+  }
+})
+
 t.test('every Jetway service starts with its environment', async t => {
   const jetways = Object.entries(services).filter(([, s]) => s.build !== undefined)
   t.same(jetways.map(([name]) => name).sort(), ['jetway', 'jetway-1', 'jetway-2'])
@@ -56,7 +78,7 @@ t.test('profile cluster: 3 NATS nodes routed to each other, two Jetway instances
   const serverNames = new Set<string>()
   for (const [name, node] of nodes) {
     const command = node.command ?? []
-    t.equal(node.image, 'nats:2.9', `${name}: the 2.9 floor`)
+    t.match(node.image, /^nats:2\.\d+$/, `${name}: a 2.x server`)
     t.ok(command.includes('-js'), `${name}: JetStream on`)
     t.equal(flag(command, '-sd'), '/data')
     t.equal(flag(command, '--cluster_name'), 'jetway', `${name}: one cluster name`)
@@ -64,7 +86,7 @@ t.test('profile cluster: 3 NATS nodes routed to each other, two Jetway instances
     serverNames.add(flag(command, '--server_name') ?? '')
     const routes = (flag(command, '--routes') ?? '').split(',')
     t.same(routes.map(r => /^nats:\/\/([^:]+):6222$/.exec(r)?.[1]).sort(), names.sort(), `${name}: routes to every node`)
-    t.equal(node.volumes?.length, 1, `${name}: a volume of its own`)
+    t.equal(node.volumes?.filter(v => v.startsWith('nats-')).length, 1, `${name}: a data volume of its own`)
   }
   t.equal(serverNames.size, 3, 'unique server names (JetStream needs them)')
   t.equal(new Set(nodes.map(([, n]) => n.volumes?.[0])).size, 3)

@@ -21,6 +21,8 @@ import type { RequestMeter } from './http/request-meter.js'
 import { fromView as meetingBody } from './meetings.js'
 import { VERSION } from './http/openapi.js'
 import { sseConnectionsOf } from './http/sse.js'
+import { GrowthMeter } from '../lib/growth.js'
+import { readModelSize } from '../projections/read-model-size.js'
 
 // The operator's reads for the console, admin only (everyone is admin in AUTH_MODE=off):
 // streams, durable consumers, read models, dead letters, and the dead-letter replay. NATS state
@@ -53,6 +55,29 @@ export const admin: FastifyPluginAsyncTypebox<AdminOptions> = async (app, { runt
     if (!auth.identity(request).admin) throw new JetwayError(ErrorCodes.forbidden, 'the operator views are for admins (a token with role admin)')
   })
 
+  // How fast the streams and the read models grow: sampled every minute from the start, and at
+  // each overview (at most every 10 s), kept for an hour (src/lib/growth.ts).
+  const growth = new GrowthMeter()
+  async function storage (state: NatsState | undefined) {
+    const size = await readModelSize(config.dbFile)
+    for (const s of state?.streams ?? []) {
+      growth.sample(`stream:${s.name}:bytes`, s.bytes)
+      growth.sample(`stream:${s.name}:messages`, s.messages)
+    }
+    if (size !== null) growth.sample('read-model:bytes', size.total)
+    return {
+      streams: (state?.streams ?? []).map(s => ({ name: s.name, bytes: s.bytes, messages: s.messages, bytesGrowth: growth.growth(`stream:${s.name}:bytes`), messagesGrowth: growth.growth(`stream:${s.name}:messages`) })),
+      readModel: size === null ? null : { ...size, growth: growth.growth('read-model:bytes') }
+    }
+  }
+  const sampler = setInterval(() => {
+    if (!runtime.nats.connected) return
+    withTimeout(natsState(jsm), NATS_ANSWER_MS).then(storage, () => storage(undefined)).catch(() => {})
+  }, 60_000)
+  sampler.unref()
+  app.addHook('onClose', async () => { clearInterval(sampler) })
+  storage(undefined).catch(() => {})
+
   async function nats (): Promise<NatsState> {
     try {
       return await withTimeout(natsState(jsm), NATS_ANSWER_MS)
@@ -77,8 +102,10 @@ export const admin: FastifyPluginAsyncTypebox<AdminOptions> = async (app, { runt
         roles: [...config.roles],
         authMode: config.auth.mode,
         startedAt,
-        nats: { connected, server: runtime.nc.getServer(), version: runtime.nc.info?.version ?? '' }
+        nats: { connected, server: runtime.nc.getServer(), version: runtime.nc.info?.version ?? '' },
+        durability: runtime.durability
       },
+      storage: await storage(state),
       streams: state?.streams ?? [],
       consumers: state?.consumers ?? [],
       projections,

@@ -7,6 +7,8 @@ import { countDueTimers, countTimers } from '../projections/timers.js'
 import { natsState, type NatsState } from '../store/nats-state.js'
 import { outboundOutcomes } from '../lib/outbound.js'
 import { openapiDocs } from './http/openapi.js'
+import { DurabilityView } from '../schema/api/admin.js'
+import { readModelSize } from '../projections/read-model-size.js'
 
 // Not encapsulated (fastify-plugin), so the latency hook sees every route of the app.
 // /healthz (the process answers), /readyz (can this process serve current reads now?) and
@@ -34,6 +36,7 @@ const ProjectionStatus = Type.Object({
 const Status = Type.Object({
   status: Type.Union([Type.Literal('ok'), Type.Literal('not ready')]),
   nats: Type.Optional(Type.Boolean()),
+  durability: Type.Optional(DurabilityView),
   projections: Type.Optional(Type.Record(Type.String(), ProjectionStatus)),
   /** why not ready */
   reasons: Type.Optional(Type.Array(Type.String()))
@@ -91,7 +94,7 @@ const plugin: FastifyPluginAsyncTypebox<HealthOptions> = async (app, { runtime }
       const caughtUp = !s.rebuilding && pending >= 0 && pending <= config.readyMaxLag && !stalled && (runner?.caughtUp ?? true)
       projections[s.name] = { appliedSeq: s.appliedSeq, pending, caughtUp, rebuilding: s.rebuilding }
     }
-    return { status: reasons.length === 0 ? 'ok' : 'not ready', nats, projections, ...(reasons.length > 0 ? { reasons } : {}) }
+    return { status: reasons.length === 0 ? 'ok' : 'not ready', nats, durability: runtime.durability, projections, ...(reasons.length > 0 ? { reasons } : {}) }
   }
 
   // eslint-disable-next-line no-new
@@ -171,6 +174,21 @@ const plugin: FastifyPluginAsyncTypebox<HealthOptions> = async (app, { runtime }
       }
     })
   }
+  // eslint-disable-next-line no-new
+  new Gauge({
+    name: 'jetway_read_model_bytes',
+    help: 'Bytes on disk of the SQLite read models: the database file, its WAL and the WAL index (absent with a PostgreSQL read model)',
+    labelNames: ['file'],
+    registers: [registry],
+    async collect () {
+      this.reset()
+      const size = await readModelSize(config.dbFile)
+      if (size === null) return
+      this.set({ file: 'db' }, size.db)
+      this.set({ file: 'wal' }, size.wal)
+      this.set({ file: 'shm' }, size.shm)
+    }
+  })
   streamGauge('jetway_stream_messages', 'Messages stored in the stream', s => s.messages)
   streamGauge('jetway_stream_bytes', 'Bytes stored in the stream', s => s.bytes)
   streamGauge('jetway_stream_last_seq', 'Last sequence of the stream', s => s.lastSeq)

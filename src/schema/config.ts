@@ -13,6 +13,7 @@ export const Env = Type.Object({
   NATS_URL: Type.Optional(Type.String({ pattern: '^(nats|tls|ws|wss)://', description: 'comma-separated nats:// URLs' })),
   NATS_PORT: Type.Optional(Type.String({ pattern: '^\\d{1,5}$', description: 'port of the embedded nats-server' })),
   DATA_DIR: Type.Optional(Type.String({ minLength: 1 })),
+  NATS_SYNC: Type.Optional(Type.String({ pattern: '^(always|default|\\d+(\\.\\d+)?(ms|s|m|h|d)?)$', description: 'fsync of the embedded nats-server: always (each write before its ack; 2.10+), a duration, or default (every 2m); unset: always where the server has it' })),
   ROLES: Type.Optional(Type.String({ pattern: '^\\s*(api|projections|workers)(\\s*,\\s*(api|projections|workers))*\\s*$' })),
   PROJECTIONS_THREAD: Type.Optional(Type.Union([Type.Literal('on'), Type.Literal('off')], { description: 'on: the projections and the timer ticker run in a worker thread of their own' })),
   READ_THREADS: Type.Optional(Type.String({ pattern: '^\\d{1,2}$', description: 'threads that run searches (0: on the HTTP thread)' })),

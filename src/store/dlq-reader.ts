@@ -1,5 +1,5 @@
 import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream'
-import { decodeEvent, isEvent } from './events.js'
+import { decodeEvent, isEvent, typeOfHeaders } from './events.js'
 import { Events } from '../schema/events/index.js'
 import type { DeadLetterView } from '../schema/api/admin.js'
 
@@ -41,7 +41,7 @@ export async function recentDeadLetters (js: JetStreamClient, jsm: JetStreamMana
           consumer: d.consumer,
           seq: d.seq,
           subject: d.subject,
-          type: d.headers['ce-type'] ?? '',
+          type: typeOfHeaders(d.subject, d.headers),
           deliveries: d.deliveries,
           error: d.error,
           preview: body.length > PREVIEW ? `${body.slice(0, PREVIEW)}…` : body,

@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto'
+import { createHash, randomFillSync } from 'node:crypto'
 import { MsgHdrsImpl, type MsgHdrs } from '@nats-io/transport-node'
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type JsMsg, type StoredMsg } from '@nats-io/jetstream'
 import { definitionOf, type EventDefinition, type EventData } from '../schema/events/index.js'
@@ -7,6 +7,14 @@ import { JetwayError, ErrorCodes, VersionConflict } from '../lib/errors.js'
 // The envelope: CloudEvents 1.0 in NATS binary mode. Attributes are `ce-*` headers, the body
 // is the JSON data, and `ce-dataschema` names the schema version. Nats-Msg-Id carries the
 // idempotency key so a retry inside the stream's duplicate window appends nothing.
+//
+// Headers are most of what a small event costs on disk (a collected event's were 393 bytes
+// beside 196 of data), so only what differs from a default is written (the compact form):
+// `ce-specversion` (always 1.0) and `content-type` (always application/json) are implied;
+// `ce-dataschema` only for versions after 1; `ce-type` and `ce-source` only where they differ
+// from the stream's (ENVELOPE_DEFAULTS); `ce-id` is 22 characters (16 random bytes, base64url).
+// Events stored in the full form (every header written, before this) decode as they always did:
+// a default fills only a header that is absent.
 
 export interface NewEvent<D extends EventDefinition> {
   def: D
@@ -47,6 +55,37 @@ export interface StoredEvent<T = unknown> {
 
 const encoder = new TextEncoder()
 
+/**
+ * The type and source of the events on a stream's subjects, by the subject's first token: a
+ * header equal to its default is not written, and an absent one decodes to it. Frozen: an entry
+ * is added, never changed or removed (stored events decode by it).
+ */
+export const ENVELOPE_DEFAULTS: Readonly<Record<string, { type: string, source: string }>> = Object.freeze({
+  collect: { type: 'collect.event.received', source: '/jetway/collect' }
+})
+
+function defaultsOf (subject: string): { type: string, source: string } | undefined {
+  const dot = subject.indexOf('.')
+  return ENVELOPE_DEFAULTS[dot < 0 ? subject : subject.slice(0, dot)]
+}
+
+/** The ce-type of a stored message from its headers (a dead letter keeps them) and subject. */
+export function typeOfHeaders (subject: string, headers: Record<string, string>): string {
+  return headers['ce-type'] ?? defaultsOf(subject)?.type ?? ''
+}
+
+// ids from a pool of random bytes: one randomFillSync per 256 ids, not one call per event
+const ID_BYTES = 16
+const pool = Buffer.alloc(ID_BYTES * 256)
+let poolAt = pool.length
+
+/** A CloudEvents id: 16 random bytes (the entropy of a UUID's 122 bits and more) as 22 base64url characters. */
+export function newEventId (): string {
+  if (poolAt >= pool.length) { randomFillSync(pool); poolAt = 0 }
+  poolAt += ID_BYTES
+  return pool.toString('base64url', poolAt - ID_BYTES, poolAt)
+}
+
 // Header values are percent-encoded as the CloudEvents HTTP binding does: anything outside
 // printable ASCII, and '%' and '"', so a user id with a newline cannot break the header block.
 // Per UTF-8 byte, so it never throws: a lone surrogate (not text; the API refuses it) becomes
@@ -72,10 +111,12 @@ export function msgIdOf (key: string): string {
 
 /**
  * An idempotency key from several parts of user input, unambiguous whatever they hold
- * (`a:b` + `c` and `a` + `b:c` differ) and of a fixed size: `<prefix>:<hash>`.
+ * (`a:b` + `c` and `a` + `b:c` differ) and of a fixed size: `<prefix>:<hash>`, the hash the
+ * first 16 bytes of a SHA-256 (22 characters: it only has to tell keys apart within the
+ * duplicate window, and it is written with every event).
  */
 export function keyOf (prefix: string, ...parts: string[]): string {
-  return `${prefix}:${createHash('sha256').update(JSON.stringify(parts)).digest('base64url')}`
+  return `${prefix}:${createHash('sha256').update(JSON.stringify(parts)).digest().toString('base64url', 0, 16)}`
 }
 
 function fromHeader (value: string | undefined): string | undefined {
@@ -93,13 +134,12 @@ export function eventHeaders (ev: NewEvent<EventDefinition>): MsgHdrs {
   // ingest's thread, profiled) would find nothing.
   const h = new MsgHdrsImpl()
   const put = (key: string, value: string): void => { h.headers.set(key, [value]) }
-  put('ce-specversion', '1.0')
-  put('ce-id', randomUUID())
-  put('ce-source', toHeader(ev.source))
-  put('ce-type', ev.def.type)
+  const defaults = defaultsOf(ev.subject)
+  put('ce-id', newEventId())
+  if (ev.source !== defaults?.source) put('ce-source', toHeader(ev.source))
+  if (ev.def.type !== defaults?.type) put('ce-type', ev.def.type)
   put('ce-time', ev.time.toISOString())
-  put('ce-dataschema', `jetway:${ev.def.type}:v${ev.def.version}`)
-  put('content-type', 'application/json')
+  if (ev.def.version !== 1) put('ce-dataschema', `jetway:${ev.def.type}:v${ev.def.version}`)
   if (ev.about !== undefined) put('ce-subject', toHeader(ev.about))
   if (ev.actor !== undefined) put('ce-actor', toHeader(ev.actor))
   if (ev.correlationId !== undefined) put('ce-correlationid', toHeader(ev.correlationId))
@@ -154,13 +194,14 @@ const decoder = new TextDecoder()
 export function decodeEvent (msg: JsMsg | StoredMsg | EventMessage): StoredEvent {
   const h = envelopeOf('header' in msg ? msg.header : msg.headers)
   const schema = DATASCHEMA.exec(h.dataschema)
+  const defaults = h.type === '' || h.source === '' ? defaultsOf(msg.subject) : undefined
   return {
     seq: msg.seq,
     natsSubject: msg.subject,
     id: h.id,
-    type: h.type,
+    type: h.type === '' ? defaults?.type ?? '' : h.type,
     version: schema === null ? 1 : Number(schema[2]),
-    source: fromHeader(h.source) ?? '',
+    source: (h.source === '' ? defaults?.source : fromHeader(h.source)) ?? '',
     time: h.time,
     about: fromHeader(h.subject),
     actor: fromHeader(h.actor),

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { basename, join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { binaryVersion, planSync, type Durability, type NatsSync } from './durability.js'
 
 export interface NatsServerOptions {
   /** -1 picks a free port */
@@ -13,6 +14,8 @@ export interface NatsServerOptions {
   serverName?: string
   /** further command-line flags, e.g. a cluster node's --cluster, --routes and --cluster_name */
   args?: string[]
+  /** NATS_SYNC; default: fsync every write before its ack where the server can (2.10+) */
+  sync?: NatsSync
 }
 
 export interface NatsServer {
@@ -21,7 +24,13 @@ export interface NatsServer {
   stop: () => Promise<void>
   /** pid of a nats-server left running on this store by a process that died, stopped before this start */
   replacedPid?: number
+  /** what its acknowledgements survive (sync_interval), and why not more (logged once by the caller) */
+  durability: Durability
+  syncWarning?: string
 }
+
+/** The config file of the embedded server, in its store dir: the settings that have no flag. */
+export const CONFIG_FILE = 'jetway-nats.conf'
 
 export const PID_FILE = 'nats-server.pid'
 
@@ -40,9 +49,24 @@ export async function startNatsServer (opts: NatsServerOptions): Promise<NatsSer
   const portsDir = join(storeDir, 'ports')
   await mkdir(portsDir, { recursive: true })
   const replacedPid = await stopStaleServer(storeDir)
-  const args = ['-js', '-sd', storeDir, '-a', opts.host ?? '127.0.0.1', '-p', String(opts.port),
+  const binary = opts.binary ?? 'nats-server'
+  // sync_interval has no command-line flag: it goes in a config file, which the flags then
+  // override. A 2.9 server refuses the setting (unknown field), so it is written only for 2.10+.
+  const version = await binaryVersion(binary).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') throw new Error('nats-server is not on PATH: install it (Debian: apt-get install nats-server) or set NATS_URL')
+    throw err
+  })
+  const sync = planSync(version, opts.sync ?? { mode: 'auto' })
+  const configArgs: string[] = []
+  const file = join(storeDir, CONFIG_FILE)
+  if (sync.jetstreamSetting === undefined) await rm(file, { force: true })
+  else {
+    await writeFile(file, `# written by Jetway at each start (src/store/nats-server.ts)\njetstream {\n  ${sync.jetstreamSetting}\n}\n`)
+    configArgs.push('-c', file)
+  }
+  const args = [...configArgs, '-js', '-sd', storeDir, '-a', opts.host ?? '127.0.0.1', '-p', String(opts.port),
     '--ports_file_dir', portsDir, '--server_name', opts.serverName ?? 'jetway', ...(opts.args ?? [])]
-  const child = spawn(opts.binary ?? 'nats-server', args, { stdio: ['ignore', 'ignore', 'pipe'] })
+  const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''
   child.stderr?.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString()).slice(-4000) })
   let exited = false
@@ -77,7 +101,16 @@ export async function startNatsServer (opts: NatsServerOptions): Promise<NatsSer
       if (err.code === 'ENOENT') throw new Error('nats-server is not on PATH: install it (Debian: apt-get install nats-server) or set NATS_URL')
       throw err
     })
-    if (ready !== undefined) return { url: ready, process: child, stop, ...(replacedPid === undefined ? {} : { replacedPid }) }
+    if (ready !== undefined) {
+      return {
+        url: ready,
+        process: child,
+        stop,
+        durability: sync.durability,
+        ...(sync.warning === undefined ? {} : { syncWarning: sync.warning }),
+        ...(replacedPid === undefined ? {} : { replacedPid })
+      }
+    }
     if (Date.now() > deadline) {
       await stop()
       throw new Error(`nats-server did not start in 10s: ${lastLine(stderr)}`)

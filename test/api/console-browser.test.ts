@@ -84,6 +84,14 @@ t.test('every page of the console, live over SSE; approve a task; replay a dead 
     t.match(await page.locator('tr[data-consumer="completion-worker"]').textContent(), /completion-worker/)
     await page.locator('tr[data-projection="collect-events"]').getByText('current').waitFor()
     t.match(await page.locator('a.card[href="#/dlq"]').textContent(), /Dead letters\s*1/)
+    t.equal(await page.locator('[data-durability]').getAttribute('data-durability'), 'external', 'the fsync of a NATS_URL server is its own')
+    t.match(await page.locator('.card', { hasText: 'Durability' }).textContent(), /Durability\s*external.*as the nats-server at NATS_URL is configured \(JetStream's default: every 2m/)
+    t.match(await page.locator('[data-disk="streams"]').textContent(), /^streams [\d.]+ (B|KiB|MiB)$/)
+    t.match(await page.locator('[data-disk="read-model"]').textContent(), /^read models [\d.]+ (KiB|MiB) \(WAL [\d.]+ (B|KiB|MiB)\)/)
+    t.match(await page.locator('td[data-growth="COLLECT"]').textContent(), /^—/, 'no growth before a second sample')
+    // the overview samples sizes at most every 10 s: events written now show as growth at the next
+    for (let i = 0; i < 30; i++) await post(app, '/api/collect', { event_id: `grow-${i}`, event: 'view', user_id: 'dan@example.com' })
+    await page.locator('td[data-growth="COLLECT"]', { hasText: /^\+[\d.]+ (B|KiB|MiB)\/h\+[\d,]+\/h msgs$/ }).waitFor({ timeout: 40_000 })
     await shot(page, 'overview', true)
   })
 

@@ -15,7 +15,7 @@ function metric (body: string, name: string, labels = ''): number | undefined {
 
 t.test('streams, consumers, SSE connections, timers and outbound calls', async t => {
   const target = await httpTarget(t)
-  const { app, url } = await startService(t, { listen: 0, env: { RELAY_ALLOW: '127.0.0.0/8' } })
+  const { app, url, runtime } = await startService(t, { listen: 0, env: { RELAY_ALLOW: '127.0.0.0/8' } })
   await post(app, '/noti/pub', { eventType: 'TRAINING', userId: 'ann' })
   await post(app, '/api/collect', { event_id: 'm1', event: 'view', user_id: 'ann' })
   await post(app, '/api/collect', { event_id: 'm2', event: 'view', user_id: 'ann' })
@@ -33,6 +33,10 @@ t.test('streams, consumers, SSE connections, timers and outbound calls', async t
   t.equal(metric(body, 'jetway_stream_messages', '{stream="COLLECT"}'), 2)
   t.ok(metric(body, 'jetway_stream_bytes', '{stream="COLLECT"}')! > 0)
   t.equal(metric(body, 'jetway_stream_last_seq', '{stream="JOBS"}'), 1)
+  const { statSync } = await import('node:fs')
+  t.ok(metric(body, 'jetway_read_model_bytes', '{file="db"}')! >= 4096, 'the SQLite file')
+  t.equal(metric(body, 'jetway_read_model_bytes', '{file="db"}'), statSync(runtime.config.dbFile).size)
+  t.ok(metric(body, 'jetway_read_model_bytes', '{file="wal"}') !== undefined, 'its WAL')
   t.equal(metric(body, 'jetway_stream_messages', '{stream="DLQ"}'), 0)
   t.equal(metric(body, 'jetway_consumer_pending', '{stream="JOBS",consumer="completion-worker"}'), 0)
   t.equal(metric(body, 'jetway_consumer_ack_pending', '{stream="JOBS",consumer="completion-worker"}'), 0)

@@ -1,5 +1,6 @@
 // What is flowing: streams, the workers' consumers, the read models, dead letters and the
-// request rate, from GET /api/admin/overview every few seconds.
+// request rate, from GET /api/admin/overview every few seconds; what is on disk and how fast it
+// grows; and what an acknowledged write survives (the nats-server's fsync).
 
 import { html, Badge, Empty, ErrorBanner, Spark, Table, Time, bytes, count, useApi, useNow } from '../lib/ui.js'
 
@@ -12,11 +13,27 @@ function Card ({ title, value, children, tone, href }) {
     : html`<a class=${`card ${tone ?? ''}`} href=${href}>${body}</a>`
 }
 
+/** "+1.2 MiB/h", "+340/h", or "—" while the server has fewer than two samples. */
+function perHour (growth, format) {
+  if (growth.perHour === null) return html`<span class="muted" title="measured once the server has two samples 10 s apart">—</span>`
+  const sign = growth.perHour < 0 ? '−' : '+'
+  return html`<span title=${`over the last ${Math.round(growth.windowSeconds / 60)} min`}>${sign}${format(Math.round(Math.abs(growth.perHour)))}/h</span>`
+}
+
+const DURABILITY = {
+  always: 'fsync always',
+  interval: 'fsync every',
+  external: 'external'
+}
+
 export function Overview () {
   const { data, error, loading, reload } = useApi('/api/admin/overview', REFRESH_MS)
   const now = useNow()
   if (data === undefined) return loading ? html`<p class="boot">Loading…</p>` : html`<${ErrorBanner} error=${error} onRetry=${reload} />`
-  const { instance, streams, consumers, projections, deadLetters, requests, sse, timers } = data
+  const { instance, streams, consumers, projections, deadLetters, requests, sse, timers, storage } = data
+  const durability = instance.durability
+  const streamBytes = storage.streams.reduce((n, s) => n + s.bytes, 0)
+  const growthOf = new Map(storage.streams.map(s => [s.name, s]))
   const open = deadLetters.letters - deadLetters.replayed
   const lagging = projections.filter(p => p.lag > 0 || p.rebuilding)
   const backlog = consumers.reduce((n, c) => n + c.pending + c.ackPending, 0)
@@ -42,16 +59,28 @@ export function Overview () {
       <${Card} title="SSE connections" value=${count(sse.connections)}>
         <div class="card-note">${count(timers.pending)} timers armed</div>
       <//>
+      <${Card} title="Durability" value=${html`<span data-durability=${durability.mode}>${durability.mode === 'interval' ? `${DURABILITY.interval} ${durability.syncInterval}` : DURABILITY[durability.mode]}</span>`} tone=${durability.mode === 'always' ? 'ok' : durability.mode === 'interval' ? 'warn' : ''}>
+        <div class="card-note">${durability.note}</div>
+      <//>
+      <${Card} title="On disk" value=${bytes(streamBytes + (storage.readModel?.total ?? 0))}>
+        <div class="card-note" data-disk="streams">streams ${bytes(streamBytes)}</div>
+        <div class="card-note" data-disk="read-model">${storage.readModel === null
+          ? 'read models: in PostgreSQL'
+          : html`read models ${bytes(storage.readModel.total)} (WAL ${bytes(storage.readModel.wal)}) · ${perHour(storage.readModel.growth, bytes)}`}</div>
+      <//>
     </div>
 
     <h2>Streams</h2>
     ${streams.length === 0
       ? html`<${Empty}>No streams: NATS did not answer.<//>`
-      : html`<${Table} label="Streams" head=${['Stream', '#Messages', '#Size', '#Last seq', 'Last message', '#Consumers', '~Holds']}>
+      : html`<${Table} label="Streams" head=${['Stream', '#Messages', '#Size', '#Growth', '#Last seq', 'Last message', '#Consumers', '~Holds']}>
         ${streams.map(s => html`<tr data-stream=${s.name}>
           <td><strong>${s.name}</strong><div class="sub">${s.subjects.join(' ')}</div></td>
           <td class="num">${count(s.messages)}</td>
           <td class="num">${bytes(s.bytes)}</td>
+          <td class="num" data-growth=${s.name}>${growthOf.has(s.name)
+            ? html`${perHour(growthOf.get(s.name).bytesGrowth, bytes)}<div class="sub">${perHour(growthOf.get(s.name).messagesGrowth, count)} msgs</div>`
+            : ''}</td>
           <td class="num">${count(s.lastSeq)}</td>
           <td>${s.lastTime === null ? html`<span class="muted">empty</span>` : html`<${Time} at=${s.lastTime} now=${now} />`}</td>
           <td class="num">${s.consumers}</td>

@@ -45,14 +45,41 @@ export const ProjectionView = Type.Object({
 export const StreamList = Type.Object({ items: Type.Array(StreamView), truncated: Type.Boolean() })
 export const ConsumerList = Type.Object({ items: Type.Array(ConsumerView), truncated: Type.Boolean() })
 
+/** What an acknowledged write survives (src/store/durability.ts); in /readyz and the overview. */
+export const DurabilityView = Type.Object({
+  mode: Type.Union([Type.Literal('always'), Type.Literal('interval'), Type.Literal('external')], { description: 'always: fsynced before each ack; interval: fsynced every syncInterval; external: as the server at NATS_URL is configured' }),
+  syncInterval: Type.Optional(Type.String()),
+  server: Type.String({ description: 'nats-server version' }),
+  note: Type.String({ description: 'what an OS crash or power loss can lose' })
+})
+
+export const GrowthView = Type.Object({
+  perHour: Type.Union([Type.Number(), Type.Null()], { description: 'change per hour over the window; null until two samples 10 s apart exist' }),
+  windowSeconds: Type.Integer({ description: 'the span of the samples (at most an hour)' })
+})
+
+export const StorageView = Type.Object({
+  streams: Type.Array(Type.Object({ name: Type.String(), bytes: Type.Integer(), messages: Type.Integer(), bytesGrowth: GrowthView, messagesGrowth: GrowthView })),
+  readModel: Type.Union([Type.Object({
+    file: Type.String(),
+    db: Type.Integer({ description: 'bytes of the SQLite file' }),
+    wal: Type.Integer({ description: 'bytes of its write-ahead log' }),
+    shm: Type.Integer(),
+    total: Type.Integer(),
+    growth: GrowthView
+  }), Type.Null()], { description: 'the SQLite read models on disk; null with a PostgreSQL read model' })
+})
+
 export const Overview = Type.Object({
   instance: Type.Object({
     version: Type.String(),
     roles: Type.Array(Type.String()),
     authMode: Type.String(),
     startedAt: Type.String(),
-    nats: Type.Object({ connected: Type.Boolean(), server: Type.String(), version: Type.String() })
+    nats: Type.Object({ connected: Type.Boolean(), server: Type.String(), version: Type.String() }),
+    durability: DurabilityView
   }),
+  storage: StorageView,
   streams: Type.Array(StreamView),
   consumers: Type.Array(ConsumerView),
   projections: Type.Array(ProjectionView),
