@@ -52,7 +52,7 @@ t.test('each message type becomes a collected event the searches return with its
 
   // the event itself: v2, on the user's subject, the message type and the times kept
   const stored = decodeEvent(await runtime.jsm.streams.getMessage('COLLECT', { seq: 1 }))
-  t.match(stored, { type: 'collect.event.received', version: 2, natsSubject: 'collect.user.ann.Order Completed'.replace(' ', ' '), source: '/jetway/collect/v1' })
+  t.match(stored, { type: 'collect.event.received', version: 2, natsSubject: 'collect.user.ann.Order%20Completed', source: '/jetway/collect/v1' })
   t.match(stored.data, { sdk: { type: 'track', timestamp: '2024-03-01T10:00:00.123Z', sent_at: null } })
 })
 
