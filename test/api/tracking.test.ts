@@ -51,7 +51,7 @@ t.test('each message type becomes a collected event the searches return with its
   t.match(anon, [{ event_id: 'm-anon', user_id: 'anon-2', anonymous_id: 'anon-2', event: 'Viewed' }])
 
   // the event itself: v2, on the user's subject, the message type and the times kept
-  const stored = decodeEvent(await runtime.jsm.streams.getMessage('COLLECT', { seq: 1 }))
+  const stored = decodeEvent((await runtime.jsm.streams.getMessage('COLLECT', { seq: 1 }))!)
   t.match(stored, { type: 'collect.event.received', version: 2, natsSubject: 'collect.user.ann.Order%20Completed', source: '/jetway/collect/v1' })
   t.match(stored.data, { sdk: { type: 'track', timestamp: '2024-03-01T10:00:00.123Z', sent_at: null } })
 })
@@ -108,7 +108,7 @@ t.test('write keys: Basic user or writeKey in the body; none or an unknown one i
   t.equal((await post(app, '/v1/track', { ...msg, messageId: 'k2' }, { authorization: `Basic ${Buffer.from(KEY).toString('base64')}` })).statusCode, 200, 'encoded without the colon')
   t.equal((await post(app, '/v1/batch', { batch: [{ type: 'track', ...msg, messageId: 'k3' }], writeKey: KEY })).statusCode, 200)
   t.equal((await post(app, '/v1/track', { ...msg, messageId: 'k4', writeKey: 'other-key-1' })).statusCode, 200)
-  const stored = decodeEvent(await runtime.jsm.streams.getMessage('COLLECT', { seq: 1 }))
+  const stored = decodeEvent((await runtime.jsm.streams.getMessage('COLLECT', { seq: 1 }))!)
   t.match(stored.actor, /^write-key:[0-9a-f]{8}$/, 'the actor names the key by a hash')
   t.notMatch(JSON.stringify(stored), KEY, 'the key is stored nowhere in the event')
 })
