@@ -13,7 +13,7 @@ import type { SdkMessage } from '../schema/api/tracking.js'
 //   event           track: `event`; page/screen: `page:<name>` / `screen:<name>` (without a
 //                   name: `page` / `screen`); identify, group, alias: the type
 //   parameters      track, page, screen: `properties`; identify: `traits`;
-//                   group: `{groupId, ...traits}`; alias: `{previousId}`
+//                   group: `traits` and its `groupId`; alias: `{previousId}`
 //   event_datetime  Segment's clock-skew correction: the message's timestamp (else its
 //                   originalTimestamp) + (receivedAt − sentAt) when it has a sentAt (its own,
 //                   else the batch's); without a sentAt the timestamp as sent; without a
@@ -86,7 +86,7 @@ function parametersOf (type: SdkMessageType, m: SdkMessage): [string, Parameters
   const o = m as { properties?: Parameters, traits?: Parameters, groupId?: string | number, previousId?: string | number }
   switch (type) {
     case 'identify': return ['traits', o.traits ?? null]
-    case 'group': return ['traits', { groupId: o.groupId, ...o.traits } as Parameters]
+    case 'group': return ['traits', { ...o.traits, groupId: o.groupId } as Parameters]
     case 'alias': return ['previousId', { previousId: o.previousId } as Parameters]
     default: return ['properties', o.properties ?? null]
   }

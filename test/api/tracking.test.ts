@@ -42,7 +42,7 @@ t.test('each message type becomes a collected event the searches return with its
     { event_id: 'm-page', event: 'page:Pricing', user_id: 'ann', event_datetime: '2024-03-01T10:00:02.000000Z', parameters: { url: 'https://example.com/pricing' } },
     { event_id: 'm-page-unnamed', event: 'page', user_id: 'ann', event_datetime: '2024-03-01T10:00:03.000000Z', parameters: null },
     { event_id: 'm-screen', event: 'screen:Home', user_id: 'ann', event_datetime: '2024-03-01T10:00:04.000000Z', parameters: null },
-    { event_id: 'm-group', event: 'group', user_id: 'ann', event_datetime: '2024-03-01T10:00:05.000000Z', parameters: { groupId: 'acme', plan: 'pro' } },
+    { event_id: 'm-group', event: 'group', user_id: 'ann', event_datetime: '2024-03-01T10:00:05.000000Z', parameters: { plan: 'pro', groupId: 'acme' } },
     { event_id: 'm-alias', event: 'alias', user_id: 'ann', event_datetime: '2024-03-01T10:00:06.000000Z', parameters: { previousId: 'anon-1' } }
   ])
   // the seed's filters work on them

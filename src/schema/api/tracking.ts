@@ -37,7 +37,7 @@ export const PageMessage = message('page', { name: Type.Optional(Type.String({ m
   'page: the event `page:<name>` (`page` without a name), `properties` its parameters')
 export const ScreenMessage = message('screen', { name: Type.Optional(Type.String({ maxLength: 200, pattern: NAME_PATTERN })), properties: Type.Optional(Parameters) },
   'screen: the event `screen:<name>` (`screen` without a name), `properties` its parameters')
-export const GroupMessage = message('group', { groupId: OtherId, traits: Type.Optional(Parameters) }, 'group: the event `group`, parameters `{groupId, ...traits}`')
+export const GroupMessage = message('group', { groupId: OtherId, traits: Type.Optional(Parameters) }, 'group: the event `group`, `traits` and its `groupId` the parameters')
 export const AliasMessage = message('alias', { previousId: OtherId }, 'alias: the event `alias`, parameters `{previousId}`')
 
 export const MessageSchemas = {
