@@ -2,6 +2,7 @@
 // request rate, from GET /api/admin/overview every few seconds.
 
 import { html, Badge, Empty, ErrorBanner, Spark, Table, Time, bytes, count, useApi, useNow } from '../lib/ui.js'
+import { ActivityCharts } from './activity.js'
 
 const REFRESH_MS = 3000
 
@@ -43,6 +44,8 @@ export function Overview () {
         <div class="card-note">${count(timers.pending)} timers armed</div>
       <//>
     </div>
+
+    <${ActivityCharts} />
 
     <h2>Streams</h2>
     ${streams.length === 0
