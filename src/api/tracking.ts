@@ -28,7 +28,8 @@ import { writeKeys } from './http/write-keys.js'
 // request without a known one is a 401; without keys, AUTH_MODE=off takes every request and
 // AUTH_MODE=jwt serves none of these routes. Segment's limits: 32 KB a message (over it, a
 // 400 naming the message), 500 KB a request (over it, 413). A bad message in a batch is
-// refused alone: the others are stored, and the 400 names each refused one.
+// refused alone: the others are stored and the 200 names each refused one (`success: false`);
+// a 4xx stores nothing, so only a batch refused whole is a 400.
 
 export interface TrackingOptions {
   runtime: Runtime
@@ -46,7 +47,8 @@ const validators = Object.fromEntries(SdkMessageTypes.map(t => [t, bodyValidator
   Record<SdkMessageType, ReturnType<typeof bodyValidator<typeof MessageSchemas[SdkMessageType]>>>
 const isType = (value: unknown): value is SdkMessageType => typeof value === 'string' && (SdkMessageTypes as readonly string[]).includes(value)
 
-type Outcome = { status: 'accepted' | 'duplicate', seq: number } | FieldError[]
+interface Stored { status: 'accepted' | 'duplicate', seq: number }
+type Outcome = Stored | FieldError[]
 
 export const tracking: FastifyPluginAsyncTypebox<TrackingOptions> = async (app, { runtime }) => {
   const { js, clock, config, log } = runtime
@@ -110,8 +112,8 @@ export const tracking: FastifyPluginAsyncTypebox<TrackingOptions> = async (app, 
       }
     }, async (request: FastifyRequest, reply: FastifyReply) => {
       const message = request.body as SdkMessage
-      const size = Buffer.byteLength(JSON.stringify(message))
-      if (size > MESSAGE_LIMIT) throw new JetwayError(ErrorCodes.validation, `the message is ${size} bytes, over the ${MESSAGE_LIMIT} a message may have`, [{ field: '(body)', message: tooLarge(size) }])
+      const tooBig = sizeError(message, '(body)')
+      if (tooBig !== undefined) throw new JetwayError(ErrorCodes.validation, `the message ${tooBig.message}`, [tooBig])
       const outcome = await collectMessage(request, type, message, { receivedAt: clock.now() })
       if (Array.isArray(outcome)) throw new JetwayError(ErrorCodes.validation, `invalid ${type} message: ${outcome.map(e => `${e.field} ${e.message}`).join('; ')}`, outcome)
       sendSeq(reply, 'COLLECT', outcome.seq)
@@ -120,7 +122,7 @@ export const tracking: FastifyPluginAsyncTypebox<TrackingOptions> = async (app, 
     })
   }
 
-  const batch = async (request: FastifyRequest, reply: FastifyReply): Promise<{ success: true }> => {
+  const batch = async (request: FastifyRequest, reply: FastifyReply): Promise<TrackingResponse> => {
     const body = request.body as BatchBody
     if (body.sentAt !== undefined && toMicroTime(body.sentAt) === undefined) {
       throw new JetwayError(ErrorCodes.validation, 'invalid batch: sentAt must be an ISO 8601 date-time', [{ field: 'sentAt', message: 'must be an ISO 8601 date-time' }])
@@ -128,8 +130,8 @@ export const tracking: FastifyPluginAsyncTypebox<TrackingOptions> = async (app, 
     const env: Envelope = { receivedAt: clock.now(), sentAt: body.sentAt, context: body.context, integrations: body.integrations }
     const outcomes = await mapLimit(body.batch, BATCH_IN_FLIGHT, async (raw, i): Promise<Outcome> => {
       const at = `batch.${i}`
-      const size = Buffer.byteLength(JSON.stringify(raw) ?? 'null')
-      if (size > MESSAGE_LIMIT) return [{ field: at, message: tooLarge(size) }]
+      const tooBig = sizeError(raw, at)
+      if (tooBig !== undefined) return [tooBig]
       const type = (raw as { type?: unknown } | null)?.type
       if (!isType(type)) return [{ field: `${at}.type`, message: `must be one of ${SdkMessageTypes.join(', ')}` }]
       const checked = validators[type](raw, at)
@@ -140,14 +142,22 @@ export const tracking: FastifyPluginAsyncTypebox<TrackingOptions> = async (app, 
     const maxSeq = Math.max(0, ...outcomes.map(o => Array.isArray(o) ? 0 : o.seq))
     if (maxSeq > 0) sendSeq(reply, 'COLLECT', maxSeq)
     const refused = outcomes.filter(o => Array.isArray(o))
-    if (refused.length > 0) {
-      const errors = refused.flat()
-      const stored = outcomes.length - refused.length
+    if (refused.length === 0) return { success: true }
+    const errors = refused.flat()
+    // a 4xx stores nothing: refused whole, the batch is a 400 naming each message; else the
+    // stored ones are answered 200 with the refused ones named, as /api/collect/batch does
+    if (refused.length === outcomes.length) {
       throw new JetwayError(ErrorCodes.validation,
-        `${refused.length} of ${outcomes.length} messages refused (${errors.slice(0, 3).map(e => `${e.field} ${e.message}`).join('; ')}${errors.length > 3 ? '; …' : ''}); ` +
-        `the other ${stored} ${stored === 1 ? 'was' : 'were'} stored`, errors)
+        `every message refused: ${errors.slice(0, 3).map(e => `${e.field} ${e.message}`).join('; ')}${errors.length > 3 ? '; …' : ''}`, errors)
     }
-    return { success: true }
+    const stored = outcomes.filter((o): o is Stored => !Array.isArray(o))
+    return {
+      success: false,
+      accepted: stored.filter(o => o.status === 'accepted').length,
+      duplicates: stored.filter(o => o.status === 'duplicate').length,
+      rejected: refused.length,
+      errors
+    }
   }
   const batchRoute = {
     config: { ...FAILURE, ...openapiDocs({ body: BatchBodyDoc }) },
@@ -164,6 +174,15 @@ export const tracking: FastifyPluginAsyncTypebox<TrackingOptions> = async (app, 
   app.post('/v1/import', { ...batchRoute, schema: { ...batchRoute.schema, summary: 'The same as /v1/batch (Segment\'s historical import)' } }, batch)
 }
 
-function tooLarge (size: number): string {
-  return `is ${size.toLocaleString('en-US')} bytes of JSON; a message may have at most 32 KB (${MESSAGE_LIMIT.toLocaleString('en-US')} bytes)`
+/** Segment's 32 KB a message, in bytes of its JSON; JSON nested past JSON.stringify's stack cannot be stored either. */
+function sizeError (message: unknown, field: string): FieldError | undefined {
+  let size: number
+  try {
+    size = Buffer.byteLength(JSON.stringify(message) ?? 'null')
+  } catch (err) {
+    if (!(err instanceof RangeError)) throw err
+    return { field, message: 'is nested too deeply to store' }
+  }
+  if (size <= MESSAGE_LIMIT) return undefined
+  return { field, message: `is ${size.toLocaleString('en-US')} bytes of JSON; a message may have at most 32 KB (${MESSAGE_LIMIT.toLocaleString('en-US')} bytes)` }
 }

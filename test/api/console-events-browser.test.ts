@@ -150,7 +150,7 @@ t.test('Events: search with filters, page by cursor, open an event, follow live;
     await page.locator('tr[data-event-id="sdk-track"]').getByRole('button', { name: 'Checkout Started' }).click()
     await page.locator('tr.detail [data-field="context"]').waitFor()
     await page.setViewportSize({ width: 1280, height: 1300 })
-    await page.evaluate(() => { window.scrollTo(0, 0) })
+    await page.evaluate('window.scrollTo(0, 0)')
     await shot(page, 'events', true)
     await page.setViewportSize({ width: 1280, height: 900 })
     await page.locator('select[name="limit"]').selectOption('100')

@@ -1,6 +1,7 @@
 import { Type, type Static, type TObject, type TProperties, type TSchema } from '@sinclair/typebox'
 import { FreeObject, Parameters, SdkMessageTypes, type SdkMessageType } from '../events/collect.js'
 import { EventId, EventName, NAME_PATTERN, UserId } from './fields.js'
+import { FieldError } from './problem.js'
 
 // HTTP bodies of the Segment HTTP tracking API, which RudderStack's SDKs speak too: POST
 // /v1/track, /v1/identify, /v1/page, /v1/screen, /v1/group, /v1/alias take one message;
@@ -74,4 +75,15 @@ export const BatchBodyDoc = Type.Object({
   })
 }, { additionalProperties: true })
 
-export const TrackingResponse = Type.Object({ success: Type.Literal(true) })
+/**
+ * `{"success": true}`, Segment's answer, when every message was stored (or was stored before);
+ * a batch that stored some and refused others says which, as /api/collect/batch does.
+ */
+export const TrackingResponse = Type.Object({
+  success: Type.Boolean({ description: 'true when no message was refused' }),
+  accepted: Type.Optional(Type.Integer({ description: 'a batch with refused messages: how many were stored' })),
+  duplicates: Type.Optional(Type.Integer({ description: '… how many had been stored before (the same user and messageId)' })),
+  rejected: Type.Optional(Type.Integer({ description: '… how many were refused' })),
+  errors: Type.Optional(Type.Array(FieldError, { description: '… why: each names its message, `batch.<index>`' }))
+})
+export type TrackingResponse = Static<typeof TrackingResponse>
