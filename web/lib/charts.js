@@ -59,7 +59,7 @@ export function MinuteChart ({ from, series, label, empty = 'Nothing in the last
   const bar = Math.max(1, slot - (slot > 4 ? 1 : 0))
   const y = v => TOP + plotH - (v / top) * plotH
   const all = totals.reduce((a, b) => a + b, 0)
-  const ticks = [0, top / 2, top]
+  const ticks = Number.isInteger(top / 2) ? [0, top / 2, top] : [0, top]
 
   return html`<figure class="chart" ref=${ref}>
     <svg width=${width} height=${HEIGHT} role="img" aria-label=${`${label}: ${count(all)} in the last hour`}>
