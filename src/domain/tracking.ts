@@ -1,6 +1,6 @@
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { FieldError } from '../lib/errors.js'
-import { toMicroTime } from '../lib/time.js'
+import { microTimeOf, toMicroTime } from '../lib/time.js'
 import { EventName, Parameters, type CollectEventReceivedV2, type SdkMessageType } from '../schema/events/collect.js'
 import type { SdkMessage } from '../schema/api/tracking.js'
 
@@ -60,7 +60,7 @@ export function toCollectEventV2 (type: SdkMessageType, m: SdkMessage, env: Enve
     user_id: userId,
     parameters,
     event_datetime: time,
-    received_at: toMicroTime(env.receivedAt.toISOString())!,
+    received_at: microTimeOf(env.receivedAt),
     anonymous_id: nonEmpty(m.anonymousId) ?? null,
     context,
     integrations,
@@ -96,7 +96,7 @@ function parametersOf (type: SdkMessageType, m: SdkMessage): [string, Parameters
 function eventTimeOf (m: SdkMessage, env: Envelope): string | FieldError[] {
   const field = m.timestamp !== undefined ? 'timestamp' : 'originalTimestamp'
   const sent = m.timestamp ?? m.originalTimestamp
-  if (sent === undefined) return toMicroTime(env.receivedAt.toISOString())!
+  if (sent === undefined) return microTimeOf(env.receivedAt)
   const original = toMicroTime(sent)
   if (original === undefined) return [{ field, message: 'must be an ISO 8601 date-time' }]
   const sentAtText = m.sentAt ?? env.sentAt
