@@ -4,6 +4,7 @@
 // events pour in.
 //   EVENTS (default 30000) events per phase; CONNECTIONS (default 64) for single POSTs.
 import { randomUUID } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import autocannon from 'autocannon'
 import { Pool } from 'undici'
 import { pino } from 'pino'
@@ -92,6 +93,7 @@ export async function ingestBench (opts: IngestOptions = {}): Promise<Figure[]> 
       // 3. batches of 500 over 8 connections
       const pool = new Pool(service.url, { connections: 8 })
       const batches = Math.ceil(EVENTS * 2 / 500)
+      const cpu0 = cpuOf(service.child.pid)
       const t0 = performance.now()
       let accepted = 0
       await mapLimit(Array.from({ length: batches }, (_, b) => b), 8, async b => {
@@ -101,11 +103,13 @@ export async function ingestBench (opts: IngestOptions = {}): Promise<Figure[]> 
         accepted += body.accepted
       })
       const batchRate = accepted / ((performance.now() - t0) / 1000)
+      const batchCpu = (cpuOf(service.child.pid) - cpu0) / accepted
 
       // 4. the analytics SDKs' /v1/batch, 100 messages a request (Segment's and RudderStack's
       // Node SDKs send up to flushAt at once) over 8 connections, as analytics-node sends them:
       // track messages with a messageId, timestamp and context, the batch's sentAt
       const sdkRequests = Math.ceil(EVENTS * 2 / 100)
+      const cpu1 = cpuOf(service.child.pid)
       const s1 = performance.now()
       let stored = 0
       await mapLimit(Array.from({ length: sdkRequests }, (_, b) => b), 8, async b => {
@@ -125,6 +129,7 @@ export async function ingestBench (opts: IngestOptions = {}): Promise<Figure[]> 
         if (r.statusCode === 200 && body.success) stored += batch.length
       })
       const sdkRate = stored / ((performance.now() - s1) / 1000)
+      const sdkCpu = (cpuOf(service.child.pid) - cpu1) / stored
       await pool.close()
 
       lags.sort((a, b) => a - b)
@@ -133,6 +138,9 @@ export async function ingestBench (opts: IngestOptions = {}): Promise<Figure[]> 
       console.log(`HTTP POST /api/collect (${CONNECTIONS} connections):    ${fmt(singleRate)} events/s  = ${fmt(singleRate / rawRate, 2)} of raw; non-2xx/errors: ${non2xx}`)
       console.log(`HTTP POST /api/collect/batch (500/batch, 8 conns):  ${fmt(batchRate)} events/s  = ${fmt(batchRate / rawRate, 2)} of raw`)
       console.log(`HTTP POST /v1/batch (SDK messages, 100/batch, 8 conns): ${fmt(sdkRate)} events/s  = ${fmt(sdkRate / rawRate, 2)} of raw; stored ${fmt(stored)} of ${fmt(sdkRequests * 100)}`)
+      // CPU time of the service process (HTTP and projection threads) per event stored: what a
+      // path costs, whatever else shares the machine
+      if (Number.isFinite(batchCpu) && Number.isFinite(sdkCpu)) console.log(`service CPU per event: /api/collect/batch ${fmt(batchCpu, 1)} µs, /v1/batch ${fmt(sdkCpu, 1)} µs`)
       console.log(`single POST latency: p50 ${single.latency.p50} ms, p99 ${single.latency.p99} ms`)
       console.log(`projection lag (write answered -> readable), ${lags.length} probes: p50 ${fmt(percentile(lags, 0.5), 1)} ms, p99 ${fmt(percentile(lags, 0.99), 1)} ms, max ${fmt(lags.at(-1) ?? NaN, 1)} ms`)
       const rawLimit = `${fmt(rawRate)}/s raw JetStream publish`
@@ -150,6 +158,19 @@ export async function ingestBench (opts: IngestOptions = {}): Promise<Figure[]> 
     await data.remove()
   }
 }
+
+/** CPU time (user + system) a process has used, in µs, from /proc (NaN where there is none). */
+function cpuOf (pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid ?? 0}/stat`, 'utf8').split(') ')[1]!.split(' ')
+    // utime and stime, fields 14 and 15 of stat (11 and 12 after the command), in clock ticks
+    return (Number(fields[11]) + Number(fields[12])) * 1_000_000 / CLOCK_TICKS
+  } catch {
+    return NaN
+  }
+}
+/** USER_HZ: 100 on Linux wherever Node runs */
+const CLOCK_TICKS = 100
 
 if (isMain(import.meta.url)) {
   report(await ingestBench({ events: Number(process.env.EVENTS ?? 30_000), connections: Number(process.env.CONNECTIONS ?? 64) }))
