@@ -5,10 +5,9 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { BatchBody, BatchBodyDoc, MessageSchemas, TrackingResponse, type SdkMessage } from '../schema/api/tracking.js'
 import { SdkMessageTypes, type SdkMessageType } from '../schema/events/collect.js'
 import { Events } from '../schema/events/index.js'
-import { toCollectEventV2, type Envelope } from '../domain/tracking.js'
+import { envelopeOf, toCollectEventV2, type Envelope } from '../domain/tracking.js'
 import { ErrorCodes, JetwayError, type FieldError } from '../lib/errors.js'
 import { mapLimit } from '../lib/concurrency.js'
-import { toMicroTime } from '../lib/time.js'
 import type { Runtime } from '../runtime.js'
 import { appendCollected, BATCH_IN_FLIGHT } from './collect.js'
 import { sendSeq } from './http/consistency.js'
@@ -124,10 +123,8 @@ export const tracking: FastifyPluginAsyncTypebox<TrackingOptions> = async (app, 
 
   const batch = async (request: FastifyRequest, reply: FastifyReply): Promise<TrackingResponse> => {
     const body = request.body as BatchBody
-    if (body.sentAt !== undefined && toMicroTime(body.sentAt) === undefined) {
-      throw new JetwayError(ErrorCodes.validation, 'invalid batch: sentAt must be an ISO 8601 date-time', [{ field: 'sentAt', message: 'must be an ISO 8601 date-time' }])
-    }
-    const env: Envelope = { receivedAt: clock.now(), sentAt: body.sentAt, context: body.context, integrations: body.integrations }
+    const env = envelopeOf({ receivedAt: clock.now(), sentAt: body.sentAt, context: body.context, integrations: body.integrations })
+    if (Array.isArray(env)) throw new JetwayError(ErrorCodes.validation, `invalid batch: ${env.map(e => `${e.field} ${e.message}`).join('; ')}`, env)
     const outcomes = await mapLimit(body.batch, BATCH_IN_FLIGHT, async (raw, i): Promise<Outcome> => {
       const at = `batch.${i}`
       const tooBig = sizeError(raw, at)
