@@ -1,8 +1,10 @@
-// npm run bench:ingest — HTTP ingest rates beside the raw JetStream publish rate of the same
-// client library, measured in the same run so their ratios hold on a noisy machine; and the
-// projection lag while single events pour in.
+// npm run bench:ingest — HTTP ingest rates (single events, the seed's batches, the analytics
+// SDKs' /v1/batch) beside the raw JetStream publish rate of the same client library, measured
+// in the same run so their ratios hold on a noisy machine; and the projection lag while single
+// events pour in.
 //   EVENTS (default 30000) events per phase; CONNECTIONS (default 64) for single POSTs.
 import { randomUUID } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import autocannon from 'autocannon'
 import { Pool } from 'undici'
 import { pino } from 'pino'
@@ -91,6 +93,7 @@ export async function ingestBench (opts: IngestOptions = {}): Promise<Figure[]> 
       // 3. batches of 500 over 8 connections
       const pool = new Pool(service.url, { connections: 8 })
       const batches = Math.ceil(EVENTS * 2 / 500)
+      const cpu0 = cpuOf(service.child.pid)
       const t0 = performance.now()
       let accepted = 0
       await mapLimit(Array.from({ length: batches }, (_, b) => b), 8, async b => {
@@ -100,6 +103,33 @@ export async function ingestBench (opts: IngestOptions = {}): Promise<Figure[]> 
         accepted += body.accepted
       })
       const batchRate = accepted / ((performance.now() - t0) / 1000)
+      const batchCpu = (cpuOf(service.child.pid) - cpu0) / accepted
+
+      // 4. the analytics SDKs' /v1/batch, 100 messages a request (Segment's and RudderStack's
+      // Node SDKs send up to flushAt at once) over 8 connections, as analytics-node sends them:
+      // track messages with a messageId, timestamp and context, the batch's sentAt
+      const sdkRequests = Math.ceil(EVENTS * 2 / 100)
+      const cpu1 = cpuOf(service.child.pid)
+      const s1 = performance.now()
+      let stored = 0
+      await mapLimit(Array.from({ length: sdkRequests }, (_, b) => b), 8, async b => {
+        const sentAt = new Date().toISOString()
+        const batch = Array.from({ length: 100 }, (_, i) => ({
+          type: 'track',
+          userId: `user-${i % 100}`,
+          event: 'Order Completed',
+          properties: { order_id: `o-${b}-${i}`, currency: 'KRW', price: 10 },
+          messageId: `sdk-${b}-${i}`,
+          timestamp: sentAt,
+          context: { library: { name: '@segment/analytics-node', version: '3.1.0' } },
+          integrations: {}
+        }))
+        const r = await pool.request({ path: '/v1/batch', method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ batch, sentAt }) })
+        const body = await r.body.json() as { success: boolean }
+        if (r.statusCode === 200 && body.success) stored += batch.length
+      })
+      const sdkRate = stored / ((performance.now() - s1) / 1000)
+      const sdkCpu = (cpuOf(service.child.pid) - cpu1) / stored
       await pool.close()
 
       lags.sort((a, b) => a - b)
@@ -107,12 +137,17 @@ export async function ingestBench (opts: IngestOptions = {}): Promise<Figure[]> 
       console.log(`raw JetStream publish (nats.js, ${IN_FLIGHT} in flight): ${fmt(rawRate)} events/s`)
       console.log(`HTTP POST /api/collect (${CONNECTIONS} connections):    ${fmt(singleRate)} events/s  = ${fmt(singleRate / rawRate, 2)} of raw; non-2xx/errors: ${non2xx}`)
       console.log(`HTTP POST /api/collect/batch (500/batch, 8 conns):  ${fmt(batchRate)} events/s  = ${fmt(batchRate / rawRate, 2)} of raw`)
+      console.log(`HTTP POST /v1/batch (SDK messages, 100/batch, 8 conns): ${fmt(sdkRate)} events/s  = ${fmt(sdkRate / rawRate, 2)} of raw; stored ${fmt(stored)} of ${fmt(sdkRequests * 100)}`)
+      // CPU time of the service process (HTTP and projection threads) per event stored: what a
+      // path costs, whatever else shares the machine
+      if (Number.isFinite(batchCpu) && Number.isFinite(sdkCpu)) console.log(`service CPU per event: /api/collect/batch ${fmt(batchCpu, 1)} µs, /v1/batch ${fmt(sdkCpu, 1)} µs`)
       console.log(`single POST latency: p50 ${single.latency.p50} ms, p99 ${single.latency.p99} ms`)
       console.log(`projection lag (write answered -> readable), ${lags.length} probes: p50 ${fmt(percentile(lags, 0.5), 1)} ms, p99 ${fmt(percentile(lags, 0.99), 1)} ms, max ${fmt(lags.at(-1) ?? NaN, 1)} ms`)
       const rawLimit = `${fmt(rawRate)}/s raw JetStream publish`
       return [
         { figure: 'HTTP single-event ingest ÷ raw JetStream publish', value: `${fmt(singleRate)}/s`, limit: rawLimit, ratio: singleRate / rawRate, goal: '≥ 0.5', met: singleRate / rawRate >= 0.5 && non2xx === 0 },
         { figure: 'HTTP batch ingest (500 per request) ÷ raw publish', value: `${fmt(batchRate)}/s`, limit: rawLimit, ratio: batchRate / rawRate, goal: '≥ 0.85', met: batchRate / rawRate >= 0.85 },
+        { figure: 'SDK /v1/batch ingest (100 per request) ÷ raw publish', value: `${fmt(sdkRate)}/s`, limit: rawLimit, ratio: sdkRate / rawRate, goal: '≥ 0.85', met: sdkRate / rawRate >= 0.85 && stored === sdkRequests * 100 },
         { figure: 'projection lag while ingesting single events, p99', value: `${fmt(percentile(lags, 0.99), 1)} ms`, limit: `at ${fmt(singleRate)}/s`, goal: '≤ 250 ms', met: percentile(lags, 0.99) <= 250 }
       ]
     } finally {
@@ -123,6 +158,19 @@ export async function ingestBench (opts: IngestOptions = {}): Promise<Figure[]> 
     await data.remove()
   }
 }
+
+/** CPU time (user + system) a process has used, in µs, from /proc (NaN where there is none). */
+function cpuOf (pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid ?? 0}/stat`, 'utf8').split(') ')[1]!.split(' ')
+    // utime and stime, fields 14 and 15 of stat (11 and 12 after the command), in clock ticks
+    return (Number(fields[11]) + Number(fields[12])) * 1_000_000 / CLOCK_TICKS
+  } catch {
+    return NaN
+  }
+}
+/** USER_HZ: 100 on Linux wherever Node runs */
+const CLOCK_TICKS = 100
 
 if (isMain(import.meta.url)) {
   report(await ingestBench({ events: Number(process.env.EVENTS ?? 30_000), connections: Number(process.env.CONNECTIONS ?? 64) }))

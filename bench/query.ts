@@ -30,14 +30,14 @@ export async function queryBench (opts: QueryOptions = {}): Promise<Figure[]> {
     const file = join(data.path, 'jetway.db')
     await (await openDatabase(file)).destroy()
     const sqlite = new SQLite(file)
-    const insert = sqlite.prepare('INSERT INTO collect_events VALUES (?, ?, ?, ?, ?, ?, ?)')
+    const insert = sqlite.prepare('INSERT INTO collect_events (seq, event_id, user_id, event, event_datetime, parameters, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
     sqlite.transaction(() => {
       for (let i = 1; i <= EVENTS; i++) {
         const t = new Date(Date.UTC(2024, 0, 1) + i * 1000).toISOString().replace('Z', '000Z')
         insert.run(FILLED_SEQ + i, `e-${i}`, `user-${i % USERS}`, i % 3 === 0 ? 'purchase' : 'view', t, JSON.stringify({ order_id: `o-${i}`, currency: 'KRW', price: i % 997 }), t)
       }
     })()
-    const query = sqlite.prepare(`SELECT seq, event_id, event, user_id, event_datetime, parameters FROM collect_events
+    const query = sqlite.prepare(`SELECT seq, event_id, event, user_id, event_datetime, parameters, anonymous_id, context, integrations FROM collect_events
       WHERE user_id = ? ORDER BY event_datetime, seq LIMIT 101`)
     const sqlTimes: number[] = []
     for (let i = 0; i < REQUESTS; i++) {

@@ -9,6 +9,7 @@ import { validatorCompiler } from './api/http/validation.js'
 import { buildAuth } from './api/http/auth.js'
 import { health } from './api/health.js'
 import { collect } from './api/collect.js'
+import { tracking } from './api/tracking.js'
 import { jobs } from './api/jobs.js'
 import { meetings } from './api/meetings.js'
 import { taskRoutes } from './api/task-routes.js'
@@ -68,6 +69,7 @@ export async function buildApp (runtime: Runtime, opts: { onRoute?: (route: Rout
   await app.register(health, { runtime })
   if (auth !== undefined) {
     await app.register(collect, { runtime, auth })
+    await app.register(tracking, { runtime })
     await app.register(jobs, { runtime, auth })
     await app.register(meetings, { runtime, auth })
     await app.register(taskRoutes, { runtime, auth })

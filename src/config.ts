@@ -33,6 +33,8 @@ export interface Config {
   bodyLimit: number
   readWaitMs: number
   jobs: { timeoutMs: number, simulator: boolean, intakeKey: string | undefined }
+  /** COLLECT_WRITE_KEYS: the keys the analytics SDK routes (/v1/*) take; empty: none set */
+  collect: { writeKeys: string[] }
   sseHeartbeatMs: number
   sse: { maxConnections: number, maxPerUser: number, maxBufferedBytes: number }
   /** stream messages a read model may lag while /readyz answers 200 */
@@ -148,6 +150,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   } catch (err) {
     throw new ConfigError(`invalid configuration:\n  ${(err as Error).message}`)
   }
+  const writeKeys = writeKeysOf(e.COLLECT_WRITE_KEYS)
   const dataDir = resolve(e.DATA_DIR ?? './data')
   const rateWindowMs = parseDuration(e.RATE_LIMIT_WINDOW ?? '1m')!
   if (rateWindowMs < 1000) throw new ConfigError('invalid configuration:\n  RATE_LIMIT_WINDOW must be at least 1s')
@@ -183,6 +186,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
       simulator: (e.JOB_SIMULATOR ?? (e.NATS_URL === undefined ? 'on' : 'off')) === 'on',
       intakeKey: e.INTAKE_KEY
     },
+    collect: { writeKeys },
     sseHeartbeatMs: parseDuration(e.SSE_HEARTBEAT ?? '15s')!,
     sse: {
       maxConnections: Number(e.SSE_MAX_CONNECTIONS ?? 20_000),
@@ -231,6 +235,22 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     corsOrigins: (e.CORS_ORIGINS ?? '').split(',').map(o => o.trim()).filter(o => o !== ''),
     hstsMaxAgeS: e.HSTS_MAX_AGE === undefined ? undefined : Math.floor(parseDuration(e.HSTS_MAX_AGE)! / 1000)
   }
+}
+
+/**
+ * COLLECT_WRITE_KEYS, comma-separated: each 8–256 printable ASCII characters without a space,
+ * comma or colon (an HTTP Basic user name ends at the first colon). The message names the key
+ * by its position, never by its text.
+ */
+function writeKeysOf (text: string | undefined): string[] {
+  if (text === undefined) return []
+  const keys = text.split(',').map(k => k.trim())
+  for (const [i, key] of keys.entries()) {
+    if (!/^[\x21-\x7E]{8,256}$/.test(key) || key.includes(':')) {
+      throw new ConfigError(`invalid configuration:\n  COLLECT_WRITE_KEYS: key ${i + 1} of ${keys.length} is not 8 to 256 printable ASCII characters without spaces, commas or colons`)
+    }
+  }
+  return [...new Set(keys)]
 }
 
 /** TRUST_PROXY as Fastify's trustProxy takes it; a list must name addresses, CIDRs or ranges proxy-addr knows. */

@@ -88,3 +88,12 @@ t.test('WORKER_ACK_WAIT: unset keeps each consumer\'s declared ack_wait; set, ev
   t.throws(() => loadConfig({ WORKER_ACK_WAIT: 'soon' }), /WORKER_ACK_WAIT=/)
   t.throws(() => loadConfig({ WORKER_ACK_WAIT: '500ms' }), /WORKER_ACK_WAIT must be at least 1.5s/)
 })
+
+t.test('COLLECT_WRITE_KEYS: none by default; a list; a bad key named by its place, never by its text', async t => {
+  t.same(loadConfig({}).collect.writeKeys, [])
+  t.same(loadConfig({ COLLECT_WRITE_KEYS: ' key-one-123, key-two-456 ,key-one-123' }).collect.writeKeys, ['key-one-123', 'key-two-456'])
+  for (const value of ['short', 'good-key-1,has space in', 'good-key-1,', 'user:password-like']) {
+    const err = t.throws(() => loadConfig({ COLLECT_WRITE_KEYS: value }), { message: /COLLECT_WRITE_KEYS: key \d of \d/ }, value) as Error
+    for (const part of value.split(',').filter(p => p.length > 2)) t.notMatch(err.message, part.trim(), 'the key is not echoed')
+  }
+})

@@ -7,6 +7,7 @@ import { api, session, ApiError } from './lib/api.js'
 import { html, ErrorBanner } from './lib/ui.js'
 import { Overview } from './pages/overview.js'
 import { Tail } from './pages/tail.js'
+import { Events } from './pages/events.js'
 import { Jobs } from './pages/jobs.js'
 import { Meetings } from './pages/meetings.js'
 import { Tasks } from './pages/tasks.js'
@@ -16,6 +17,7 @@ import { Relay } from './pages/relay.js'
 const PAGES = [
   { path: 'overview', title: 'Overview', admin: true, page: Overview },
   { path: 'tail', title: 'Live tail', page: Tail },
+  { path: 'events', title: 'Events', page: Events },
   { path: 'jobs', title: 'Jobs', page: Jobs },
   { path: 'meetings', title: 'Meetings', page: Meetings },
   { path: 'tasks', title: 'Tasks', page: Tasks },

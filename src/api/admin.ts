@@ -10,10 +10,11 @@ import { countTimers } from '../projections/timers.js'
 import { recentMeetings } from '../projections/meetings.js'
 import { deliveryCounts } from '../projections/notifications.js'
 import {
-  ConsumerList, DeadLetterList, DeadLetterParams, DeadLetterQuery, MeetingSummaryList, Overview, RecentQuery, RelayRequestList, RelayRequestQuery,
+  Activity, ConsumerList, DeadLetterList, DeadLetterParams, DeadLetterQuery, MeetingSummaryList, Overview, RecentQuery, RelayRequestList, RelayRequestQuery,
   Replayed, StreamList, TriggerDeliveryList, TriggerDeliveryQuery
 } from '../schema/api/admin.js'
 import { listTriggers, recentRelayRequests } from '../projections/relay.js'
+import { collectedPerMinute } from '../projections/collect-events.js'
 import { recentTriggerDeliveries } from '../store/delivery-reader.js'
 import type { Runtime } from '../runtime.js'
 import type { Auth } from './http/auth.js'
@@ -113,6 +114,33 @@ export const admin: FastifyPluginAsyncTypebox<AdminOptions> = async (app, { runt
       requests: meter.rate(),
       sse: { connections: sseConnectionsOf(runtime).count },
       timers: { pending: await countTimers(db) }
+    }
+  })
+
+  app.get('/api/admin/activity', {
+    schema: { tags: ['admin'], summary: 'Per minute over the last hour: the events collected (the ten names collected most), and this instance\'s requests and errors', response: { 200: Activity } }
+  }, async () => {
+    const requests = meter.perMinute()
+    const first = requests.from.slice(0, 16)
+    const firstMs = Date.parse(`${first}:00Z`)
+    const minutes = requests.requests.length
+    const byEvent = new Map<string, number[]>()
+    for (const row of await collectedPerMinute(db, first)) {
+      const i = Math.round((Date.parse(`${row.minute}:00Z`) - firstMs) / 60_000)
+      if (i < 0 || i >= minutes) continue
+      let counts = byEvent.get(row.event)
+      if (counts === undefined) byEvent.set(row.event, counts = new Array<number>(minutes).fill(0))
+      counts[i]! += row.count
+    }
+    const sum = (counts: number[]): number => counts.reduce((a, b) => a + b, 0)
+    const ranked = [...byEvent].map(([event, counts]) => ({ event, counts, total: sum(counts) })).sort((a, b) => b.total - a.total || (a.event < b.event ? -1 : 1))
+    const top = ranked.slice(0, 10)
+    const other = new Array<number>(minutes).fill(0)
+    for (const s of ranked.slice(10)) s.counts.forEach((n, i) => { other[i]! += n })
+    return {
+      from: requests.from,
+      requests: { total: requests.requests, clientErrors: requests.clientErrors, serverErrors: requests.serverErrors },
+      collected: { series: top, other: { counts: other, total: sum(other), names: ranked.length - top.length }, total: ranked.reduce((n, s) => n + s.total, 0) }
     }
   })
 

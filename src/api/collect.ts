@@ -5,9 +5,10 @@ import {
   SearchQuery, SearchResponse, UserParams, type BatchItemResult
 } from '../schema/api/collect.js'
 import type { SearchResponse as SearchResult } from '../schema/api/collect.js'
-import { Events } from '../schema/events/index.js'
+import { Events, type EventData } from '../schema/events/index.js'
 import type { CollectEventReceived } from '../schema/events/collect.js'
-import { appendEvent, keyOf } from '../store/events.js'
+import { appendEvent, keyOf, type Appended } from '../store/events.js'
+import type { JetStreamClient } from '@nats-io/jetstream'
 import { Subjects } from '../store/subjects.js'
 import { ErrorCodes, JetwayError, type FieldError } from '../lib/errors.js'
 import { microTimeOf, toMicroTime } from '../lib/time.js'
@@ -29,7 +30,32 @@ export interface CollectOptions {
 
 const SEED_FAILURE = { problemExtras: { is_success: false } }
 const DUPLICATE_HEADER = 'jetway-duplicate'
-const BATCH_IN_FLIGHT = 256
+/** appends of one batch request in flight at once */
+export const BATCH_IN_FLIGHT = 256
+
+/**
+ * Appends one collected event (the seed's v1, or an SDK message's v2) on its user's subject.
+ * An event_id is unique per user: one user cannot suppress another's events by reusing an id.
+ * Inside the duplicate window JetStream drops a repeat (ack.duplicate); past it a repeat is
+ * appended again and the read model, unique on (user_id, event_id), keeps the first. A
+ * read-model look-up here would catch those too, but costs a third of the ingest rate.
+ */
+export async function appendCollected<D extends typeof Events.collectEventReceived | typeof Events.collectEventReceivedV2> (js: JetStreamClient, ev: {
+  def: D
+  data: EventData<D>
+  source: string
+  actor: string | undefined
+  correlationId: string
+  time: Date
+}): Promise<Appended> {
+  const data: CollectEventReceived = ev.data
+  return await appendEvent(js, {
+    ...ev,
+    subject: Subjects.collect(data.user_id, data.event),
+    about: data.user_id,
+    idempotencyKey: keyOf('collect', data.user_id, data.event_id)
+  })
+}
 
 /** The event a valid request becomes, or the fields that stop it. Pure. */
 export function toCollectEvent (input: CollectRequest, receivedAt: string): CollectEventReceived | FieldError[] {
@@ -57,17 +83,10 @@ export const collect: FastifyPluginAsyncTypebox<CollectOptions> = async (app, { 
     auth.requireUser(request, input.user_id)
     const data = toCollectEvent(input, microTimeOf(clock.now()))
     if (Array.isArray(data)) return data
-    // An event_id is unique per user: one user cannot suppress another's events by reusing an
-    // id. Inside the duplicate window JetStream drops a repeat (ack.duplicate); past it a repeat
-    // is appended again and the read model, unique on (user_id, event_id), keeps the first. A
-    // read-model look-up here would catch those too, but costs a third of the ingest rate.
-    const appended = await appendEvent(js, {
+    const appended = await appendCollected(js, {
       def: Events.collectEventReceived,
       data,
-      subject: Subjects.collect(data.user_id, data.event),
       source: '/jetway/collect',
-      about: data.user_id,
-      idempotencyKey: keyOf('collect', data.user_id, data.event_id),
       actor: auth.identity(request).userId,
       correlationId: request.id,
       time: clock.now()

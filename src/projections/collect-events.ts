@@ -1,11 +1,19 @@
 import type SQLite from 'better-sqlite3'
+import type { Kysely, Transaction } from 'kysely'
 import { Events } from '../schema/events/index.js'
+import type { Database } from '../schema/database.js'
 import { isEvent } from '../store/events.js'
 import type { Projection } from './projection.js'
 
 // Read model of seed 002's RDS table: one row per (user_id, event_id), forever (a later
 // duplicate, outside the stream's duplicate window, is ignored here). Two users may use the
-// same event_id. Searches: collect-search.ts.
+// same event_id. v1 events come from /api/collect, v2 from the analytics SDKs' /v1/* routes,
+// whose anonymousId, context and integrations fill three more columns. Searches:
+// collect-search.ts. Beside it, the events collected per minute and event name over the last
+// two hours (collect_minutes), for the console's chart.
+
+/** Minutes of counts kept: the chart shows one hour; the rest is slack for a lagging read. */
+export const MINUTES_KEPT = 120
 
 export const collectEvents: Projection = {
   name: 'collect-events',
@@ -13,16 +21,25 @@ export const collectEvents: Projection = {
   // 2: unique per (user_id, event_id), no longer per event_id; the replay restores the events
   // of a user whose event_id another user had used first
   version: 2,
-  tables: ['collect_events'],
+  tables: ['collect_events', 'collect_minutes'],
   // the hot path of ingest and catch-up: one prepared statement per connection, run per row
   // (Kysely built and compiled a 1000-row insert per batch: replay of 1M events 25.8k -> 29.6k/s)
-  async apply (_trx, events, sqlite) {
+  async apply (trx, events, sqlite) {
     const insert = insertOn(sqlite)
+    const perMinute = new Map<string, number>()
     for (const ev of events) {
-      if (!isEvent(ev, Events.collectEventReceived)) continue
-      const d = ev.data
-      insert.run(ev.seq, d.event_id, d.user_id, d.event, d.event_datetime, d.parameters === null ? null : JSON.stringify(d.parameters), d.received_at)
+      let d, sdk
+      if (isEvent(ev, Events.collectEventReceived)) d = ev.data
+      else if (isEvent(ev, Events.collectEventReceivedV2)) d = sdk = ev.data
+      else continue
+      const info = insert.run(ev.seq, d.event_id, d.user_id, d.event, d.event_datetime, d.parameters === null ? null : JSON.stringify(d.parameters), d.received_at,
+        sdk?.anonymous_id ?? null, sdk?.context == null ? null : JSON.stringify(sdk.context), sdk?.integrations == null ? null : JSON.stringify(sdk.integrations))
+      if (info.changes === 0) continue
+      // JSON text of [minute, event]: no separator that an event name could hold
+      const key = JSON.stringify([d.received_at.slice(0, 16), d.event])
+      perMinute.set(key, (perMinute.get(key) ?? 0) + 1)
     }
+    if (perMinute.size > 0) await countMinutes(trx, perMinute)
   }
 }
 
@@ -30,9 +47,34 @@ const inserts = new WeakMap<SQLite.Database, SQLite.Statement>()
 function insertOn (sqlite: SQLite.Database): SQLite.Statement {
   let insert = inserts.get(sqlite)
   if (insert === undefined) {
-    insert = sqlite.prepare(`INSERT INTO collect_events (seq, event_id, user_id, event, event_datetime, parameters, received_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (user_id, event_id) DO NOTHING`)
+    insert = sqlite.prepare(`INSERT INTO collect_events (seq, event_id, user_id, event, event_datetime, parameters, received_at, anonymous_id, context, integrations)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (user_id, event_id) DO NOTHING`)
     inserts.set(sqlite, insert)
   }
   return insert
+}
+
+/**
+ * Adds a batch's counts (one upsert per minute and event, a handful a batch) and drops the
+ * minutes older than MINUTES_KEPT before the newest one counted, so the table stays small
+ * whatever the stream holds; both in the batch's transaction, in portable SQL.
+ */
+async function countMinutes (trx: Transaction<Database>, perMinute: Map<string, number>): Promise<void> {
+  const rows = [...perMinute].map(([key, count]) => {
+    const [minute, event] = JSON.parse(key) as [string, string]
+    return { minute, event, count }
+  })
+  await trx.insertInto('collect_minutes').values(rows)
+    .onConflict(oc => oc.columns(['minute', 'event']).doUpdateSet(eb => ({ count: eb('collect_minutes.count', '+', eb.ref('excluded.count')) })))
+    .execute()
+  const newest = rows.reduce((max, r) => r.minute > max ? r.minute : max, '')
+  const cutoff = new Date(Date.parse(`${newest}:00Z`) - MINUTES_KEPT * 60_000).toISOString().slice(0, 16)
+  await trx.deleteFrom('collect_minutes').where('minute', '<', cutoff).execute()
+}
+
+export interface MinuteCount { minute: string, event: string, count: number }
+
+/** The counts of the minutes from `since` (YYYY-MM-DDTHH:MM) on. */
+export async function collectedPerMinute (db: Kysely<Database>, since: string): Promise<MinuteCount[]> {
+  return await db.selectFrom('collect_minutes').select(['minute', 'event', 'count']).where('minute', '>=', since).orderBy('minute').execute()
 }

@@ -31,6 +31,8 @@ export const Env = Type.Object({
   JOB_TIMEOUT: Type.Optional(Type.String({ pattern: DURATION })),
   JOB_SIMULATOR: Type.Optional(Type.Union([Type.Literal('on'), Type.Literal('off')])),
   INTAKE_KEY: Type.Optional(Type.String({ minLength: 8 })),
+  // checked in src/config.ts, whose message does not echo the keys
+  COLLECT_WRITE_KEYS: Type.Optional(Type.String({ description: 'write keys the analytics SDK routes (/v1/*) take, comma-separated' })),
   INTAKE_AUTH: Type.Optional(Type.Literal('token', { description: 'jwt mode without INTAKE_KEY: intake by service tokens only, on purpose' })),
   SSE_HEARTBEAT: Type.Optional(Type.String({ pattern: DURATION })),
   SSE_MAX_CONNECTIONS: Type.Optional(Type.String({ pattern: '^[1-9]\\d{0,6}$', description: 'open SSE responses per process' })),

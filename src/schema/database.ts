@@ -21,6 +21,20 @@ export interface CollectEventTable {
   /** JSON text, or null */
   parameters: string | null
   received_at: string
+  /** an SDK message's anonymousId (null for the seed's events) */
+  anonymous_id: string | null
+  /** an SDK message's context, JSON text (null for the seed's events) */
+  context: string | null
+  /** an SDK message's integrations, JSON text (null for the seed's events) */
+  integrations: string | null
+}
+
+/** Collected events per minute (of received_at) and event name: the console's chart. */
+export interface CollectMinuteTable {
+  /** YYYY-MM-DDTHH:MM, UTC */
+  minute: string
+  event: string
+  count: number
 }
 
 export interface JobTable {
@@ -200,6 +214,7 @@ export interface RelayTriggerTable {
 export interface Database {
   projection_checkpoints: ProjectionCheckpointTable
   collect_events: CollectEventTable
+  collect_minutes: CollectMinuteTable
   jobs: JobTable
   meetings: MeetingTable
   meeting_participants: MeetingParticipantTable

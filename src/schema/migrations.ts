@@ -255,5 +255,22 @@ export const migrations: Record<string, Migration> = {
       await db.schema.dropTable('collect_events').execute()
       await db.schema.alterTable('collect_events_0010').renameTo('collect_events').execute()
     }
+  },
+  '0011_collect_sdk_fields_and_minutes': {
+    // What an analytics SDK message carries besides the seed's fields (POST /v1/*), kept and
+    // returned by the searches: null for the seed's own events, whose answers stay as they were.
+    // And the collected events per minute and event name, for the console's chart, a few rows a
+    // minute kept for two hours (the projection prunes them): no scan of collect_events.
+    async up (db: Kysely<any>) {
+      await db.schema.alterTable('collect_events').addColumn('anonymous_id', 'text').execute()
+      await db.schema.alterTable('collect_events').addColumn('context', 'text').execute()
+      await db.schema.alterTable('collect_events').addColumn('integrations', 'text').execute()
+      await db.schema.createTable('collect_minutes')
+        .addColumn('minute', 'text', c => c.notNull())
+        .addColumn('event', 'text', c => c.notNull())
+        .addColumn('count', 'integer', c => c.notNull())
+        .addPrimaryKeyConstraint('collect_minutes_pk', ['minute', 'event'])
+        .execute()
+    }
   }
 }

@@ -19,6 +19,7 @@ import { approvalToken } from '../../src/lib/task-tokens.js'
 
 const SECRET = 'an-authz-matrix-secret-of-length'
 const TASK_SECRET = 'a-task-token-secret-of-32-characters!!'
+const WRITE_KEY = 'wk_authz_matrix_key'
 const WHO = ['none', 'expired', 'badSig', 'algNone', 'A', 'B', 'admin', 'service'] as const
 type Who = typeof WHO[number]
 type Row = [none: number, expired: number, badSig: number, algNone: number, A: number, B: number, admin: number, service: number]
@@ -57,6 +58,15 @@ const MATRIX: Record<string, Row> = {
   'POST /api/search': OWNER(200, 403),
   'GET /api/event': OWNER(200, 403),
   'GET /api/event/:user_id': OWNER(200, 403),
+  // the analytics SDKs' routes: the write key is the credential (any token, or none, beside it)
+  'POST /v1/track': ALL(200),
+  'POST /v1/identify': ALL(200),
+  'POST /v1/page': ALL(200),
+  'POST /v1/screen': ALL(200),
+  'POST /v1/group': ALL(200),
+  'POST /v1/alias': ALL(200),
+  'POST /v1/batch': ALL(200),
+  'POST /v1/import': ALL(200),
   // jobs: A's job; another user's is 403 (README: "a user subscribes only to their own jobs")
   'POST /noti/pub': OWNER(200, 403),
   'GET /noti/jobs/:eventId': OWNER(200, 403),
@@ -116,6 +126,7 @@ const MATRIX: Record<string, Row> = {
   'GET /api/jobs': USERS(200),
   'GET /api/tail': USERS(200),
   'GET /api/admin/overview': ADMIN(200),
+  'GET /api/admin/activity': ADMIN(200),
   'GET /api/admin/streams': ADMIN(200),
   'GET /api/admin/consumers': ADMIN(200),
   'GET /api/admin/dlq': ADMIN(200),
@@ -147,7 +158,7 @@ t.test('every route × every caller answers the status MATRIX says', async t => 
   const routes: RouteOptions[] = []
   const target = await httpTarget(t)
   const svc = await startService(t, {
-    env: { AUTH_MODE: 'jwt', JWT_SECRET: SECRET, TASK_TOKEN_SECRET: TASK_SECRET, RELAY_ALLOW: '127.0.0.1', OUTBOUND_TIMEOUT: '2s' },
+    env: { AUTH_MODE: 'jwt', JWT_SECRET: SECRET, TASK_TOKEN_SECRET: TASK_SECRET, RELAY_ALLOW: '127.0.0.1', OUTBOUND_TIMEOUT: '2s', COLLECT_WRITE_KEYS: WRITE_KEY },
     onRoute: route => { routes.push(route) },
     listen: 0
   })
@@ -203,6 +214,14 @@ t.test('every route × every caller answers the status MATRIX says', async t => 
     'POST /api/search': () => ({ method: 'POST', url: '/api/search', body: { user_id: 'alice' } }),
     'GET /api/event': () => ({ method: 'GET', url: '/api/event?user_id=alice' }),
     'GET /api/event/:user_id': () => ({ method: 'GET', url: '/api/event/alice' }),
+    'POST /v1/track': () => ({ method: 'POST', url: '/v1/track', body: { userId: 'alice', event: 'view', messageId: `m${n++}`, writeKey: WRITE_KEY } }),
+    'POST /v1/identify': () => ({ method: 'POST', url: '/v1/identify', body: { userId: 'alice', traits: {}, messageId: `m${n++}`, writeKey: WRITE_KEY } }),
+    'POST /v1/page': () => ({ method: 'POST', url: '/v1/page', body: { userId: 'alice', name: 'Home', messageId: `m${n++}`, writeKey: WRITE_KEY } }),
+    'POST /v1/screen': () => ({ method: 'POST', url: '/v1/screen', body: { anonymousId: 'a-1', messageId: `m${n++}`, writeKey: WRITE_KEY } }),
+    'POST /v1/group': () => ({ method: 'POST', url: '/v1/group', body: { userId: 'alice', groupId: 'g', messageId: `m${n++}`, writeKey: WRITE_KEY } }),
+    'POST /v1/alias': () => ({ method: 'POST', url: '/v1/alias', body: { userId: 'alice', previousId: 'a-1', messageId: `m${n++}`, writeKey: WRITE_KEY } }),
+    'POST /v1/batch': () => ({ method: 'POST', url: '/v1/batch', body: { batch: [{ type: 'track', userId: 'bob', event: 'view', messageId: `m${n++}` }], writeKey: WRITE_KEY } }),
+    'POST /v1/import': () => ({ method: 'POST', url: '/v1/import', body: { batch: [{ type: 'track', userId: 'bob', event: 'view', messageId: `m${n++}` }], writeKey: WRITE_KEY } }),
     'POST /noti/pub': () => ({ method: 'POST', url: '/noti/pub', body: { eventType: 'TEST', userId: 'alice' } }),
     'GET /noti/jobs/:eventId': () => ({ method: 'GET', url: `/noti/jobs/${job}` }),
     'GET /noti/sub/:eventId': () => ({ method: 'GET', url: `/noti/sub/${job}` }),
@@ -254,6 +273,7 @@ t.test('every route × every caller answers the status MATRIX says', async t => 
     'GET /api/jobs': () => ({ method: 'GET', url: '/api/jobs' }),
     'GET /api/tail': () => ({ method: 'GET', url: '/api/tail' }),
     'GET /api/admin/overview': () => ({ method: 'GET', url: '/api/admin/overview' }),
+    'GET /api/admin/activity': () => ({ method: 'GET', url: '/api/admin/activity' }),
     'GET /api/admin/streams': () => ({ method: 'GET', url: '/api/admin/streams' }),
     'GET /api/admin/consumers': () => ({ method: 'GET', url: '/api/admin/consumers' }),
     'GET /api/admin/dlq': () => ({ method: 'GET', url: '/api/admin/dlq' }),

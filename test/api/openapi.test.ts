@@ -69,7 +69,9 @@ t.test('/openapi.json is valid OpenAPI 3.1 and documents every route', async t =
   }
   t.ok(operations >= 40)
 
-  t.same(Object.keys(doc.components.securitySchemes).sort(), ['bearerAuth', 'intakeKey'])
+  t.same(Object.keys(doc.components.securitySchemes).sort(), ['bearerAuth', 'intakeKey', 'writeKey'])
+  t.same(doc.paths['/v1/batch']!.post!.security, [{ writeKey: [] }], 'the analytics SDK routes take a write key')
+  t.ok(doc.paths['/v1/batch']!.post!.requestBody, 'the batch documents its messages')
   t.same(doc.paths['/api/collect']!.post!.security, [{ bearerAuth: [] }])
   t.same(doc.paths['/noti/events']!.post!.security, [{ intakeKey: [] }, { bearerAuth: [] }])
   t.same(doc.paths['/api/tasks/success']!.post!.security, [], 'the task token is the credential')

@@ -85,7 +85,15 @@ const SAMPLES: Record<string, () => unknown> = {
   'POST /async': () => ({ targetURL: 'http://127.0.0.1:9', targetAPI: '/x', body: { callback_uri: 'http://127.0.0.1:9/cb' }, delivery: { retry: 0, timeout: 'PT1S' } }),
   'POST /event': () => ({ specversion: '1.0', id: 'c1', source: '/s', type: 'com.example.t', subject: 'k', data: { a: 1 } }),
   'POST /api/triggers': () => ({ name: 'fz', filter: { attributes: { type: 'com.example.t' } }, subscriber: { url: 'http://127.0.0.1:9' }, delivery: { retry: 1 } }),
-  'POST /event/callback': () => ({ requestId: 'r1', result: 'ok' })
+  'POST /event/callback': () => ({ requestId: 'r1', result: 'ok' }),
+  'POST /v1/track': () => ({ userId: 'u1', anonymousId: 'a1', event: 'view', properties: { price: 1 }, context: { ip: '10.0.0.1' }, integrations: { All: true }, messageId: 'm1', timestamp: '2024-01-01T00:00:00Z', sentAt: '2024-01-01T00:00:01Z' }),
+  'POST /v1/identify': () => ({ userId: 'u1', traits: { email: 'a@example.com' }, messageId: 'm2' }),
+  'POST /v1/page': () => ({ userId: 'u1', name: 'Home', properties: { url: 'x' }, messageId: 'm3' }),
+  'POST /v1/screen': () => ({ anonymousId: 'a1', name: 'Home', messageId: 'm4' }),
+  'POST /v1/group': () => ({ userId: 'u1', groupId: 'g1', traits: { plan: 'pro' }, messageId: 'm5' }),
+  'POST /v1/alias': () => ({ userId: 'u1', previousId: 'a1', messageId: 'm6' }),
+  'POST /v1/batch': () => ({ batch: [{ type: 'track', userId: 'u1', event: 'view', messageId: 'm7', originalTimestamp: '2024-01-01T00:00:00Z' }, { type: 'identify', anonymousId: 'a1', traits: {} }], context: { locale: 'de' }, sentAt: '2024-01-01T00:00:02Z' }),
+  'POST /v1/import': () => ({ batch: [{ type: 'page', userId: 'u1', name: 'Home', messageId: 'm8' }] })
 }
 /** Fields whose values become outbound URLs: only these values, never a fuzzed host name. */
 const URL_FIELD = /url|uri|api|sink/i

@@ -97,3 +97,56 @@ t.test('the projection keeps the first event per (user_id, event_id)', async t =
     { seq: 4, user_id: 'carol', parameters: '{"price":4}' }
   ])
 })
+
+t.test('migration 0011 adds the SDK columns (null for the rows there) and the minute counts', async t => {
+  const { file, db, upTo } = await migratedTo(t, '0010')
+  await db.insertInto('collect_events').values(row(1, 'alice', 'e1')).execute()
+  const { results } = await new Migrator({ db, provider: upTo('0011') }).migrateToLatest()
+  t.same(results?.map(r => r.migrationName), ['0011_collect_sdk_fields_and_minutes'])
+  t.same(await db.selectFrom('collect_events').select(['seq', 'anonymous_id', 'context', 'integrations']).execute(), [{ seq: 1, anonymous_id: null, context: null, integrations: null }])
+  t.same(await db.selectFrom('collect_minutes').selectAll().execute(), [])
+  await db.destroy()
+  const reopened = await openDatabase(file)
+  t.equal((await reopened.selectFrom('collect_events').selectAll().execute()).length, 1, 'the service opens the migrated file')
+  await reopened.destroy()
+})
+
+t.test('v2 events fill the SDK columns; each new row counts in its minute; minutes past two hours are dropped', async t => {
+  const db = await openDatabase(':memory:')
+  t.teardown(async () => { await db.destroy() })
+  const v1 = (seq: number, eventId: string, receivedAt: string): StoredEvent => ({
+    seq,
+    natsSubject: 'collect.user.u.view',
+    id: `ce-${seq}`,
+    type: 'collect.event.received',
+    version: 1,
+    source: '/jetway/collect',
+    time: receivedAt,
+    data: { ...row(seq, 'u', eventId), received_at: receivedAt }
+  })
+  const v2 = (seq: number, eventId: string, receivedAt: string): StoredEvent => ({
+    ...v1(seq, eventId, receivedAt),
+    version: 2,
+    data: { ...row(seq, 'u', eventId), event: 'page:Home', received_at: receivedAt, anonymous_id: 'anon', context: { ip: '10.0.0.1' }, integrations: { All: true }, sdk: { type: 'page', timestamp: null, sent_at: null } }
+  })
+  await db.transaction().execute(async trx => {
+    await collectEvents.apply(trx, [
+      v1(1, 'a', '2030-01-01T08:00:10.000000Z'), v1(2, 'b', '2030-01-01T08:00:20.000000Z'),
+      v2(3, 'c', '2030-01-01T09:30:00.000000Z'), v2(4, 'c', '2030-01-01T09:30:01.000000Z'), // a repeat: not counted
+      { ...v1(5, 'd', '2030-01-01T09:31:00.000000Z'), data: { bad: true } } // not an event of this model
+    ], rawOf(db))
+  })
+  t.same(await db.selectFrom('collect_events').select(['event_id', 'anonymous_id', 'context', 'integrations']).where('event_id', '=', 'c').execute(),
+    [{ event_id: 'c', anonymous_id: 'anon', context: '{"ip":"10.0.0.1"}', integrations: '{"All":true}' }])
+  t.same(await db.selectFrom('collect_minutes').selectAll().orderBy('minute').execute(), [
+    { minute: '2030-01-01T08:00', event: 'view', count: 2 },
+    { minute: '2030-01-01T09:30', event: 'page:Home', count: 1 }
+  ])
+  await db.transaction().execute(async trx => {
+    await collectEvents.apply(trx, [v1(6, 'e', '2030-01-01T10:01:30.000000Z'), v1(7, 'f', '2030-01-01T10:01:40.000000Z')], rawOf(db))
+  })
+  t.same(await db.selectFrom('collect_minutes').selectAll().orderBy('minute').execute(), [
+    { minute: '2030-01-01T09:30', event: 'page:Home', count: 1 },
+    { minute: '2030-01-01T10:01', event: 'view', count: 2 }
+  ], '08:00 is more than two hours before 10:01')
+})

@@ -5,10 +5,11 @@ import { useEffect, useRef, useState } from 'preact/hooks'
 import { openStream } from './api.js'
 
 /**
- * Calls onEvent for each tail event matching `types` (e.g. 'job.*') on `streams`; returns the
- * connection state ('connecting' | 'live' | 'error') and the error text if any.
+ * Calls onEvent for each tail event matching `types` (e.g. 'job.*') on `streams` (and, given a
+ * `user`, only that user's); returns the connection state ('connecting' | 'live' | 'error') and
+ * the error text if any.
  */
-export function useLive ({ types, streams, history = 0 }, onEvent) {
+export function useLive ({ types, streams, history = 0, user }, onEvent) {
   const [state, setState] = useState({ status: 'connecting', detail: undefined })
   const handler = useRef(onEvent)
   handler.current = onEvent
@@ -17,6 +18,7 @@ export function useLive ({ types, streams, history = 0 }, onEvent) {
     if (types !== undefined && types !== '') q.set('types', types)
     if (streams !== undefined && streams.length > 0) q.set('streams', streams.join(','))
     if (history > 0) q.set('history', String(history))
+    if (user !== undefined && user !== '') q.set('user', user)
     return openStream(`/api/tail?${q}`, {
       onEvent: ev => {
         if (ev.event === 'position' || ev.event === 'gap') return
@@ -30,7 +32,7 @@ export function useLive ({ types, streams, history = 0 }, onEvent) {
       },
       onState: (status, detail) => setState({ status, detail })
     })
-  }, [types, streams?.join(','), history])
+  }, [types, streams?.join(','), history, user])
   return state
 }
 

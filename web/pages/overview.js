@@ -3,6 +3,7 @@
 // grows; and what an acknowledged write survives (the nats-server's fsync).
 
 import { html, Badge, Empty, ErrorBanner, Spark, Table, Time, bytes, count, useApi, useNow } from '../lib/ui.js'
+import { ActivityCharts } from './activity.js'
 
 const REFRESH_MS = 3000
 
@@ -69,6 +70,8 @@ export function Overview () {
           : html`read models ${bytes(storage.readModel.total)} (WAL ${bytes(storage.readModel.wal)}) · ${perHour(storage.readModel.growth, bytes)}`}</div>
       <//>
     </div>
+
+    <${ActivityCharts} />
 
     <h2>Streams</h2>
     ${streams.length === 0

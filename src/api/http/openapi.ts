@@ -24,6 +24,7 @@ export const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf
 
 export const TAGS = [
   { name: 'collect', description: 'Event collector (seed 002): collect events, search a user\'s events' },
+  { name: 'tracking', description: 'The Segment HTTP tracking API (RudderStack\'s too), for analytics SDKs: their messages become collected events' },
   { name: 'jobs', description: 'Async job notifications (seed 000): start a job, read it, its status over SSE' },
   { name: 'intake', description: 'Job completion intake, for the system that runs the jobs (Event Grid, CloudEvents, plain)' },
   { name: 'meetings', description: 'Meetings, invitations and reminders (seed 004)' },
@@ -47,6 +48,12 @@ export const SECURITY_SCHEMES = {
     description: 'AUTH_MODE=jwt: a JWT (HS256 with JWT_SECRET, or a key of JWT_JWKS_URL) whose `sub` (or `email`) names the user; ' +
       '`role: admin` (or `roles: [admin]`) may act for anyone. Every token must carry `exp`. AUTH_MODE=off: not asked for.'
   },
+  writeKey: {
+    type: 'http',
+    scheme: 'basic',
+    description: 'COLLECT_WRITE_KEYS, for the analytics SDK routes (/v1/*): a write key as the user name, the password empty (or `writeKey` in the body). ' +
+      'Without COLLECT_WRITE_KEYS, AUTH_MODE=off asks for none and AUTH_MODE=jwt serves no /v1 route.'
+  },
   intakeKey: {
     type: 'apiKey',
     in: 'header',
@@ -58,6 +65,7 @@ export const SECURITY_SCHEMES = {
 /** Security of a tag's routes unless a route declares its own (`security: []` for none). */
 const TAG_SECURITY: Partial<Record<Tag, Array<Record<string, string[]>>>> = {
   collect: [{ bearerAuth: [] }],
+  tracking: [{ writeKey: [] }],
   jobs: [{ bearerAuth: [] }],
   intake: [{ intakeKey: [] }, { bearerAuth: [] }],
   meetings: [{ bearerAuth: [] }],

@@ -95,6 +95,31 @@ export const Overview = Type.Object({
 })
 export type Overview = Static<typeof Overview>
 
+const PerMinute = (description: string) => Type.Array(Type.Integer(), { description: `${description}, in each of the 60 minutes, oldest first` })
+
+export const Activity = Type.Object({
+  from: Type.String({ description: 'start of the first minute (ISO 8601); the current minute is the last' }),
+  requests: Type.Object({
+    total: PerMinute('requests this instance answered'),
+    clientErrors: PerMinute('of those, 4xx'),
+    serverErrors: PerMinute('of those, 5xx')
+  }, { description: 'this instance\'s answers' }),
+  collected: Type.Object({
+    series: Type.Array(Type.Object({
+      event: Type.String(),
+      counts: PerMinute('events of this name collected'),
+      total: Type.Integer()
+    }), { description: 'the ten event names collected most in the hour, most first' }),
+    other: Type.Object({
+      counts: PerMinute('events of every other name'),
+      total: Type.Integer(),
+      names: Type.Integer({ description: 'how many other names' })
+    }),
+    total: Type.Integer()
+  }, { description: 'every instance\'s: the collect-events read model counts them per minute of receipt' })
+})
+export type Activity = Static<typeof Activity>
+
 export const DeadLetterView = Type.Object({
   dlqSeq: Type.Integer(),
   time: Type.String(),

@@ -61,7 +61,10 @@ export const CollectedEvent = Type.Object({
   event: Type.String(),
   user_id: Type.String(),
   event_datetime: MicroTime,
-  parameters: Parameters
+  parameters: Parameters,
+  anonymous_id: Type.Optional(Type.String({ description: 'an analytics SDK message\'s anonymousId (POST /v1/*); absent for events of /api/collect' })),
+  context: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'an analytics SDK message\'s context, as sent' })),
+  integrations: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'an analytics SDK message\'s integrations, as sent' }))
 })
 export type CollectedEvent = Static<typeof CollectedEvent>
 

@@ -29,3 +29,36 @@ export const CollectEventReceived = Type.Object({
   received_at: MicroTime
 })
 export type CollectEventReceived = Static<typeof CollectEventReceived>
+
+/** The message types of the Segment tracking API (and RudderStack's, the same protocol). */
+export const SdkMessageTypes = ['track', 'identify', 'page', 'screen', 'group', 'alias'] as const
+export const SdkMessageType = Type.Union(SdkMessageTypes.map(t => Type.Literal(t)))
+export type SdkMessageType = Static<typeof SdkMessageType>
+
+/** An SDK message's free-form object (`context`, `integrations`), kept as sent. */
+export const FreeObject = Type.Record(Type.String(), Type.Unknown())
+
+/**
+ * collect.event.received v2: v1's fields and what an analytics SDK message carries besides
+ * (POST /v1/*): its anonymousId, context and integrations as sent, and the message's type and
+ * the times its event_datetime was corrected from. /api/collect still appends v1.
+ */
+export const CollectEventReceivedV2 = Type.Object({
+  event_id: EventId,
+  event: EventName,
+  user_id: UserId,
+  parameters: Parameters,
+  event_datetime: MicroTime,
+  received_at: MicroTime,
+  anonymous_id: Type.Union([UserId, Type.Null()]),
+  context: Type.Union([FreeObject, Type.Null()]),
+  integrations: Type.Union([FreeObject, Type.Null()]),
+  sdk: Type.Object({
+    type: SdkMessageType,
+    /** the message's own timestamp (else originalTimestamp), as sent */
+    timestamp: Type.Union([Type.String(), Type.Null()]),
+    /** the sender's clock when it sent the message (the message's sentAt, else the batch's) */
+    sent_at: Type.Union([Type.String(), Type.Null()])
+  })
+})
+export type CollectEventReceivedV2 = Static<typeof CollectEventReceivedV2>

@@ -1,7 +1,7 @@
 import type { TSchema, Static } from '@sinclair/typebox'
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
 import '../formats.js'
-import { CollectEventReceived } from './collect.js'
+import { CollectEventReceived, CollectEventReceivedV2 } from './collect.js'
 import { JobCompleted, JobRequested, JobStatusChanged } from './jobs.js'
 import { MessageDeadLettered, MessageReplayed } from './dlq.js'
 import { MeetingCancelled, MeetingRescheduled, MeetingScheduled, MeetingUpdated, ParticipantAdded, ParticipantRemoved } from './meetings.js'
@@ -31,6 +31,7 @@ function define<S extends TSchema> (type: string, version: number, schema: S): E
 
 export const Events = {
   collectEventReceived: define('collect.event.received', 1, CollectEventReceived),
+  collectEventReceivedV2: define('collect.event.received', 2, CollectEventReceivedV2),
   jobRequested: define('job.requested', 1, JobRequested),
   jobCompleted: define('job.completed', 1, JobCompleted),
   jobStatusChanged: define('job.status.changed', 1, JobStatusChanged),
