@@ -150,7 +150,7 @@ export async function startRuntime (config: Config, log: Logger, opts: RuntimeOp
       closing('triggers', async () => await started.stop())
     }
     const readModels = new ReadModels({ db, jsm, projections: projectionsFor(config), runners: projections.runners })
-    const hubs = { jobs: jobStatusHub(js, jsm, log), tasks: taskHub(js, jsm, log), callbacks: callbackHub(js, jsm, log) }
+    const hubs = { jobs: jobStatusHub({ js, jsm, log }), tasks: taskHub({ js, jsm, log }), callbacks: callbackHub({ js, jsm, log }) }
     if (config.roles.has('api') && opts.startProjections !== false) {
       await hubs.jobs.start()
       closing('jobs hub', async () => await hubs.jobs.stop())

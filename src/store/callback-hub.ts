@@ -1,9 +1,6 @@
-import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream'
-import type { Logger } from 'pino'
 import { decodeEvent, isEvent } from './events.js'
-import type { HubEvent, StreamHub } from './hub.js'
+import { hubOf, type HubDeps, type HubEvent, type StreamHub } from './hub.js'
 import { SubjectParts, Subjects } from './subjects.js'
-import { StreamTail } from './tail.js'
 import { Events } from '../schema/events/index.js'
 import type { CallbackReceived } from '../schema/events/relay.js'
 
@@ -24,13 +21,10 @@ export function callbackView (seq: number, c: CallbackReceived): Record<string, 
 }
 
 /** The RELAY hub of /event/callback/sub: every relay.callback.received, keyed `all` and `request:<requestId>`. */
-export function callbackHub (js: JetStreamClient, jsm: JetStreamManager, log: Logger): StreamHub {
-  return new StreamTail<HubEvent>({
-    js,
-    jsm,
+export function callbackHub (deps: HubDeps): StreamHub {
+  return hubOf<HubEvent>(deps, {
     stream: 'RELAY',
     filter: Subjects.callbacks,
-    log: log.child({ component: 'hub', stream: 'RELAY' }),
     keysOf: subject => {
       const requestId = SubjectParts.callbackReceived(subject)?.requestId
       return requestId === undefined ? ['all'] : ['all', `request:${requestId}`]

@@ -2,7 +2,7 @@ import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream'
 import type { Logger } from 'pino'
 import { decodeEvent, isEvent } from './events.js'
 import { SubjectParts } from './subjects.js'
-import { StreamTail } from './tail.js'
+import { StreamTail, type StreamTailOptions } from './tail.js'
 import { Events } from '../schema/events/index.js'
 
 // The SSE hubs: stream tails (src/store/tail.ts) that run for the life of an `api` process and
@@ -19,14 +19,22 @@ export interface HubEvent {
 
 export type StreamHub = StreamTail<HubEvent>
 
+export interface HubDeps {
+  js: JetStreamClient
+  jsm: JetStreamManager
+  log: Logger
+}
+
+/** A hub: a stream tail of the `api` role, its log lines named as such. */
+export function hubOf<E> ({ js, jsm, log }: HubDeps, def: Pick<StreamTailOptions<E>, 'stream' | 'filter' | 'keysOf' | 'decode'>): StreamTail<E> {
+  return new StreamTail<E>({ js, jsm, ...def, log: log.child({ component: 'hub', stream: def.stream }) })
+}
+
 /** The JOBS hub: every job.status.changed, keyed by `job:<eventId>` and `user:<userId>`. */
-export function jobStatusHub (js: JetStreamClient, jsm: JetStreamManager, log: Logger): StreamHub {
-  return new StreamTail<HubEvent>({
-    js,
-    jsm,
+export function jobStatusHub (deps: HubDeps): StreamHub {
+  return hubOf<HubEvent>(deps, {
     stream: 'JOBS',
     filter: 'jobs.status.>',
-    log: log.child({ component: 'hub', stream: 'JOBS' }),
     keysOf: subject => {
       const job = SubjectParts.jobStatus(subject)
       return job === undefined ? [] : [`job:${job.eventId}`, `user:${job.userId}`]

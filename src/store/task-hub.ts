@@ -1,9 +1,7 @@
-import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream'
-import type { Logger } from 'pino'
 import { decodeEvent, isValidEvent } from './events.js'
-import type { HubEvent } from './hub.js'
+import { hubOf, type HubDeps, type HubEvent } from './hub.js'
 import { SubjectParts } from './subjects.js'
-import { StreamTail } from './tail.js'
+import type { StreamTail } from './tail.js'
 
 // The TASKS hub: every event of every task (tasks.<id>, not its callback deliveries), keyed by
 // `task:<taskId>` and `owner:<owner>`. The owner is in each event's data, not in the subject,
@@ -23,13 +21,10 @@ export function taskEventOf (msg: Parameters<typeof decodeEvent>[0]): TaskHubEve
   return { seq: ev.seq, type: ev.type, data: JSON.stringify(ev.data), owner: (ev.data as { owner: string }).owner }
 }
 
-export function taskHub (js: JetStreamClient, jsm: JetStreamManager, log: Logger): StreamTail<TaskHubEvent> {
-  return new StreamTail<TaskHubEvent>({
-    js,
-    jsm,
+export function taskHub (deps: HubDeps): StreamTail<TaskHubEvent> {
+  return hubOf<TaskHubEvent>(deps, {
     stream: 'TASKS',
     filter: 'tasks.*',
-    log: log.child({ component: 'hub', stream: 'TASKS' }),
     keysOf: (subject, ev) => {
       const task = SubjectParts.task(subject)
       return task === undefined ? [`owner:${ev.owner}`] : [`task:${task.taskId}`, `owner:${ev.owner}`]

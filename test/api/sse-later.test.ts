@@ -1,8 +1,5 @@
 import t, { type Test } from 'tap'
 import { connect as tcpConnect, type Socket } from 'node:net'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import type { RouteOptions } from 'fastify'
 import { chromium } from 'playwright-core'
 import { startService, post } from '../fixtures/service.js'
@@ -12,7 +9,7 @@ import { httpTarget } from '../fixtures/http-target.js'
 import { appendEvent } from '../../src/store/events.js'
 import { Events } from '../../src/schema/events/index.js'
 import { Subjects } from '../../src/store/subjects.js'
-import { startNatsServer } from '../../src/store/nats-server.js'
+import { restartableNats } from '../fixtures/nats.js'
 import type { Runtime } from '../../src/runtime.js'
 
 // A spec-compliant EventSource (a browser's, the `eventsource` package) gives up for good on
@@ -133,15 +130,11 @@ t.test('the rate limit on an SSE route: come back after its Retry-After', async 
 })
 
 t.test('NATS away: the tail turns clients away until it is back; the job and user streams answer 200 and deliver once it is back', async t => {
-  const storeDir = await mkdtemp(join(tmpdir(), 'jetway-sse-later-nats-'))
-  t.teardown(async () => { await rm(storeDir, { recursive: true, force: true }) })
-  let server = await startNatsServer({ port: -1, storeDir })
-  t.teardown(async () => { await server.stop() })
-  const natsPort = Number(new URL(server.url.replace(/^nats:/, 'http:')).port)
-  const { app, runtime, url } = await startService(t, { natsUrl: server.url, env: FAST, listen: 0 })
+  const nats = await restartableNats(t)
+  const { app, runtime, url } = await startService(t, { natsUrl: nats.url, env: FAST, listen: 0 })
   const { eventId } = (await post(app, '/noti/pub', { eventType: 'TEST', userId: 'away' })).json()
 
-  await server.stop()
+  await nats.stop()
   await until('the service saw NATS go', () => runtime.nats.connected ? undefined : true)
   // the console's tail starts a JetStream tail for its streams: not now
   await turnedAway(t, await fetch(`${url}/api/tail?streams=JOBS`), /^503: /, 1)
@@ -150,7 +143,7 @@ t.test('NATS away: the tail turns clients away until it is back; the job and use
   const user = subscribe(t, `${url}/noti/users/away/sub`)
   await Promise.all([job.open(), user.open()])
 
-  server = await startNatsServer({ port: natsPort, storeDir })
+  await nats.start()
   await until('the service is connected again', () => runtime.nats.connected ? true : undefined)
   // over the same HTTP client (undici's pool) as the EventSources
   const done = await fetch(`${url}/noti/complete/${eventId as string}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ eventStatus: 'Y' }) })
