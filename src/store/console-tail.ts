@@ -67,7 +67,8 @@ export function tailEventOf (stream: string, msg: EventMessage): TailEvent {
 }
 
 /** The one fan-out key of a whole-stream tail: every listener gets every event. */
-const EVERY = ['*'] as const
+const EVERY_KEY = '*'
+const EVERY = [EVERY_KEY] as const
 
 interface Watched {
   tail: StreamTail<TailEvent>
@@ -117,7 +118,7 @@ export class EventTail {
       let watched = this.tails.get(stream)
       if (watched === undefined) this.tails.set(stream, watched = this.watch(stream))
       clearTimeout(watched.idle)
-      return { stream, watched, leave: watched.tail.subscribe('*', fn) }
+      return { stream, watched, leave: watched.tail.subscribe(EVERY_KEY, fn) }
     })
     this.listening++
     let left = false
