@@ -1,6 +1,6 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { connect } from '@nats-io/transport-node'
-import { jetstream, jetstreamManager, type JsMsg } from '@nats-io/jetstream'
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream'
 import { natsServer } from '../fixtures/nats.js'
 import { until } from '../fixtures/wait.js'
 import { OrderedFollower } from '../../src/store/ordered.js'
@@ -9,11 +9,15 @@ import { OrderedFollower } from '../../src/store/ordered.js'
 // from where its caller stands, and after a failed pass starts again from there, so that the
 // caller handles every message once, in order, whatever failed in between.
 
-t.test('follows a stream from the caller\'s position; a failed pass resumes after the last message handled; stop ends it', async t => {
+/** A JetStream client on a nats-server of this test. */
+async function jetstreamOn (t: Test): Promise<{ js: JetStreamClient, jsm: JetStreamManager }> {
   const nc = await connect({ servers: await natsServer(t) })
   t.teardown(async () => { await nc.close() })
-  const jsm = await jetstreamManager(nc)
-  const js = jetstream(nc)
+  return { js: jetstream(nc), jsm: await jetstreamManager(nc) }
+}
+
+t.test('follows a stream from the caller\'s position; a failed pass resumes after the last message handled; stop ends it', async t => {
+  const { js, jsm } = await jetstreamOn(t)
   await jsm.streams.add({ name: 'ORDERED', subjects: ['ordered.>'] })
   for (let i = 1; i <= 5; i++) await js.publish(`ordered.${i % 2 === 0 ? 'even' : 'odd'}`, String(i))
 
@@ -70,10 +74,7 @@ t.test('follows a stream from the caller\'s position; a failed pass resumes afte
 })
 
 t.test('a stream that is not there yet: the follower keeps trying (after its backoff) and reads it once it is made', async t => {
-  const nc = await connect({ servers: await natsServer(t) })
-  t.teardown(async () => { await nc.close() })
-  const jsm = await jetstreamManager(nc)
-  const js = jetstream(nc)
+  const { js, jsm } = await jetstreamOn(t)
   const errors: unknown[] = []
   const handled: string[] = []
   const follower = new OrderedFollower({
