@@ -21,6 +21,10 @@ import { RequestMeter } from './api/http/request-meter.js'
 import { admin } from './api/admin.js'
 import { consolePlugin } from './api/console.js'
 import { registerEdge, securityHeaders, setHeaders } from './api/http/edge.js'
+import { ErrorCodes, JetwayError } from './lib/errors.js'
+
+/** Seconds a request that arrives while the server closes is told to wait (a restart, or another instance). */
+const CLOSING_RETRY_AFTER_S = 2
 
 /**
  * The HTTP face of a runtime; never listens (src/server.ts does, tests inject()). Health and
@@ -45,7 +49,8 @@ export async function buildApp (runtime: Runtime, opts: { onRoute?: (route: Rout
       frameworkError(err, request, reply)
     },
     clientErrorHandler: clientError,
-    return503OnClosing: true,
+    // off: refuseWhileClosing answers instead, after the hooks (Fastify's 503 comes before any)
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
     logController: new RequestLog(),
     // TRUST_PROXY: which proxies' X-Forwarded-For names the client (logs, the per-IP rate limit)
@@ -57,6 +62,7 @@ export async function buildApp (runtime: Runtime, opts: { onRoute?: (route: Rout
   installErrorHandlers(app)
   app.addHook('onSend', async (request, reply) => { reply.header('x-request-id', request.id) })
   dropUnusedConnectionsOnClose(app)
+  refuseWhileClosing(app)
   if (opts.onRoute !== undefined) app.addHook('onRoute', opts.onRoute)
   const meter = new RequestMeter()
   app.addHook('onResponse', async (_request, reply) => { meter.record(reply.statusCode) })
@@ -98,8 +104,7 @@ class RequestLog extends LogController {
 /**
  * On close, also drop the connections with no request in flight that Node does not count as
  * idle (opened and not used yet, as HTTP clients open them ahead). Left open they hold the
- * server's close for up to headersTimeout, and a request arriving on one gets Fastify's 503,
- * on which an EventSource reconnecting after its stream ended gives up for good.
+ * server's close for up to headersTimeout, and a request arriving on one is turned away.
  */
 function dropUnusedConnectionsOnClose (app: FastifyInstance): void {
   const sockets = new Set<Socket>()
@@ -114,6 +119,22 @@ function dropUnusedConnectionsOnClose (app: FastifyInstance): void {
   })
   app.addHook('preClose', async () => {
     for (const socket of sockets) if (!busy.has(socket)) socket.destroy()
+  })
+}
+
+/**
+ * While the server closes, a request that still reaches a route (sent on a kept-alive
+ * connection) is answered 503 with Retry-After as a problem body, and on an SSE route with the
+ * come-back-later stream (src/api/http/sse.ts): a spec-compliant EventSource gives up for good
+ * on a 503. The first hook of every route, so nothing else runs for it.
+ */
+function refuseWhileClosing (app: FastifyInstance): void {
+  let closing = false
+  app.addHook('preClose', async () => { closing = true })
+  app.addHook('onRequest', async (_request, reply) => {
+    if (!closing) return
+    reply.header('retry-after', String(CLOSING_RETRY_AFTER_S))
+    throw new JetwayError(ErrorCodes.unavailable, 'the server is shutting down; retry (another instance, or this one once it is back)')
   })
 }
 

@@ -18,14 +18,15 @@ import { workers } from './workers/index.js'
 import { defaultRetry } from './workers/worker.js'
 import { ReadModels } from './projections/checkpoints.js'
 import { jobStatusHub, type StreamHub } from './store/hub.js'
-import { taskHub } from './store/task-hub.js'
+import { taskHub, type TaskHubEvent } from './store/task-hub.js'
 import { NatsStatus } from './store/nats-status.js'
 import { createOutbound, type Outbound } from './lib/outbound.js'
 import { within } from './lib/concurrency.js'
 import { TriggerManager } from './workers/trigger-manager.js'
 import { instanceId } from './lib/instance.js'
 import { callbackHub } from './store/callback-hub.js'
-import { EventTail } from './store/tail.js'
+import { EventTail } from './store/console-tail.js'
+import type { StreamTail } from './store/tail.js'
 import { externalDurability, type Durability } from './store/durability.js'
 
 /** Everything a Jetway process runs besides HTTP: NATS, streams, SQLite, projections, workers. */
@@ -52,7 +53,7 @@ export interface Runtime {
   /** where each read model stands, from its checkpoint in SQLite: what reads wait on, in every role */
   readModels: ReadModels
   /** stream tails with in-process fan-out for SSE, running with the `api` role */
-  hubs: { jobs: StreamHub, tasks: StreamHub, callbacks: StreamHub }
+  hubs: { jobs: StreamHub, tasks: StreamTail<TaskHubEvent>, callbacks: StreamHub }
   /** every outbound HTTP call (relay, callbacks, triggers, task callbacks) */
   outbound: Outbound
   /** the triggers' dispatchers, with the `workers` role */
@@ -157,7 +158,7 @@ export async function startRuntime (config: Config, log: Logger, opts: RuntimeOp
       closing('triggers', async () => await started.stop())
     }
     const readModels = new ReadModels({ db, jsm, projections: projectionsFor(config), runners: projections.runners })
-    const hubs = { jobs: jobStatusHub(js, jsm, log), tasks: taskHub(js, jsm, log), callbacks: callbackHub(js, jsm, log) }
+    const hubs = { jobs: jobStatusHub({ js, jsm, log }), tasks: taskHub({ js, jsm, log }), callbacks: callbackHub({ js, jsm, log }) }
     if (config.roles.has('api') && opts.startProjections !== false) {
       await hubs.jobs.start()
       closing('jobs hub', async () => await hubs.jobs.stop())

@@ -1,4 +1,4 @@
-import { DeliverPolicy, type ConsumerMessages, type JetStreamClient } from '@nats-io/jetstream'
+import type { JetStreamClient } from '@nats-io/jetstream'
 import type { Logger } from 'pino'
 import type { Kysely } from 'kysely'
 import { rawOf, type DB } from './db.js'
@@ -7,9 +7,8 @@ import { decodeEvent, type StoredEvent } from '../store/events.js'
 import type { Clock } from '../lib/time.js'
 import { microTimeOf } from '../lib/time.js'
 import type { Projection } from './projection.js'
-import { keepRunning } from '../lib/retry.js'
 import { SequenceWatch } from '../lib/concurrency.js'
-import { ORDERED_PULL } from '../store/ordered.js'
+import { OrderedFollower } from '../store/ordered.js'
 
 export interface ProjectionRunnerOptions {
   projection: Projection
@@ -53,9 +52,8 @@ export class ProjectionRunner {
   private readonly opts: ProjectionRunnerOptions
   private readonly log: Logger
   private readonly batchSize: number
-  private messages?: ConsumerMessages
+  private follower?: OrderedFollower
   private stopped = false
-  private loop?: Promise<void>
   private batch: StoredEvent[] = []
   private batchLastSeq = 0
   private batchPending = 0
@@ -83,16 +81,14 @@ export class ProjectionRunner {
       // the lease: a serving runner elsewhere waits while this one keeps touching the row
       this.heartbeat = setInterval(() => { this.renewLease().catch(() => {}) }, Math.max(10, this.leaseMs / 3))
     }
-    this.loop = this.run()
+    this.follower = this.run()
   }
 
   async stop (): Promise<void> {
     this.stopped = true
     clearInterval(this.heartbeat)
     this.wakeUp?.()
-    // stop(), not close(): close() resolves only once the for-await loop has run the stop
-    this.messages?.stop()
-    await this.loop
+    await this.follower?.stop()
     this.applied.close()
   }
 
@@ -177,14 +173,50 @@ export class ProjectionRunner {
     this.notify()
   }
 
-  private async run (): Promise<void> {
+  /** The consumer loop: one ordered follower (src/store/ordered.ts) from the checkpoint. */
+  private run (): OrderedFollower {
+    const { js, projection } = this.opts
     let load = true
-    await keepRunning(async () => {
-      if (load) await this.loadCheckpoint()
-      load = false
-      if (!this.stopped) await this.consume()
-    }, {
-      stopped: () => this.stopped,
+    const follower = new OrderedFollower({
+      js,
+      stream: projection.stream,
+      filter: projection.filter,
+      maxMessages: this.batchSize * 2,
+      resumeAfter: async () => {
+        if (load) await this.loadCheckpoint()
+        load = false
+        return this.appliedSeq
+      },
+      onStart: async pending => {
+        this.pending = pending
+        if (this.pending === 0) {
+          await this.finishRebuild()
+          this.markCaughtUp()
+        }
+        this.batch = []
+        this.batchLastSeq = this.queuedSeq = this.appliedSeq
+        this.flushing = Promise.resolve()
+      },
+      onMessage: m => {
+        try {
+          this.batch.push(decodeEvent(m))
+        } catch (err) {
+          this.log.error({ seq: m.seq, subject: m.subject, err }, 'unreadable message skipped')
+        }
+        this.batchLastSeq = m.seq
+        this.batchPending = m.info.pending
+        if (this.batch.length >= this.batchSize) {
+          return this.flush()
+        } else if (m.info.pending === 0 && this.lingerTimer === undefined) {
+          // Caught up with the stream: commit soon, but linger briefly so that a live trickle of
+          // events shares one transaction instead of paying one commit per event. (Not gated on
+          // messages.getPending(): nats.js 3.4 counts the pull's status callbacks in it, so after
+          // a catch-up it can stay above 0 and hold the last partial batch until the next event.)
+          this.lingerTimer = setTimeout(() => { this.flush().catch(() => {}) }, LINGER_MS)
+        }
+      },
+      // what is gathered commits when the messages end (a stop); a failed commit fails the pass
+      onEnd: async () => { await this.flush() },
       onError: err => {
         if (err instanceof CheckpointMoved) {
           this.log.info('checkpoint moved by another writer (rebuild?): resuming from it')
@@ -195,49 +227,8 @@ export class ProjectionRunner {
         return false
       }
     })
-  }
-
-  private async consume (): Promise<void> {
-    const { js, projection } = this.opts
-    const consumer = await js.consumers.get(projection.stream, {
-      filter_subjects: projection.filter,
-      deliver_policy: DeliverPolicy.StartSequence,
-      opt_start_seq: this.appliedSeq + 1
-    })
-    const info = await consumer.info()
-    this.pending = info.num_pending
-    if (this.pending === 0) {
-      await this.finishRebuild()
-      this.markCaughtUp()
-    }
-    this.messages = await consumer.consume({ ...ORDERED_PULL, max_messages: this.batchSize * 2 })
-    if (this.stopped) this.messages.stop()
-    this.batch = []
-    this.batchLastSeq = this.queuedSeq = this.appliedSeq
-    this.flushing = Promise.resolve()
-    try {
-      for await (const m of this.messages) {
-        try {
-          this.batch.push(decodeEvent(m))
-        } catch (err) {
-          this.log.error({ seq: m.seq, subject: m.subject, err }, 'unreadable message skipped')
-        }
-        this.batchLastSeq = m.seq
-        this.batchPending = m.info.pending
-        if (this.batch.length >= this.batchSize) {
-          await this.flush()
-        } else if (m.info.pending === 0 && this.lingerTimer === undefined) {
-          // Caught up with the stream: commit soon, but linger briefly so that a live trickle of
-          // events shares one transaction instead of paying one commit per event. (Not gated on
-          // messages.getPending(): nats.js 3.4 counts the pull's status callbacks in it, so after
-          // a catch-up it can stay above 0 and hold the last partial batch until the next event.)
-          this.lingerTimer = setTimeout(() => { this.flush().catch(() => {}) }, LINGER_MS)
-        }
-      }
-    } finally {
-      this.messages.stop()
-    }
-    await this.flush()
+    follower.start()
+    return follower
   }
 
   /** Commits the gathered batch after any commit still running; a failure ends the loop. */
@@ -251,7 +242,8 @@ export class ProjectionRunner {
     const pending = this.batchPending
     this.batch = []
     this.flushing = this.flushing.then(async () => await this.commit(events, lastSeq, pending))
-    this.flushing.catch(() => this.messages?.stop())
+    // a failed commit ends the pass; its end (flush) answers the failure, and the loop resumes
+    this.flushing.catch(() => this.follower?.restart())
     return await this.flushing
   }
 

@@ -1,8 +1,6 @@
-import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream'
-import type { Logger } from 'pino'
 import { decodeEvent, isEvent } from './events.js'
-import { StreamHub } from './hub.js'
-import { Subjects, unescapeToken } from './subjects.js'
+import { hubOf, type HubDeps, type HubEvent, type StreamHub } from './hub.js'
+import { SubjectParts, Subjects } from './subjects.js'
 import { Events } from '../schema/events/index.js'
 import type { CallbackReceived } from '../schema/events/relay.js'
 
@@ -23,18 +21,15 @@ export function callbackView (seq: number, c: CallbackReceived): Record<string, 
 }
 
 /** The RELAY hub of /event/callback/sub: every relay.callback.received, keyed `all` and `request:<requestId>`. */
-export function callbackHub (js: JetStreamClient, jsm: JetStreamManager, log: Logger): StreamHub {
-  return new StreamHub({
-    js,
-    jsm,
+export function callbackHub (deps: HubDeps): StreamHub {
+  return hubOf<HubEvent>(deps, {
     stream: 'RELAY',
     filter: Subjects.callbacks,
-    log: log.child({ component: 'hub', stream: 'RELAY' }),
     keysOf: subject => {
-      const token = subject.split('.')[2]
-      return token === undefined || token === '%' ? ['all'] : ['all', `request:${unescapeToken(token)}`]
+      const requestId = SubjectParts.callbackReceived(subject)?.requestId
+      return requestId === undefined ? ['all'] : ['all', `request:${requestId}`]
     },
-    toEvent: msg => {
+    decode: msg => {
       const ev = decodeEvent(msg)
       return isEvent(ev, Events.callbackReceived) ? { seq: ev.seq, type: ev.type, data: JSON.stringify(callbackView(ev.seq, ev.data)) } : undefined
     }

@@ -85,3 +85,38 @@ export const Subjects = {
   deadLetter: (stream: string, consumer: string) => `dlq.${escapeToken(stream)}.${escapeToken(consumer)}`,
   deadLetterReplayed: 'dlq.replayed'
 }
+
+/**
+ * The values a subject of `pattern` was made from, unescaped, one per `*` of the pattern;
+ * undefined for a subject of another shape.
+ */
+function valuesOf (pattern: string, subject: string): string[] | undefined {
+  const want = pattern.split('.')
+  const got = subject.split('.')
+  if (got.length !== want.length) return undefined
+  const values: string[] = []
+  for (let i = 0; i < want.length; i++) {
+    if (want[i] === '*') values.push(unescapeToken(got[i]!))
+    else if (want[i] !== got[i]) return undefined
+  }
+  return values
+}
+
+/** Subjects read back into what Subjects made them from; undefined for a subject of another shape. */
+export const SubjectParts = {
+  /** jobs.status.<userId>.<eventId> */
+  jobStatus: (subject: string): { userId: string, eventId: string } | undefined => {
+    const v = valuesOf('jobs.status.*.*', subject)
+    return v === undefined ? undefined : { userId: v[0]!, eventId: v[1]! }
+  },
+  /** tasks.<taskId> (not its callback deliveries, tasks.<taskId>.callback) */
+  task: (subject: string): { taskId: string } | undefined => {
+    const v = valuesOf('tasks.*', subject)
+    return v === undefined ? undefined : { taskId: v[0]! }
+  },
+  /** relay.callbacks.<requestId>: requestId undefined where no request could be told (%) */
+  callbackReceived: (subject: string): { requestId: string | undefined } | undefined => {
+    const v = valuesOf('relay.callbacks.*', subject)
+    return v === undefined ? undefined : { requestId: v[0] === '' ? undefined : v[0] }
+  }
+}

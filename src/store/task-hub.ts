@@ -1,8 +1,7 @@
-import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream'
-import type { Logger } from 'pino'
 import { decodeEvent, isValidEvent } from './events.js'
-import { StreamHub, type HubEvent } from './hub.js'
-import { unescapeToken } from './subjects.js'
+import { hubOf, type HubDeps, type HubEvent } from './hub.js'
+import { SubjectParts } from './subjects.js'
+import type { StreamTail } from './tail.js'
 
 // The TASKS hub: every event of every task (tasks.<id>, not its callback deliveries), keyed by
 // `task:<taskId>` and `owner:<owner>`. The owner is in each event's data, not in the subject,
@@ -22,18 +21,14 @@ export function taskEventOf (msg: Parameters<typeof decodeEvent>[0]): TaskHubEve
   return { seq: ev.seq, type: ev.type, data: JSON.stringify(ev.data), owner: (ev.data as { owner: string }).owner }
 }
 
-export function taskHub (js: JetStreamClient, jsm: JetStreamManager, log: Logger): StreamHub {
-  return new StreamHub({
-    js,
-    jsm,
+export function taskHub (deps: HubDeps): StreamTail<TaskHubEvent> {
+  return hubOf<TaskHubEvent>(deps, {
     stream: 'TASKS',
     filter: 'tasks.*',
-    log: log.child({ component: 'hub', stream: 'TASKS' }),
     keysOf: (subject, ev) => {
-      const task = subject.split('.')[1]
-      const owner = (ev as TaskHubEvent | undefined)?.owner
-      return [...(task === undefined ? [] : [`task:${unescapeToken(task)}`]), ...(owner === undefined ? [] : [`owner:${owner}`])]
+      const task = SubjectParts.task(subject)
+      return task === undefined ? [`owner:${ev.owner}`] : [`task:${task.taskId}`, `owner:${ev.owner}`]
     },
-    toEvent: taskEventOf
+    decode: taskEventOf
   })
 }

@@ -1,4 +1,3 @@
-import { DeliverPolicy, type ConsumerMessages } from '@nats-io/jetstream'
 import type { NatsConnection } from '@nats-io/transport-node'
 import type { Logger } from 'pino'
 import { appendEvent, decodeEvent, isEvent } from '../store/events.js'
@@ -12,7 +11,7 @@ import type { TriggerCreated } from '../schema/events/relay.js'
 import { DEFAULT_EVENT_TYPE, DEFAULT_TRIGGER, triggerOf } from '../domain/triggers.js'
 import type { RelayDeps } from './relay-attempts.js'
 import { TriggerDispatcher } from './trigger-dispatcher.js'
-import { ORDERED_PULL } from '../store/ordered.js'
+import { OrderedFollower } from '../store/ordered.js'
 
 // Runs the triggers' dispatchers in a process with the `workers` role. It follows the triggers
 // in RELAY (relay.triggers.>) from the start, and for each one keeps trying to hold its lease
@@ -38,8 +37,9 @@ export class TriggerManager {
   private readonly triggers = new Map<string, TriggerCreated>()
   private readonly leases = new Map<string, Lease>()
   private readonly dispatchers = new Map<string, TriggerDispatcher>()
-  private tail?: ConsumerMessages
-  private tailLoop?: Promise<void>
+  /** follows the triggers in RELAY */
+  private tail?: OrderedFollower
+  private caughtUp?: () => void
   private timer?: NodeJS.Timeout
   private reconciling: Promise<void> = Promise.resolve()
   private stopped = false
@@ -57,10 +57,8 @@ export class TriggerManager {
   async start (): Promise<void> {
     this.stopped = false
     await this.ensureDefaultTrigger()
-    let caughtUp: () => void
-    const ready = new Promise<void>(resolve => { caughtUp = resolve })
-    this.tailLoop = this.follow(() => caughtUp())
-    await ready
+    await this.follow()
+    if (this.stopped) return
     await this.reconcile()
     const every = Math.max(200, Math.floor(this.opts.leaseTtlMs / 3))
     this.timer = setInterval(() => { this.reconcile().catch(err => this.log.error({ err }, 'trigger reconcile failed')) }, every)
@@ -69,8 +67,9 @@ export class TriggerManager {
   async stop (): Promise<void> {
     this.stopped = true
     clearInterval(this.timer)
-    this.tail?.stop()
-    await this.tailLoop
+    await this.tail?.stop()
+    // a start still waiting to catch up goes on (and finds itself stopped)
+    this.caughtUp?.()
     await this.reconciling
     await Promise.all([...this.dispatchers.values()].map(async d => await d.stop()))
     this.dispatchers.clear()
@@ -101,35 +100,43 @@ export class TriggerManager {
     }
   }
 
-  /** Follows relay.triggers.> from the start; calls `caughtUp` once it has read what is there. */
-  private async follow (caughtUp: () => void): Promise<void> {
+  /**
+   * Follows relay.triggers.> from the start (src/store/ordered.ts); resolves once it has read
+   * what is there, or once stopped.
+   */
+  private async follow (): Promise<void> {
     let lastSeq = 0
-    let signalled = false
-    while (!this.stopped) {
-      try {
-        const consumer = await this.opts.js.consumers.get('RELAY', {
-          filter_subjects: Subjects.triggers,
-          ...(lastSeq === 0 ? { deliver_policy: DeliverPolicy.All } : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: lastSeq + 1 })
-        })
-        if ((await consumer.info()).num_pending === 0 && !signalled) { signalled = true; caughtUp() }
-        this.tail = await consumer.consume(ORDERED_PULL)
-        if (this.stopped) this.tail.stop()
-        for await (const m of this.tail) {
-          lastSeq = m.seq
-          const ev = decodeEvent(m)
-          if (isEvent(ev, Events.triggerCreated)) this.triggers.set(ev.data.name, ev.data)
-          if (isEvent(ev, Events.triggerDeleted)) this.triggers.delete(ev.data.name)
-          if (m.info.pending === 0) {
-            if (!signalled) { signalled = true; caughtUp() } else this.reconcile().catch(err => this.log.error({ err }, 'trigger reconcile failed'))
-          }
-        }
-      } catch (err) {
-        if (this.stopped) break
-        this.log.error({ err }, 'following the triggers failed; again shortly')
-        await new Promise(resolve => setTimeout(resolve, 1000))
+    let readAll = false
+    const ready = new Promise<void>(resolve => { this.caughtUp = resolve })
+    /** At the stream's end: the first time, the start goes on; after, the dispatchers follow the change. */
+    const atEnd = (): void => {
+      if (readAll) {
+        this.reconcile().catch(err => this.log.error({ err }, 'trigger reconcile failed'))
+        return
       }
+      readAll = true
+      this.caughtUp?.()
     }
-    if (!signalled) caughtUp()
+    this.tail = new OrderedFollower({
+      js: this.opts.js,
+      stream: 'RELAY',
+      filter: Subjects.triggers,
+      resumeAfter: () => lastSeq,
+      onStart: pending => { if (pending === 0 && !readAll) atEnd() },
+      onMessage: m => {
+        lastSeq = m.seq
+        const ev = decodeEvent(m)
+        if (isEvent(ev, Events.triggerCreated)) this.triggers.set(ev.data.name, ev.data)
+        if (isEvent(ev, Events.triggerDeleted)) this.triggers.delete(ev.data.name)
+        if (m.info.pending === 0) atEnd()
+      },
+      onError: err => {
+        this.log.error({ err }, 'following the triggers failed; again shortly')
+        return false
+      }
+    })
+    this.tail.start()
+    await ready
   }
 
   /** Starts the dispatchers whose lease this instance holds, stops the others. Serialised. */

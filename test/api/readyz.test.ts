@@ -1,12 +1,8 @@
 import t from 'tap'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
-import { natsServer } from '../fixtures/nats.js'
+import { natsServer, restartableNats } from '../fixtures/nats.js'
 import { startService, post } from '../fixtures/service.js'
 import { until } from '../fixtures/wait.js'
-import { startNatsServer } from '../../src/store/nats-server.js'
 
 /** Polls /readyz until it answers `status`; returns that answer's body. */
 async function readyz (app: FastifyInstance, status: 200 | 503, timeoutMs = 20_000): Promise<{ status: string, nats: boolean, reasons?: string[], projections: Record<string, { pending: number, caughtUp: boolean }> }> {
@@ -17,20 +13,16 @@ async function readyz (app: FastifyInstance, status: 200 | 503, timeoutMs = 20_0
 }
 
 t.test('/readyz is 503 while NATS is away and 200 again once the client has reconnected', async t => {
-  const storeDir = await mkdtemp(join(tmpdir(), 'jetway-readyz-nats-'))
-  t.teardown(async () => { await rm(storeDir, { recursive: true, force: true }) })
-  let server = await startNatsServer({ port: -1, storeDir })
-  t.teardown(async () => { await server.stop() })
-  const port = Number(new URL(server.url.replace(/^nats:/, 'http:')).port)
-  const { app } = await startService(t, { natsUrl: server.url })
+  const nats = await restartableNats(t)
+  const { app } = await startService(t, { natsUrl: nats.url })
   t.equal((await readyz(app, 200)).nats, true)
 
-  await server.stop()
+  await nats.stop()
   const down = await readyz(app, 503)
   t.equal(down.nats, false)
   t.match(down.reasons, [/NATS is disconnected/])
 
-  server = await startNatsServer({ port, storeDir })
+  await nats.start()
   const up = await readyz(app, 200)
   t.equal(up.nats, true, 'ready again after the reconnect')
 })

@@ -56,15 +56,11 @@ t.test('the per-user stream opens with id: <high-water>; a client that drops bef
   t.equal(position, '3')
 
   // the connection drops before any event of this user; one happens while it is away
-  sub.es.addEventListener('error', (e: any) => console.error(Date.now() % 100000, 'ES error', e.message))
-  console.error(Date.now() % 100000, 'closing, listeners', first.runtime.hubs.jobs.listenerCount())
   await first.close()
-  console.error(Date.now() % 100000, 'closed', sub.es.readyState)
   const other = await startService(t, { natsUrl, env: FAST })
   const seq = await status(other.runtime, 'early', 'while-away')
   await startService(t, { natsUrl, env: FAST, listen: port })
-  await sub.open(2).catch(() => {})
-  console.error('DEBUG opened', sub.opened, 'seq', seq)
+  await sub.open(2)
   const [got] = await sub.until(1)
   t.equal(got!.id, String(seq), 'replayed from the id it opened with: no gap')
   t.equal(sub.opened, 2)
@@ -92,36 +88,6 @@ t.test('a slow client past its buffer is destroyed, its socket freed', async t =
   await until('the server socket is destroyed', () => server!.destroyed ? true : undefined)
   t.ok(server!.destroyed, `destroyed after ${n} events, not left ending while the client never reads`)
   t.equal(runtime.hubs.jobs.listenerCount('user:slow'), 0, 'and unsubscribed from the hub')
-})
-
-t.test('past the connection caps per user and per instance: 429 with Retry-After', async t => {
-  const { url } = await startService(t, { env: { ...FAST, SSE_MAX_CONNECTIONS: '3', SSE_MAX_PER_USER: '2' }, listen: 0 })
-  const a1 = await openRaw(`${url}/noti/users/a/sub`)
-  const a2 = await openRaw(`${url}/noti/users/a/sub`)
-  t.equal(a1.status, 200)
-  t.equal(a2.status, 200)
-  const a3 = await openRaw(`${url}/noti/users/a/sub`)
-  t.equal(a3.status, 429, 'a third connection of one user')
-  t.equal(a3.headers.get('retry-after'), '5')
-  t.equal(a3.headers.get('content-type'), 'application/problem+json')
-  t.match(JSON.parse(a3.text), { status: 429, code: 'JETWAY_TOO_MANY_CONNECTIONS', detail: /at most 2 SSE connections/ })
-
-  const b1 = await openRaw(`${url}/noti/users/b/sub`)
-  t.equal(b1.status, 200, 'another user still gets one')
-  const c1 = await openRaw(`${url}/noti/users/c/sub`)
-  t.equal(c1.status, 429, 'past the instance cap')
-  t.match(JSON.parse(c1.text), { detail: /at most 3 SSE connections/ })
-
-  // a closed connection frees its slot
-  a1.close()
-  let again = await openRaw(`${url}/noti/users/a/sub`)
-  await until('the server has seen the close', async () => {
-    if (again.status === 200) return true
-    again = await openRaw(`${url}/noti/users/a/sub`)
-    return undefined
-  })
-  t.equal(again.status, 200)
-  for (const c of [a2, b1, again]) c.close()
 })
 
 t.test('per-job replay finds a status far into JOBS in one look-up, and replays read from the stream leader', async t => {

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { escapeToken, unescapeToken, Subjects } from '../../src/store/subjects.js'
+import { escapeToken, unescapeToken, SubjectParts, Subjects } from '../../src/store/subjects.js'
 import { decodeEvent } from '../../src/store/events.js'
 import { startService, post, seqOf } from '../fixtures/service.js'
 
@@ -42,4 +42,20 @@ t.test('awkward user ids each land on one subject of four tokens and are found a
   // an operator's filter by user works on the escaped token
   const info = await runtime.jsm.streams.info('COLLECT', { subjects_filter: `collect.user.${escapeToken('a.b')}.>` })
   t.same(info.state.subjects, { 'collect.user.a%2Eb.a%2Eb%20%2A%3E': 1 })
+})
+
+t.test('subjects read back into what they were made from (SubjectParts), awkward values included', async t => {
+  for (const value of awkward) {
+    t.same(SubjectParts.jobStatus(Subjects.jobStatus(value, `job-${value}`)), { userId: value, eventId: `job-${value}` }, `job status of ${JSON.stringify(value)}`)
+    t.same(SubjectParts.task(Subjects.task(value)), { taskId: value }, `task ${JSON.stringify(value)}`)
+  }
+  for (const value of awkward.filter(v => v !== '')) {
+    t.same(SubjectParts.callbackReceived(Subjects.callbackReceived(value)), { requestId: value }, `callback of ${JSON.stringify(value)}`)
+  }
+  t.same(SubjectParts.callbackReceived(Subjects.callbackReceived(undefined)), { requestId: undefined }, 'a callback no request could be told')
+  // other shapes are not taken for these
+  t.equal(SubjectParts.task(Subjects.taskCallback('t1')), undefined, 'a task\'s callback deliveries are not the task')
+  t.equal(SubjectParts.jobStatus(Subjects.jobRequested('j1')), undefined)
+  t.equal(SubjectParts.jobStatus('jobs.status.only-three'), undefined)
+  t.equal(SubjectParts.callbackReceived(Subjects.relayRequest('r1')), undefined)
 })

@@ -73,9 +73,15 @@ export function openStream (path, { onEvent, onState = () => {} }) {
     const reader = res.body.getReader()
     const decoder = new TextDecoder()
     let buffer = ''
+    // what the server said in a comment (a stream it cannot serve now says why, then ends)
+    let said
     for (;;) {
       const { value, done } = await reader.read()
-      if (done || stopped) break
+      if (stopped) break
+      if (done) {
+        onState('error', said ?? 'the stream ended; reconnecting')
+        break
+      }
       buffer += decoder.decode(value, { stream: true }).replace(/\r\n?/g, '\n')
       let cut
       while ((cut = buffer.indexOf('\n\n')) >= 0) {
@@ -85,6 +91,7 @@ export function openStream (path, { onEvent, onState = () => {} }) {
         buffer = buffer.slice(cut + 2)
         const ev = { id: undefined, event: 'message', data: [] }
         for (const line of block.split('\n')) {
+          if (line.startsWith(':') && line !== ': heartbeat') said = line.slice(1).trim()
           if (line === '' || line.startsWith(':')) continue
           const colon = line.indexOf(':')
           const field = colon < 0 ? line : line.slice(0, colon)

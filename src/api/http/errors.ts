@@ -5,6 +5,7 @@ import { redactUrl } from '../../lib/log.js'
 import { fieldErrors } from './validation.js'
 import { OutboundError, OutboundErrorCodes, type OutboundErrorCode } from '../../lib/outbound.js'
 import { unavailableKind, type UnavailableKind } from '../../store/nats-errors.js'
+import { sseErrorAnswer } from './sse.js'
 
 // The one place where errors become HTTP answers: application/problem+json (RFC 9457), with a
 // field-level `errors` list on 400 and the seed's own failure field where a route declares one
@@ -87,6 +88,9 @@ export interface Problem {
 }
 
 export function sendProblem (request: FastifyRequest, reply: FastifyReply, status: number, code: string, detail: string, errors?: FieldError[]): FastifyReply {
+  // an SSE route answers what its client should retry (429, 5xx) so that an EventSource comes back
+  const later = sseErrorAnswer(request, reply, status, detail)
+  if (later !== undefined) return later
   const extras = (request.routeOptions.config as { problemExtras?: Record<string, unknown> } | undefined)?.problemExtras
   const body: Problem & Record<string, unknown> = {
     type: `urn:jetway:problem:${code.replace(/^(JETWAY|FST_ERR)_/, '').toLowerCase().replace(/_/g, '-')}`,

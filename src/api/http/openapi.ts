@@ -115,7 +115,9 @@ export function sseResponse (description: string): { description: string, conten
       'text/event-stream': {
         schema: Type.String({
           description: 'Server-Sent Events: `id:` the stream sequence (resume with Last-Event-ID or ?lastEventId=), `event:` the event type, ' +
-            '`data:` its JSON; `: heartbeat` comments; a `retry:` hint'
+            '`data:` its JSON; `: heartbeat` comments; a `retry:` hint. A stream that cannot be served now (a connection cap, the rate limit, ' +
+            'the event store away, the server closing) is this 200 too, with only a `retry:` hint (and Retry-After) and an immediate end: ' +
+            'an EventSource comes back by itself (on a 429 or 503 it would give up for good)'
         })
       }
     }
@@ -135,7 +137,7 @@ const PROBLEM_TEXT: Record<string, string> = {
   412: 'If-Match names an older version, or a jetway-seq / min_seq past its stream\'s end',
   413: 'The body is larger than the route takes',
   415: 'A content type the route does not take',
-  429: 'Too many requests: more than RATE_LIMIT in RATE_LIMIT_WINDOW from this user (a valid token) or address, or (SSE) too many open connections; retry after Retry-After seconds',
+  429: 'Too many requests: more than RATE_LIMIT in RATE_LIMIT_WINDOW from this user (a valid token) or address; retry after Retry-After seconds',
   503: 'A read waited READ_WAIT for its read model (Retry-After: 1)',
   default: 'Unexpected error: the problem names the request id to quote (details are in the log)'
 }
@@ -189,8 +191,10 @@ function finish (doc: { paths?: Record<string, Record<string, Operation>> }): vo
       const tag = op.tags?.[0] as Tag | undefined
       if (op.security === undefined && tag !== undefined && TAG_SECURITY[tag] !== undefined) op.security = TAG_SECURITY[tag]
       op.responses ??= {}
-      // every route but the probes is rate limited (src/api/http/edge.ts), whatever its error format
-      if (tag !== 'health' && op.responses['429'] === undefined) op.responses['429'] = TOO_MANY
+      // every route but the probes is rate limited (src/api/http/edge.ts), whatever its error
+      // format; an SSE route answers its come-back-later stream instead (src/api/http/sse.ts)
+      const streams = (op.responses['200'] as { content?: Record<string, unknown> } | undefined)?.content?.['text/event-stream'] !== undefined
+      if (tag !== 'health' && !streams && op.responses['429'] === undefined) op.responses['429'] = TOO_MANY
       // a route that declares its own default answer has its own error format (the AWS errors of /sfn)
       if (op.responses?.default !== undefined) continue
       const params = op.parameters ?? []

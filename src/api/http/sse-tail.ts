@@ -1,19 +1,17 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { ErrorCodes, JetwayError } from '../../lib/errors.js'
-import type { EventTail, TailEvent } from '../../store/tail.js'
-import { answeredHead, endResponse, sseHead, writeSseHead, type SseConnections } from './sse.js'
+import type { EventTail, TailEvent } from '../../store/console-tail.js'
+import { streamSse, type SseConnections, type SseFeed, type SseOut } from './sse.js'
 
 // The console's live event tail over SSE: the events of several streams on one connection.
 // Its `id:` is the position in every stream of the connection, `COLLECT:5,JOBS:12,…`, so a
-// client resuming with Last-Event-ID continues each stream with no gap and no duplicate. The
-// hand-over is the one the single-stream routes use (src/api/http/sse.ts): listen live first and
-// buffer, note each stream's high-water mark, replay the gap up to it, flush the buffer past it.
+// client resuming with Last-Event-ID continues each stream with no gap and no duplicate. It is
+// a feed of the one SSE writer (src/api/http/sse.ts), which does the hand-over from replay to
+// live as for the single-stream routes: listen first and hold, note each stream's high-water
+// mark, replay the gap up to it, send what was held past it.
 
 /** Events a resume replays per stream; past it the client is told what was skipped. */
 export const MAX_TAIL_REPLAY = 1000
-/** Events held back while a replay runs; past it the connection is dropped (it resumes by id). */
-const MAX_PENDING = 10_000
-const RETRY_MS = 2000
 
 export type Positions = Map<string, number>
 
@@ -61,113 +59,72 @@ export interface TailRequest {
   history: number
 }
 
-/** Streams one tail connection (or answers 429 when a connection cap is reached). */
+/** Streams one tail connection (the SSE writer of src/api/http/sse.ts, with per-stream positions). */
 export async function streamTail (request: FastifyRequest, reply: FastifyReply, opts: TailRequest): Promise<void> {
-  const { tail, connections, streams, keep } = opts
   const resume = opts.lastEventId === undefined || opts.lastEventId === '' ? undefined : parsePositions(opts.lastEventId)
-  if (answeredHead(request, reply)) return
-  const slot = connections.admit(request, reply, opts.user)
-  if (slot === undefined) return
-  const { maxBufferedBytes, heartbeatMs } = connections.limits
+  await streamSse(request, reply, opts.connections, new TailFeed(opts, resume))
+}
 
-  let closed = false
-  let pending: TailEvent[] | undefined = []
-  const positions: Positions = new Map()
-  let unsubscribe: (() => void) | undefined
-  const timer: { heartbeat?: NodeJS.Timeout } = {}
-  const res = reply.raw
+/** The events of several streams; its id is the position in each. */
+class TailFeed implements SseFeed<TailEvent> {
+  /** where the connection stands in each stream: the last sequence sent or passed over */
+  private readonly positions: Positions = new Map()
+  private readonly opts: TailRequest
+  private readonly resume: Positions | undefined
 
-  function end (destroy = false): void {
-    if (closed) return
-    closed = true
-    unsubscribe?.()
-    slot!.release()
-    clearInterval(timer.heartbeat)
-    if (!reply.sent && !res.headersSent) return
-    endResponse(res, destroy)
-  }
-  slot.track(() => end())
-
-  try {
-    unsubscribe = await tail.subscribe(streams, ev => {
-      if (pending === undefined) send(ev)
-      else if (pending.push(ev) > MAX_PENDING) end(true)
-    })
-  } catch (err) {
-    slot.release()
-    throw err
-  }
-  // the server is closing (closeAll ended it while the tails started)
-  if (closed) {
-    unsubscribe()
-    throw new JetwayError(ErrorCodes.unavailable, 'the server is closing; retry')
-  }
-  // Sync from here to the replay: the marks are where the live events begin.
-  const high = new Map(streams.map(s => [s, tail.highWater(s)] as const))
-  for (const s of streams) positions.set(s, Math.min(resume?.get(s) ?? high.get(s)!, high.get(s)!))
-
-  reply.hijack()
-  writeSseHead(res, sseHead(request, reply))
-  res.on('close', () => end())
-  // the client may have gone while the tails started
-  if (res.destroyed || request.raw.socket?.destroyed === true) {
-    end()
-    return
-  }
-  timer.heartbeat = setInterval(() => { write(': heartbeat\n\n') }, heartbeatMs)
-
-  function write (text: string): void {
-    if (closed) return
-    res.write(text)
-    if (res.writableLength > maxBufferedBytes) {
-      request.log.warn({ buffered: res.writableLength }, 'tail client too slow: dropping it (it resumes by Last-Event-ID)')
-      end(true)
-    }
-  }
-  function send (ev: TailEvent): void {
-    if (closed || ev.seq <= (positions.get(ev.stream) ?? Number.MAX_SAFE_INTEGER)) return
-    positions.set(ev.stream, ev.seq)
-    // an event the filters drop still moves the position, so a resume does not read it again
-    if (!keep(ev)) return
-    write(`id: ${formatPositions(positions)}\nevent: ${ev.type === '' ? 'message' : ev.type}\ndata: ${ev.json}\n\n`)
-  }
-  function position (): void {
-    write(`id: ${formatPositions(positions)}\nevent: position\ndata:\n\n`)
+  constructor (opts: TailRequest, resume: Positions | undefined) {
+    this.opts = opts
+    this.resume = resume
   }
 
-  write(`retry: ${RETRY_MS}\n\n`)
-  try {
+  get user (): string | undefined {
+    return this.opts.user
+  }
+
+  async listen (fn: (ev: TailEvent) => void): Promise<() => void> {
+    return await this.opts.tail.subscribe(this.opts.streams, fn)
+  }
+
+  async open (out: SseOut<TailEvent>): Promise<void> {
+    const { tail, streams, history } = this.opts
+    const { positions, resume } = this
+    // the marks are where the live events begin
+    const high = new Map(streams.map(s => [s, tail.highWater(s)] as const))
+    for (const s of streams) positions.set(s, Math.min(resume?.get(s) ?? high.get(s)!, high.get(s)!))
     if (resume !== undefined) {
       for (const s of streams) {
         const from = positions.get(s)!
         const to = high.get(s)!
         const gap = await tail.range(s, from, to, MAX_TAIL_REPLAY)
-        for (const ev of gap) send(ev)
-        if (to - from > MAX_TAIL_REPLAY && !closed) {
+        for (const ev of gap) out.send(ev)
+        if (to - from > MAX_TAIL_REPLAY && !out.closed) {
           // too far behind: skip to the live end, and say so
           positions.set(s, to)
-          write(`event: gap\ndata: ${JSON.stringify({ stream: s, from, to, skipped: to - from - MAX_TAIL_REPLAY })}\n\n`)
+          out.write(`event: gap\ndata: ${JSON.stringify({ stream: s, from, to, skipped: to - from - MAX_TAIL_REPLAY })}\n\n`)
         }
       }
-    } else if (opts.history > 0) {
+    } else if (history > 0) {
       // the latest stored events of each stream, merged by time, before the live ones
       const recent = await Promise.all(streams.map(async s => {
         const to = high.get(s)!
-        const from = Math.max(0, to - opts.history)
+        const from = Math.max(0, to - history)
         positions.set(s, from)
-        return await tail.range(s, from, to, opts.history)
+        return await tail.range(s, from, to, history)
       }))
-      for (const ev of mergeByTime(recent)) send(ev)
+      for (const ev of mergeByTime(recent)) out.send(ev)
       for (const s of streams) positions.set(s, high.get(s)!)
     }
-    if (closed) return
     // the position at the live end, so a client that drops before its next event resumes here
-    position()
-    for (const ev of pending) send(ev)
-    pending = undefined
-  } catch (err) {
-    request.log.error({ err }, 'tail replay failed; closing (the client resumes by id)')
-    end()
+    out.write(`id: ${formatPositions(positions)}\nevent: position\ndata:\n\n`)
+  }
+
+  frame (ev: TailEvent): string | undefined {
+    const { positions } = this
+    if (ev.seq <= (positions.get(ev.stream) ?? Number.MAX_SAFE_INTEGER)) return undefined
+    positions.set(ev.stream, ev.seq)
+    // an event the filters drop still moves the position, so a resume does not read it again
+    if (!this.opts.keep(ev)) return undefined
+    return `id: ${formatPositions(positions)}\nevent: ${ev.type === '' ? 'message' : ev.type}\ndata: ${ev.json}\n\n`
   }
 }
 
