@@ -23,6 +23,9 @@ export const collectEvents: Projection = {
       const d = ev.data
       insert.run(ev.seq, d.event_id, d.user_id, d.event, d.event_datetime, d.parameters === null ? null : JSON.stringify(d.parameters), d.received_at)
     }
+  },
+  async prune (trx, firstSeq) {
+    return Number((await trx.deleteFrom('collect_events').where('seq', '<', firstSeq).executeTakeFirst()).numDeletedRows)
   }
 }
 

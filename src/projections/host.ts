@@ -6,6 +6,7 @@ import type { DB } from './db.js'
 import { ProjectionRunner } from './runner.js'
 import { projectionsFor } from './index.js'
 import { TimerTicker } from './timer-ticker.js'
+import { RetentionFollower } from './retention.js'
 
 // Where the projections (and the timer ticker, which fires from their timers read model) run:
 // by default in a worker thread of their own (thread-host.ts), so that their SQLite
@@ -53,21 +54,32 @@ export interface HostDeps {
   onFired?: (lateMs: number) => void
 }
 
-/** Starts every projection's runner, then the timer ticker, in this thread. */
+/**
+ * Starts every projection's runner, then the timer ticker and the retention follower (read
+ * models follow their streams' retention), in this thread.
+ */
 export async function startProjectionsHere ({ config, js, db, log, clock, onChange, onFired }: HostDeps): Promise<ProjectionHost> {
   const runners = new Map<string, ProjectionRunner>()
-  for (const projection of projectionsFor(config)) {
+  const projections = projectionsFor(config)
+  for (const projection of projections) {
     runners.set(projection.name, new ProjectionRunner({ projection, js, db, log, clock, onChange }))
   }
   for (const runner of runners.values()) await runner.start()
-  // timers fire where their read model is kept current: with the projections
-  const ticker = new TimerTicker({ db, js, clock, log, tickMs: config.timerTickMs, onFired })
+  // Timers fire where their read model is kept current: with the projections, and only once
+  // the timers read models have caught up after the start (a row whose clearing event was
+  // purged while this instance was away must not fire from a stale table).
+  const timerModels = [...runners.values()].filter(r => r.name.startsWith('timers-'))
+  const ticker = new TimerTicker({ db, js, clock, log, tickMs: config.timerTickMs, onFired, ready: () => timerModels.every(r => r.caughtUp) })
   ticker.start()
+  const retained = new Set(Object.keys(config.retention))
+  const follower = new RetentionFollower({ db, jsm: await js.jetstreamManager(), projections: projections.filter(p => retained.has(p.stream)), log, tickMs: config.timerTickMs })
+  follower.start()
   return {
     runners,
     ticker,
     thread: 'main',
     close: async () => {
+      await follower.stop()
       await ticker.stop()
       await Promise.all([...runners.values()].map(async r => await r.stop()))
     }

@@ -10,7 +10,8 @@ import type { Projection } from './projection.js'
 export const jobs: Projection = {
   name: 'jobs',
   stream: 'JOBS',
-  version: 1,
+  // 2: requested_seq, by which the row follows JOBS's retention
+  version: 2,
   tables: ['jobs'],
   async apply (trx, events) {
     // consecutive requests go in as multi-row inserts; a status first writes the requests before it
@@ -33,7 +34,8 @@ export const jobs: Projection = {
           requested_at: j.requestedAt,
           deadline: j.deadline,
           completed_at: null,
-          status_seq: null
+          status_seq: null,
+          requested_seq: ev.seq
         })
       } else if (isEvent(ev, Events.jobStatusChanged)) {
         await flush()
@@ -45,10 +47,13 @@ export const jobs: Projection = {
       }
     }
     await flush()
+  },
+  async prune (trx, firstSeq) {
+    return Number((await trx.deleteFrom('jobs').where('requested_seq', '<', firstSeq).executeTakeFirst()).numDeletedRows)
   }
 }
 
-// 500 rows x 9 columns stays far below SQLite's 32766 bound parameters.
+// 500 rows x 10 columns stays far below SQLite's 32766 bound parameters.
 const CHUNK = 500
 
 export async function findJob (db: DB, eventId: string): Promise<JobRow | undefined> {

@@ -11,7 +11,8 @@ import { asV2 } from '../domain/notifications.js'
 export const notifications: Projection = {
   name: 'notifications',
   stream: 'NOTIFY',
-  version: 1,
+  // 2: requested_seq, by which a delivery record follows NOTIFY's retention
+  version: 2,
   tables: ['notifications', 'outbox'],
   async apply (trx, events) {
     for (const ev of events) {
@@ -30,7 +31,8 @@ export const notifications: Projection = {
           attempts: 0,
           last_error: null,
           sent_at: null,
-          requested_at: ev.time
+          requested_at: ev.time,
+          requested_seq: ev.seq
         }).onConflict(oc => oc.doNothing()).execute()
       } else if (isEvent(ev, Events.notificationSent) || isEvent(ev, Events.notificationSentV2)) {
         const n = ev.data
@@ -49,6 +51,11 @@ export const notifications: Projection = {
           .where('notification_id', '=', ev.data.notificationId).where('status', '!=', 'sent').execute()
       }
     }
+  },
+  async prune (trx, firstSeq) {
+    const gone = trx.selectFrom('notifications').select('notification_id').where('requested_seq', '<', firstSeq)
+    await trx.deleteFrom('outbox').where('notification_id', 'in', gone).execute()
+    return Number((await trx.deleteFrom('notifications').where('requested_seq', '<', firstSeq).executeTakeFirst()).numDeletedRows)
   }
 }
 

@@ -62,6 +62,10 @@ export function timerProjection (rules: TimerRules): Projection {
         }
       }
       await flush()
+    },
+    // a timer armed by an event the stream no longer holds (only a finished thing's: src/store/retention.ts)
+    async prune (trx, firstSeq) {
+      return Number((await trx.deleteFrom('timers').where('projection', '=', name).where('set_seq', '<', firstSeq).executeTakeFirst()).numDeletedRows)
     }
   }
 }

@@ -35,6 +35,8 @@ export interface JobTable {
   completed_at: string | null
   /** JOBS sequence of the job.status.changed, the SSE id of the job's status */
   status_seq: number | null
+  /** JOBS sequence of the job.requested (0011): the row goes when the stream no longer holds it */
+  requested_seq: number | null
 }
 
 export interface MeetingTable {
@@ -74,6 +76,8 @@ export interface NotificationTable {
   last_error: string | null
   sent_at: string | null
   requested_at: string
+  /** NOTIFY sequence of the notification.requested (0011): the row goes when the stream no longer holds it */
+  requested_seq: number | null
 }
 
 export interface OutboxTable {
@@ -197,6 +201,40 @@ export interface RelayTriggerTable {
   version: number
 }
 
+/** An erasure of a user (src/projections/erasures.ts): no personal data, the user is a keyed hash. */
+export interface ErasureTable {
+  erasure_id: string
+  /** HMAC of the user id (src/lib/erasure-key.ts) */
+  user_key: string
+  suppress: number
+  /** pending, done */
+  status: string
+  requested_at: string
+  completed_at: string | null
+  /** JSON {stream: last sequence the erasure covers} */
+  cutoffs: string | null
+  /** JSON {stream: messages purged}, from the executor */
+  removed_streams: string | null
+  /** JSON {read model table: rows removed here} */
+  removed_read_models: string
+  /** ERASURES sequence of its last event */
+  version: number
+}
+
+/** What an erasure removed, by id (a job, a meeting, a task, a schedule, a notification). */
+export interface ErasureItemTable {
+  erasure_id: string
+  kind: string
+  item_id: string
+}
+
+/** Users whose future writes are refused (DELETE /api/users/{id}?suppress=true), by keyed hash. */
+export interface SuppressionTable {
+  user_key: string
+  erasure_id: string
+  since: string
+}
+
 export interface Database {
   projection_checkpoints: ProjectionCheckpointTable
   collect_events: CollectEventTable
@@ -212,6 +250,9 @@ export interface Database {
   relay_requests: RelayRequestTable
   relay_callbacks: RelayCallbackTable
   relay_triggers: RelayTriggerTable
+  erasures: ErasureTable
+  erasure_items: ErasureItemTable
+  suppressions: SuppressionTable
 }
 
 export type CollectEventRow = Selectable<CollectEventTable>
@@ -229,4 +270,5 @@ export type ScheduleRow = Selectable<ScheduleTable>
 export type RelayRequestRow = Selectable<RelayRequestTable>
 export type RelayCallbackRow = Selectable<RelayCallbackTable>
 export type RelayTriggerRow = Selectable<RelayTriggerTable>
+export type ErasureRow = Selectable<ErasureTable>
 export type { Generated }
