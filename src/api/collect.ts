@@ -55,6 +55,7 @@ export const collect: FastifyPluginAsyncTypebox<CollectOptions> = async (app, { 
 
   async function collectOne (request: FastifyRequest, input: CollectRequest): Promise<{ status: 'accepted' | 'duplicate', seq?: number } | FieldError[]> {
     auth.requireUser(request, input.user_id)
+    runtime.suppressions.refuse(input.user_id, 'user_id')
     const data = toCollectEvent(input, microTimeOf(clock.now()))
     if (Array.isArray(data)) return data
     // An event_id is unique per user: one user cannot suppress another's events by reusing an
@@ -103,7 +104,7 @@ export const collect: FastifyPluginAsyncTypebox<CollectOptions> = async (app, { 
         }
         return { index, event_id: eventId, ...outcome }
       } catch (err) {
-        if (err instanceof JetwayError && err.code === ErrorCodes.forbidden) {
+        if (err instanceof JetwayError && (err.code === ErrorCodes.forbidden || err.code === ErrorCodes.suppressed)) {
           return { index, event_id: eventId, status: 'rejected', errors: [{ field: `events.${index}.user_id`, message: err.message }] }
         }
         throw err

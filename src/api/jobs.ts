@@ -65,6 +65,7 @@ export const jobs: FastifyPluginAsyncTypebox<JobsOptions> = async (app, { runtim
     api.post('/noti/pub', { schema: { tags: ['jobs'], summary: 'Start a job; answers its eventId at once (Idempotency-Key honoured)', body: PubRequest, response: { 200: PubResponse } } }, async (request, reply) => {
       const { eventType, userId, timeoutSeconds } = request.body
       auth.requireUser(request, userId)
+      runtime.suppressions.refuse(userId, 'userId')
       const key = request.headers['idempotency-key']
       if (key !== undefined && (typeof key !== 'string' || key.length === 0 || key.length > 200)) {
         throw new JetwayError(ErrorCodes.validation, 'Idempotency-Key must be 1 to 200 characters', [{ field: 'Idempotency-Key', message: 'must be 1 to 200 characters' }])

@@ -2,6 +2,8 @@ import type SQLite from 'better-sqlite3'
 import { Events } from '../schema/events/index.js'
 import { isEvent } from '../store/events.js'
 import type { Projection } from './projection.js'
+import type { Kysely, Transaction } from 'kysely'
+import type { Database } from '../schema/database.js'
 
 // Read model of seed 002's RDS table: one row per (user_id, event_id), forever (a later
 // duplicate, outside the stream's duplicate window, is ignored here). Two users may use the
@@ -38,4 +40,14 @@ function insertOn (sqlite: SQLite.Database): SQLite.Statement {
     inserts.set(sqlite, insert)
   }
   return insert
+}
+
+/** Every user id with collected events: where an erasure finds the user its keyed hash names. */
+export async function collectUserIds (db: Kysely<Database> | Transaction<Database>): Promise<string[]> {
+  return (await db.selectFrom('collect_events').select('user_id').distinct().execute()).map(r => r.user_id)
+}
+
+/** Drops a user's collected events up to a COLLECT sequence (an erasure): resolves the rows removed. */
+export async function dropUserEvents (trx: Transaction<Database>, userId: string, upToSeq: number): Promise<number> {
+  return Number((await trx.deleteFrom('collect_events').where('user_id', '=', userId).where('seq', '<=', upToSeq).executeTakeFirst()).numDeletedRows)
 }

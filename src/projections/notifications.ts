@@ -4,6 +4,9 @@ import { Events } from '../schema/events/index.js'
 import type { NotificationRow, OutboxRow } from '../schema/database.js'
 import type { Projection } from './projection.js'
 import { asV2 } from '../domain/notifications.js'
+import { deleteIn } from './drop.js'
+import type { Transaction } from 'kysely'
+import type { Database } from '../schema/database.js'
 
 // Delivery records per recipient (the seed's 알림 발송 기록), and the local outbox of the
 // messages that went nowhere else (no SMTP_URL).
@@ -57,6 +60,25 @@ export const notifications: Projection = {
     await trx.deleteFrom('outbox').where('notification_id', 'in', gone).execute()
     return Number((await trx.deleteFrom('notifications').where('requested_seq', '<', firstSeq).executeTakeFirst()).numDeletedRows)
   }
+}
+
+/** Drops delivery records and their outbox copies (an erasure): resolves the rows removed. */
+export async function dropNotifications (trx: Transaction<Database>, ids: string[]): Promise<number> {
+  return await deleteIn(ids, async chunk => {
+    const copies = (await trx.deleteFrom('outbox').where('notification_id', 'in', chunk).executeTakeFirst()).numDeletedRows
+    return copies + (await trx.deleteFrom('notifications').where('notification_id', 'in', chunk).executeTakeFirst()).numDeletedRows
+  })
+}
+
+/** The ids of the delivery records about some meetings or tasks (what an erasure of them removes). */
+export async function notificationIdsAbout (db: DB | Transaction<Database>, type: 'meeting' | 'task', ids: string[]): Promise<string[]> {
+  const out: string[] = []
+  await deleteIn(ids, async chunk => {
+    const rows = await db.selectFrom('notifications').select('notification_id').where('about_type', '=', type).where('about_id', 'in', chunk).execute()
+    for (const r of rows) out.push(r.notification_id)
+    return 0
+  })
+  return out
 }
 
 export async function notificationsOf (db: DB, meetingId: string): Promise<NotificationRow[]> {

@@ -25,6 +25,8 @@ export function jobTimeoutsWorker (deps: { js: JetStreamClient, jsm: JetStreamMa
       const job = event.data.payload
       if (!payloadCheck.Check(job)) throw new Error(`job-timeout timer ${event.data.timerId} carries no job`)
       if (await lastOnSubject(deps.jsm, 'JOBS', Subjects.jobStatus(job.userId, job.eventId)) !== null) return
+      // a job removed since (KEEP_FINISHED, an erasure) is not brought back by a late timeout
+      if (await lastOnSubject(deps.jsm, 'JOBS', Subjects.jobRequested(job.eventId)) === null) return
       const waited = Date.parse(job.deadline) - Date.parse(job.requestedAt)
       await appendEvent(deps.js, {
         def: Events.jobCompleted,
