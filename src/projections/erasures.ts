@@ -13,6 +13,7 @@ import { dropTasks } from './tasks.js'
 import { dropSchedules } from './schedules.js'
 import { dropNotifications } from './notifications.js'
 import { dropTimerGroups } from './timers.js'
+import { subjectsOfUser, type StreamSubject, type UserRecords } from '../store/purge.js'
 
 // The erasures of users (stream ERASURES) as rows, and what they do to this instance's read
 // models. erasure.removed drops the records it names (by id) from every read model here;
@@ -55,6 +56,34 @@ async function dropCollected (trx: Transaction<Database>, keys: UserKeys, userKe
   return { rows, userIds }
 }
 
+const NONE: UserRecords['ids'] = { job: [], meeting: [], task: [], schedule: [], notification: [] }
+
+/** Notes subjects to purge again (src/projections/erasure-enforcer.ts purges them); `upTo`: the erasure's cutoffs. */
+async function notePurges (trx: Transaction<Database>, erasureId: string, subjects: StreamSubject[], upTo?: Record<string, number>): Promise<void> {
+  for (const { stream, filter } of subjects) {
+    await trx.insertInto('erasure_purges').values({ erasure_id: erasureId, stream, filter, up_to_seq: upTo?.[stream] ?? null })
+      .onConflict(oc => oc.doNothing()).execute()
+  }
+}
+
+/**
+ * Drops the rows of records an erasure removed (by id) from this instance's read models. Rows
+ * found mean the stream held those records when they were applied here (before the erasure ran,
+ * or again after a restore of an older backup): their subjects are noted to be purged again.
+ */
+export async function dropErasedRecords (trx: Transaction<Database>, erasureId: string, kind: ErasedKind, ids: string[]): Promise<Record<string, number>> {
+  const removed = await dropErased(trx, kind, ids)
+  if (Object.values(removed).some(n => n > 0)) await notePurges(trx, erasureId, subjectsOfUser({ userIds: [], ids: { ...NONE, [kind]: ids } }).whole)
+  return removed
+}
+
+/** Drops an erased user's collected events up to the erasure's COLLECT cutoff, noting the user's subjects to purge again. */
+export async function dropErasedEvents (trx: Transaction<Database>, keys: UserKeys, erasureId: string, userKey: string, cutoffs: Record<string, number>): Promise<number> {
+  const { rows, userIds } = await dropCollected(trx, keys, userKey, cutoffs.COLLECT ?? 0)
+  if (userIds.length > 0) await notePurges(trx, erasureId, subjectsOfUser({ userIds, ids: NONE }).upToCutoff, cutoffs)
+  return rows
+}
+
 function add (into: Record<string, number>, more: Record<string, number>): Record<string, number> {
   const out = { ...into }
   for (const [k, v] of Object.entries(more)) if (v > 0 || out[k] === undefined) out[k] = (out[k] ?? 0) + v
@@ -67,7 +96,7 @@ export function erasures (keys: UserKeys | undefined): Projection {
     name: 'erasures',
     stream: 'ERASURES',
     version: 1,
-    tables: ['erasures', 'erasure_items', 'suppressions'],
+    tables: ['erasures', 'erasure_items', 'erasure_purges', 'suppressions'],
     async apply (trx, events) {
       const removedSoFar = async (erasureId: string): Promise<Record<string, number> | undefined> => {
         const row = await trx.selectFrom('erasures').select('removed_read_models').where('erasure_id', '=', erasureId).executeTakeFirst()
@@ -97,7 +126,7 @@ export function erasures (keys: UserKeys | undefined): Projection {
           for (const id of ids) {
             await trx.insertInto('erasure_items').values({ erasure_id: erasureId, kind, item_id: id }).onConflict(oc => oc.doNothing()).execute()
           }
-          const removed = await dropErased(trx, kind, ids)
+          const removed = await dropErasedRecords(trx, erasureId, kind, ids)
           const before = await removedSoFar(erasureId)
           if (before !== undefined) {
             await trx.updateTable('erasures').set({ removed_read_models: JSON.stringify(add(before, removed)), version: ev.seq }).where('erasure_id', '=', erasureId).execute()
@@ -105,7 +134,7 @@ export function erasures (keys: UserKeys | undefined): Projection {
         } else if (isEvent(ev, Events.erasureCompleted)) {
           const { erasureId, userKey, cutoffs, purged, completedAt } = ev.data
           if (keys === undefined) throw new Error('the erasures read model needs the erasure key to apply erasure.completed')
-          const collected = (await dropCollected(trx, keys, userKey, cutoffs.COLLECT ?? 0)).rows
+          const collected = await dropErasedEvents(trx, keys, erasureId, userKey, cutoffs)
           const before = await removedSoFar(erasureId) ?? {}
           await trx.updateTable('erasures').set({
             status: 'done',
@@ -132,6 +161,17 @@ export async function suppressedKeys (db: DB): Promise<string[]> {
   return (await db.selectFrom('suppressions').select('user_key').execute()).map(r => r.user_key)
 }
 
+/** Subjects noted to be purged again, oldest first. */
+export async function notedPurges (db: DB, limit: number): Promise<Array<{ erasureId: string, stream: string, filter: string, upToSeq: number | null }>> {
+  const rows = await db.selectFrom('erasure_purges').selectAll().limit(limit).execute()
+  return rows.map(r => ({ erasureId: r.erasure_id, stream: r.stream, filter: r.filter, upToSeq: r.up_to_seq }))
+}
+
+/** Forgets subjects once purged. */
+export async function forgetPurge (db: DB, p: { erasureId: string, stream: string, filter: string }): Promise<void> {
+  await db.deleteFrom('erasure_purges').where('erasure_id', '=', p.erasureId).where('stream', '=', p.stream).where('filter', '=', p.filter).execute()
+}
+
 /** Every erasure that is done, with what it removed by id: what a start re-applies (src/projections/erasure-enforcer.ts). */
 export async function doneErasures (db: DB): Promise<Array<{ erasureId: string, userKey: string, cutoffs: Record<string, number>, items: Array<{ kind: ErasedKind, id: string }> }>> {
   const rows = await db.selectFrom('erasures').select(['erasure_id', 'user_key', 'cutoffs']).where('status', '=', 'done').execute()
@@ -142,5 +182,3 @@ export async function doneErasures (db: DB): Promise<Array<{ erasureId: string, 
   }
   return out
 }
-
-export { dropErased, dropCollected }

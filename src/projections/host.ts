@@ -8,7 +8,7 @@ import { projectionsFor } from './index.js'
 import { TimerTicker } from './timer-ticker.js'
 import { RetentionFollower } from './retention.js'
 import type { UserKeys } from '../lib/erasure-key.js'
-import { reapplyErasures } from './erasure-enforcer.js'
+import { ErasurePurger, reapplyErasures } from './erasure-enforcer.js'
 
 // Where the projections (and the timer ticker, which fires from their timers read model) run:
 // by default in a worker thread of their own (thread-host.ts), so that their SQLite
@@ -79,11 +79,15 @@ export async function startProjectionsHere ({ config, js, db, log, clock, keys, 
   const retained = new Set(Object.keys(config.retention))
   const follower = new RetentionFollower({ db, jsm, projections: projections.filter(p => retained.has(p.stream)), log, tickMs: config.timerTickMs })
   follower.start()
-  // once every read model has caught up: the erasures applied again (a restored older backup brings nothing back)
+  // once every read model has caught up: the erasures applied again (a restored older backup
+  // brings nothing back), and what an erased user's dropped rows came from purged again
+  const erasureLog = log.child({ component: 'erasures' })
+  const purger = new ErasurePurger({ db, jsm, log: erasureLog, tickMs: config.timerTickMs })
+  purger.start()
   const state = { closing: false }
   const enforced = (async () => {
     while (!state.closing && ![...runners.values()].every(r => r.caughtUp)) await new Promise(resolve => setTimeout(resolve, 100))
-    if (!state.closing) await reapplyErasures({ db, jsm, keys, log: log.child({ component: 'erasures' }) })
+    if (!state.closing) await reapplyErasures({ db, keys, log: erasureLog })
   })().catch((err: unknown) => log.error({ err }, 'applying the erasures again failed; they are applied at the next start'))
   return {
     runners,
@@ -92,6 +96,7 @@ export async function startProjectionsHere ({ config, js, db, log, clock, keys, 
     close: async () => {
       state.closing = true
       await enforced
+      await purger.stop()
       await follower.stop()
       await ticker.stop()
       await Promise.all([...runners.values()].map(async r => await r.stop()))

@@ -228,6 +228,19 @@ export interface ErasureItemTable {
   item_id: string
 }
 
+/**
+ * Subjects to purge again, noted where an instance dropped an erased user's rows: the streams
+ * held them when its read models were built (a restore of an older backup), or held them
+ * until the erasure ran. Purged (idempotently) and deleted by src/projections/erasure-enforcer.ts.
+ */
+export interface ErasurePurgeTable {
+  erasure_id: string
+  stream: string
+  filter: string
+  /** the erasure's cutoff in that stream; null: the whole subject */
+  up_to_seq: number | null
+}
+
 /** Users whose future writes are refused (DELETE /api/users/{id}?suppress=true), by keyed hash. */
 export interface SuppressionTable {
   user_key: string
@@ -252,6 +265,7 @@ export interface Database {
   relay_triggers: RelayTriggerTable
   erasures: ErasureTable
   erasure_items: ErasureItemTable
+  erasure_purges: ErasurePurgeTable
   suppressions: SuppressionTable
 }
 
