@@ -2,6 +2,7 @@ import type { JetStreamManager } from '@nats-io/jetstream'
 import type { Logger } from 'pino'
 import type { DB } from './db.js'
 import type { Projection } from './projection.js'
+import { appliedSeqOf } from './checkpoints.js'
 
 export interface RetentionFollowerOptions {
   db: DB
@@ -92,8 +93,7 @@ export class RetentionFollower {
   private async prune (projection: Projection, floor: number): Promise<number> {
     const { db } = this.opts
     const { n, appliedSeq } = await db.transaction().execute(async trx => {
-      const row = await trx.selectFrom('projection_checkpoints').select('last_seq').where('name', '=', projection.name).executeTakeFirst()
-      return { n: await projection.prune!(trx, floor), appliedSeq: row?.last_seq ?? 0 }
+      return { n: await projection.prune!(trx, floor), appliedSeq: await appliedSeqOf(trx, projection.name) }
     })
     this.done.set(projection.name, { floor, appliedSeq })
     if (n > 0) this.log.debug({ projection: projection.name, floor, rows: n }, 'rows of aged-out events dropped')
