@@ -20,6 +20,7 @@ import { registerOpenApi } from './api/http/openapi.js'
 import { RequestMeter } from './api/http/request-meter.js'
 import { admin } from './api/admin.js'
 import { consolePlugin } from './api/console.js'
+import { erasuresApi } from './api/erasures.js'
 import { registerEdge, securityHeaders, setHeaders } from './api/http/edge.js'
 import { ErrorCodes, JetwayError } from './lib/errors.js'
 
@@ -84,6 +85,7 @@ export async function buildApp (runtime: Runtime, opts: { onRoute?: (route: Rout
     await app.register(callbacks, { runtime, auth })
     await app.register(admin, { runtime, auth, meter })
     await app.register(consolePlugin, { runtime, auth })
+    await app.register(erasuresApi, { runtime, auth })
   }
   return app
 }

@@ -8,6 +8,8 @@ import { isWebhookSecret, webhookKeyBytes } from './lib/webhooks.js'
 import ipaddr from 'ipaddr.js'
 import type { DeliveryRetry } from './domain/delivery.js'
 import { parseNatsSync, type NatsSync } from './store/durability.js'
+import { defaultRetry } from './workers/worker.js'
+import { checkRetention, RETAINED_STREAMS, type RetainedStream } from './store/retention.js'
 
 export type Role = typeof Roles[number]
 
@@ -86,6 +88,12 @@ export interface Config {
   corsOrigins: string[]
   /** HSTS_MAX_AGE in seconds; undefined: no Strict-Transport-Security */
   hstsMaxAgeS: number | undefined
+  /** RETENTION_<STREAM>: each stream's max_age in ms (src/store/retention.ts); absent: kept forever */
+  retention: Partial<Record<RetainedStream, number>>
+  /** KEEP_FINISHED: a finished job, task, relay request or past meeting is removed this long after; undefined: kept */
+  keepFinishedMs: number | undefined
+  /** ERASURE_KEY: the HMAC key of erased users' keys; undefined: one made once and kept in stream ERASURES */
+  erasureKey: string | undefined
 }
 
 /** Requests per minute per user or IP when NODE_ENV=production and RATE_LIMIT is unset. */
@@ -151,9 +159,19 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid configuration:\n  ${(err as Error).message}`)
   }
   const writeKeys = writeKeysOf(e.COLLECT_WRITE_KEYS)
+  if (e.ERASURE_KEY !== undefined && e.ERASURE_KEY.length < 32) {
+    throw new ConfigError('invalid configuration:\n  ERASURE_KEY: expected at least 32 characters (e.g. openssl rand -base64 32)')
+  }
+  const keepFinishedMs = e.KEEP_FINISHED === undefined ? undefined : parseDuration(e.KEEP_FINISHED)!
+  if (keepFinishedMs !== undefined && keepFinishedMs < 1000) throw new ConfigError('invalid configuration:\n  KEEP_FINISHED must be at least 1s')
   const dataDir = resolve(e.DATA_DIR ?? './data')
   const rateWindowMs = parseDuration(e.RATE_LIMIT_WINDOW ?? '1m')!
   if (rateWindowMs < 1000) throw new ConfigError('invalid configuration:\n  RATE_LIMIT_WINDOW must be at least 1s')
+  const retention = retentionOf(e, {
+    jobTimeoutMs: parseDuration(e.JOB_TIMEOUT ?? '24h')!,
+    leaseTtlMs: Math.max(parseDuration(e.RELAY_LEASE_TTL ?? '15s')!, 1000),
+    notifyLifeMs: notifyLifeOf(Number(e.WORKER_MAX_DELIVER ?? 5), parseDuration(e.WORKER_BACKOFF ?? '1s')!, e.WORKER_ACK_WAIT === undefined ? undefined : parseDuration(e.WORKER_ACK_WAIT)!)
+  })
   const rateMax = e.RATE_LIMIT === undefined ? (production ? PRODUCTION_RATE_LIMIT : 0) : e.RATE_LIMIT === 'off' ? 0 : Number(e.RATE_LIMIT)
   return {
     production,
@@ -233,7 +251,10 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     rateLimit: rateMax > 0 ? { max: rateMax, windowMs: rateWindowMs } : undefined,
     trustProxy: trustProxyOf(e.TRUST_PROXY),
     corsOrigins: (e.CORS_ORIGINS ?? '').split(',').map(o => o.trim()).filter(o => o !== ''),
-    hstsMaxAgeS: e.HSTS_MAX_AGE === undefined ? undefined : Math.floor(parseDuration(e.HSTS_MAX_AGE)! / 1000)
+    hstsMaxAgeS: e.HSTS_MAX_AGE === undefined ? undefined : Math.floor(parseDuration(e.HSTS_MAX_AGE)! / 1000),
+    retention,
+    keepFinishedMs,
+    erasureKey: e.ERASURE_KEY
   }
 }
 
@@ -251,6 +272,31 @@ function writeKeysOf (text: string | undefined): string[] {
     }
   }
   return [...new Set(keys)]
+}
+
+/** RETENTION_<STREAM> of every stream, each checked against what the stream holds (src/store/retention.ts). */
+function retentionOf (e: Env, inputs: Parameters<typeof checkRetention>[2]): Partial<Record<RetainedStream, number>> {
+  const out: Partial<Record<RetainedStream, number>> = {}
+  const refusals: string[] = []
+  for (const stream of RETAINED_STREAMS) {
+    const text = e[`RETENTION_${stream}`]
+    if (text === undefined) continue
+    const ms = parseDuration(text)!
+    const refused = checkRetention(stream, ms, inputs)
+    if (refused !== undefined) refusals.push(refused)
+    else out[stream] = ms
+  }
+  if (refusals.length > 0) throw new ConfigError(`invalid configuration:\n  ${refusals.join('\n  ')}`)
+  return out
+}
+
+/**
+ * The longest the notification service keeps trying one notification: its attempts, each up
+ * to NOTIFY's ack wait (60 s, or WORKER_ACK_WAIT), with the default policy's backoff between.
+ */
+function notifyLifeOf (attempts: number, firstBackoffMs: number, ackWaitMs: number | undefined): number {
+  const { backoffMs } = defaultRetry(attempts, firstBackoffMs)
+  return attempts * (ackWaitMs ?? 60_000) + backoffMs.reduce((a, b) => a + b, 0)
 }
 
 /** TRUST_PROXY as Fastify's trustProxy takes it; a list must name addresses, CIDRs or ranges proxy-addr knows. */

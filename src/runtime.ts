@@ -28,6 +28,8 @@ import { callbackHub } from './store/callback-hub.js'
 import { EventTail } from './store/console-tail.js'
 import type { StreamTail } from './store/tail.js'
 import { externalDurability, type Durability } from './store/durability.js'
+import { loadUserKeys, type UserKeys } from './lib/erasure-key.js'
+import { Suppressions, SUPPRESSION_REFRESH_MS } from './api/http/suppressions.js'
 
 /** Everything a Jetway process runs besides HTTP: NATS, streams, SQLite, projections, workers. */
 export interface Runtime {
@@ -60,6 +62,10 @@ export interface Runtime {
   triggers: TriggerManager | undefined
   /** whole-stream tails for the console's live tail, started by its first listener (api role) */
   tail: EventTail
+  /** the keyed hash that names a user in erasures and suppressions (ERASURE_KEY, or the key kept in ERASURES) */
+  keys: UserKeys
+  /** users whose writes are refused (erased with ?suppress=true), as this instance knows them */
+  suppressions: Suppressions
   /** answers the parts that did not close within CLOSER_MS (logged too) */
   close: () => Promise<string[]>
 }
@@ -117,6 +123,7 @@ export async function startRuntime (config: Config, log: Logger, opts: RuntimeOp
     const jsm = await jetstreamManager(nc)
     await applyStreams(jsm, withServerFeatures(await loadStreamConfigs(config), nc.info?.version ?? ''), log)
     const js = jetstream(nc)
+    const keys = await loadUserKeys(config.erasureKey, js, jsm)
 
     const db = await openDatabase(config.dbFile)
     closing('sqlite', async () => await db.destroy())
@@ -128,15 +135,16 @@ export async function startRuntime (config: Config, log: Logger, opts: RuntimeOp
     let triggers: TriggerManager | undefined
     let projections: ProjectionHost = { runners: new Map(), ticker: undefined, thread: 'main', close: async () => {} }
     if (config.roles.has('projections')) {
-      const deps = { config, js, db, log, clock }
+      const deps = { config, js, db, log, clock, keys }
       if (opts.startProjections === false) projections = idleProjections(deps)
       // a test's clock cannot cross into another thread
       else if (config.projectionsThread && opts.clock === undefined) projections = await startProjectionThread(config, natsUrl, log)
       else projections = await startProjectionsHere(deps)
       closing('projections', projections.close)
     }
+    const readModels = new ReadModels({ db, jsm, projections: projectionsFor(config, keys), runners: projections.runners })
     if (config.roles.has('workers') && opts.startProjections !== false) {
-      const workerRunners = workers(config, { js, jsm, clock, log, outbound }).map(worker => new WorkerRunner({
+      const workerRunners = workers(config, { js, jsm, clock, log, outbound, db, readModels, keys }).map(worker => new WorkerRunner({
         worker, js, jsm, log, clock, retry: defaultRetry(config.workers.maxDeliver, config.workers.backoffMs)
       }))
       for (const runner of workerRunners) await runner.start()
@@ -157,7 +165,11 @@ export async function startRuntime (config: Config, log: Logger, opts: RuntimeOp
       const started = triggers
       closing('triggers', async () => await started.stop())
     }
-    const readModels = new ReadModels({ db, jsm, projections: projectionsFor(config), runners: projections.runners })
+    const suppressions = new Suppressions({ db, keys, log, refreshMs: SUPPRESSION_REFRESH_MS })
+    if (config.roles.has('api') && opts.startProjections !== false) {
+      await suppressions.start()
+      closing('suppressions', async () => { suppressions.stop() })
+    }
     const hubs = { jobs: jobStatusHub({ js, jsm, log }), tasks: taskHub({ js, jsm, log }), callbacks: callbackHub({ js, jsm, log }) }
     if (config.roles.has('api') && opts.startProjections !== false) {
       await hubs.jobs.start()
@@ -188,6 +200,8 @@ export async function startRuntime (config: Config, log: Logger, opts: RuntimeOp
       outbound,
       triggers,
       tail,
+      keys,
+      suppressions,
       close,
       get projectionThread () { return host.thread }
     }

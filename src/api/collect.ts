@@ -81,6 +81,7 @@ export const collect: FastifyPluginAsyncTypebox<CollectOptions> = async (app, { 
 
   async function collectOne (request: FastifyRequest, input: CollectRequest): Promise<{ status: 'accepted' | 'duplicate', seq?: number } | FieldError[]> {
     auth.requireUser(request, input.user_id)
+    runtime.suppressions.refuse(input.user_id, 'user_id')
     const data = toCollectEvent(input, microTimeOf(clock.now()))
     if (Array.isArray(data)) return data
     const appended = await appendCollected(js, {
@@ -122,7 +123,7 @@ export const collect: FastifyPluginAsyncTypebox<CollectOptions> = async (app, { 
         }
         return { index, event_id: eventId, ...outcome }
       } catch (err) {
-        if (err instanceof JetwayError && err.code === ErrorCodes.forbidden) {
+        if (err instanceof JetwayError && (err.code === ErrorCodes.forbidden || err.code === ErrorCodes.suppressed)) {
           return { index, event_id: eventId, status: 'rejected', errors: [{ field: `events.${index}.user_id`, message: err.message }] }
         }
         throw err

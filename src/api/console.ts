@@ -33,8 +33,8 @@ const require = createRequire(import.meta.url)
 /** a package's directory, from the file its main export resolves to (<pkg>/dist/<file>) */
 const packageDir = (name: string): string => dirname(dirname(require.resolve(name)))
 
-/** Streams a user (not an admin) never sees in the tail: DLQ holds other users' messages whole; LEASES is the instances' own. */
-const ADMIN_ONLY_STREAMS = new Set(['DLQ', 'LEASES'])
+/** Streams a user (not an admin) never sees in the tail: DLQ holds other users' messages whole; LEASES is the instances' own; ERASURES says who was erased. */
+const ADMIN_ONLY_STREAMS = new Set(['DLQ', 'ERASURES', 'LEASES'])
 const STREAM_NAMES_TTL_MS = 10_000
 
 /**

@@ -67,6 +67,7 @@ export const jobs: FastifyPluginAsyncTypebox<JobsOptions> = async (app, { runtim
     api.post('/noti/pub', { schema: { tags: ['jobs'], summary: 'Start a job; answers its eventId at once (Idempotency-Key honoured)', body: PubRequest, response: { 200: PubResponse } } }, async (request, reply) => {
       const { eventType, userId, timeoutSeconds } = request.body
       auth.requireUser(request, userId)
+      runtime.suppressions.refuse(userId, 'userId')
       const eventId = eventIdFor(userId, idempotencyKeyOf(request))
       const result = await handleCommand(store, jobAggregate, eventId, {
         kind: 'request', eventId, eventType, userId, at: clock.now(), timeoutSeconds, defaultTimeoutMs: config.jobs.timeoutMs

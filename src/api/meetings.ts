@@ -126,6 +126,7 @@ export const meetings: FastifyPluginAsyncTypebox<MeetingsOptions> = async (app, 
   app.post('/api/meetings', { schema: { tags: ['meetings'], summary: 'Schedule a meeting: every participant gets an invitation (Idempotency-Key honoured)', body: CreateMeeting, response: { 201: Meeting } } }, async (request, reply) => {
     const b = request.body
     const organizer = organizerOf(request, b)
+    runtime.suppressions.refuse(organizer.userId, 'organizer.userId')
     if (b.endsAt === undefined && b.durationMinutes === undefined) throw new JetwayError(ErrorCodes.validation, 'give endsAt or durationMinutes', [{ field: 'endsAt', message: 'is required (or durationMinutes)' }])
     const startsAt = utc(b.startsAt)
     const endsAt = utc(b.endsAt) ?? new Date(Date.parse(startsAt) + b.durationMinutes! * 60_000).toISOString()

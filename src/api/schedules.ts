@@ -80,6 +80,7 @@ export const schedules: FastifyPluginAsyncTypebox<SchedulesOptions> = async (app
   app.post('/api/schedules', { schema: { tags: ['schedules'], summary: 'Create a schedule: a task from the template at each cron tick', body: CreateSchedule, response: { 201: Schedule } } }, async (request, reply) => {
     const b = request.body
     const owner = ownerOf(auth, request, b.owner)
+    runtime.suppressions.refuse(owner, 'owner')
     checkCron(b.cron, b.timezone)
     checkTemplate(b.task, config.tasks.timeoutMs, 'task.')
     const scheduleId = randomUUID().replace(/-/g, '')

@@ -136,6 +136,7 @@ export const tasks: FastifyPluginAsyncTypebox<TasksOptions> = async (app, { runt
     api.post('/api/tasks', { schema: { tags: ['tasks'], summary: 'Create a task that waits for its callback; approvers get an email (Idempotency-Key honoured)', body: CreateTask, response: { 201: Task } } }, async (request, reply) => {
       const { owner: given, ...template } = request.body
       const owner = ownerOf(auth, request, given)
+      runtime.suppressions.refuse(owner, 'owner')
       checkTemplate(template, config.tasks.timeoutMs)
       const result = await commands.create(owner, template, idempotencyKeyOf(request), {
         source: '/jetway/api/tasks', actor: auth.identity(request).userId, correlationId: request.id

@@ -12,7 +12,9 @@ export const ErrorCodes = {
   notCaughtUp: 'JETWAY_PROJECTION_LAGGING',
   unavailable: 'JETWAY_UNAVAILABLE',
   /** NATS JetStream cannot take or serve a request now (a node lost, a leader election): retry */
-  storeUnavailable: 'JETWAY_STORE_UNAVAILABLE'
+  storeUnavailable: 'JETWAY_STORE_UNAVAILABLE',
+  /** a write for a user erased with ?suppress=true (until DELETE /api/suppressions/{userId}) */
+  suppressed: 'JETWAY_USER_SUPPRESSED'
 } as const
 export type ErrorCode = typeof ErrorCodes[keyof typeof ErrorCodes]
 

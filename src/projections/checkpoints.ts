@@ -1,4 +1,6 @@
 import type { JetStreamManager } from '@nats-io/jetstream'
+import type { Kysely, Transaction } from 'kysely'
+import type { Database } from '../schema/database.js'
 import type { DB } from './db.js'
 import type { Projection } from './projection.js'
 import type { RunnerHandle } from './host.js'
@@ -8,6 +10,12 @@ import type { RunnerHandle } from './host.js'
 // runner's memory, so they are right in every role split: an `api`-only process has no runner
 // and reads the checkpoints a `projections` process commits to the shared DATA_DIR, and a
 // rebuild run by another process shows up here at once.
+
+/** A projection's checkpoint (the last stream sequence applied), read in a transaction of its own. */
+export async function appliedSeqOf (db: Kysely<Database> | Transaction<Database>, name: string): Promise<number> {
+  const row = await db.selectFrom('projection_checkpoints').select('last_seq').where('name', '=', name).executeTakeFirst()
+  return row?.last_seq ?? 0
+}
 
 export interface CheckpointState {
   name: string

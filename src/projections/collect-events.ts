@@ -40,6 +40,9 @@ export const collectEvents: Projection = {
       perMinute.set(key, (perMinute.get(key) ?? 0) + 1)
     }
     if (perMinute.size > 0) await countMinutes(trx, perMinute)
+  },
+  async prune (trx, firstSeq) {
+    return Number((await trx.deleteFrom('collect_events').where('seq', '<', firstSeq).executeTakeFirst()).numDeletedRows)
   }
 }
 
@@ -77,4 +80,14 @@ export interface MinuteCount { minute: string, event: string, count: number }
 /** The counts of the minutes from `since` (YYYY-MM-DDTHH:MM) on. */
 export async function collectedPerMinute (db: Kysely<Database>, since: string): Promise<MinuteCount[]> {
   return await db.selectFrom('collect_minutes').select(['minute', 'event', 'count']).where('minute', '>=', since).orderBy('minute').execute()
+}
+
+/** Every user id with collected events: where an erasure finds the user its keyed hash names. */
+export async function collectUserIds (db: Kysely<Database> | Transaction<Database>): Promise<string[]> {
+  return (await db.selectFrom('collect_events').select('user_id').distinct().execute()).map(r => r.user_id)
+}
+
+/** Drops a user's collected events up to a COLLECT sequence (an erasure): resolves the rows removed. */
+export async function dropUserEvents (trx: Transaction<Database>, userId: string, upToSeq: number): Promise<number> {
+  return Number((await trx.deleteFrom('collect_events').where('user_id', '=', userId).where('seq', '<=', upToSeq).executeTakeFirst()).numDeletedRows)
 }

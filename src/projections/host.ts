@@ -6,6 +6,9 @@ import type { DB } from './db.js'
 import { ProjectionRunner } from './runner.js'
 import { projectionsFor } from './index.js'
 import { TimerTicker } from './timer-ticker.js'
+import { RetentionFollower } from './retention.js'
+import type { UserKeys } from '../lib/erasure-key.js'
+import { ErasurePurger, reapplyErasures } from './erasure-enforcer.js'
 
 // Where the projections (and the timer ticker, which fires from their timers read model) run:
 // by default in a worker thread of their own (thread-host.ts), so that their SQLite
@@ -47,27 +50,54 @@ export interface HostDeps {
   db: DB
   log: Logger
   clock: Clock
+  /** the erasure key's hash of user ids (the erasures read model applies erasures with it) */
+  keys: UserKeys
   /** sees each runner's state change (the projection thread reports them to the HTTP thread) */
   onChange?: (runner: ProjectionRunner) => void
   /** sees each timer fired */
   onFired?: (lateMs: number) => void
 }
 
-/** Starts every projection's runner, then the timer ticker, in this thread. */
-export async function startProjectionsHere ({ config, js, db, log, clock, onChange, onFired }: HostDeps): Promise<ProjectionHost> {
+/**
+ * Starts every projection's runner, then the timer ticker and the retention follower (read
+ * models follow their streams' retention), in this thread.
+ */
+export async function startProjectionsHere ({ config, js, db, log, clock, keys, onChange, onFired }: HostDeps): Promise<ProjectionHost> {
   const runners = new Map<string, ProjectionRunner>()
-  for (const projection of projectionsFor(config)) {
+  const projections = projectionsFor(config, keys)
+  for (const projection of projections) {
     runners.set(projection.name, new ProjectionRunner({ projection, js, db, log, clock, onChange }))
   }
   for (const runner of runners.values()) await runner.start()
-  // timers fire where their read model is kept current: with the projections
-  const ticker = new TimerTicker({ db, js, clock, log, tickMs: config.timerTickMs, onFired })
+  // Timers fire where their read model is kept current: with the projections, and only once
+  // the timers read models have caught up after the start (a row whose clearing event was
+  // purged while this instance was away must not fire from a stale table).
+  const timerModels = [...runners.values()].filter(r => r.name.startsWith('timers-'))
+  const ticker = new TimerTicker({ db, js, clock, log, tickMs: config.timerTickMs, onFired, ready: () => timerModels.every(r => r.caughtUp) })
   ticker.start()
+  const jsm = await js.jetstreamManager()
+  const retained = new Set(Object.keys(config.retention))
+  const follower = new RetentionFollower({ db, jsm, projections: projections.filter(p => retained.has(p.stream)), log, tickMs: config.timerTickMs })
+  follower.start()
+  // once every read model has caught up: the erasures applied again (a restored older backup
+  // brings nothing back), and what an erased user's dropped rows came from purged again
+  const erasureLog = log.child({ component: 'erasures' })
+  const purger = new ErasurePurger({ db, jsm, log: erasureLog, tickMs: config.timerTickMs })
+  purger.start()
+  const state = { closing: false }
+  const enforced = (async () => {
+    while (!state.closing && ![...runners.values()].every(r => r.caughtUp)) await new Promise(resolve => setTimeout(resolve, 100))
+    if (!state.closing) await reapplyErasures({ db, keys, log: erasureLog })
+  })().catch((err: unknown) => log.error({ err }, 'applying the erasures again failed; they are applied at the next start'))
   return {
     runners,
     ticker,
     thread: 'main',
     close: async () => {
+      state.closing = true
+      await enforced
+      await purger.stop()
+      await follower.stop()
       await ticker.stop()
       await Promise.all([...runners.values()].map(async r => await r.stop()))
     }
@@ -75,9 +105,9 @@ export async function startProjectionsHere ({ config, js, db, log, clock, onChan
 }
 
 /** The runners without starting them (a script that drives its own, like `npm run rebuild`). */
-export function idleProjections ({ config, js, db, log, clock }: HostDeps): ProjectionHost {
+export function idleProjections ({ config, js, db, log, clock, keys }: HostDeps): ProjectionHost {
   const runners = new Map<string, RunnerHandle>()
-  for (const projection of projectionsFor(config)) {
+  for (const projection of projectionsFor(config, keys)) {
     runners.set(projection.name, new ProjectionRunner({ projection, js, db, log, clock }))
   }
   return { runners, ticker: undefined, thread: 'main', close: async () => {} }

@@ -4,13 +4,18 @@ import { isEvent } from '../store/events.js'
 import { Events } from '../schema/events/index.js'
 import type { JobRow, NewJobRow } from '../schema/database.js'
 import type { Projection } from './projection.js'
+import { expiredBy } from './expiry.js'
+import { deleteIn } from './drop.js'
+import type { Transaction } from 'kysely'
+import type { Database } from '../schema/database.js'
 
 // The jobs of seed 000: its Redis record (userId, eventType per eventId) plus the status.
 
 export const jobs: Projection = {
   name: 'jobs',
   stream: 'JOBS',
-  version: 1,
+  // 2: requested_seq, by which the row follows JOBS's retention
+  version: 2,
   tables: ['jobs'],
   async apply (trx, events) {
     // consecutive requests go in as multi-row inserts; a status first writes the requests before it
@@ -33,8 +38,13 @@ export const jobs: Projection = {
           requested_at: j.requestedAt,
           deadline: j.deadline,
           completed_at: null,
-          status_seq: null
+          status_seq: null,
+          requested_seq: ev.seq
         })
+      } else if (expiredBy(ev)?.aggregate === 'job') {
+        // KEEP_FINISHED: the job's subjects are purged from JOBS; its row goes here
+        await flush()
+        await dropJobs(trx, [expiredBy(ev)!.id])
       } else if (isEvent(ev, Events.jobStatusChanged)) {
         await flush()
         const s = ev.data
@@ -45,11 +55,19 @@ export const jobs: Projection = {
       }
     }
     await flush()
+  },
+  async prune (trx, firstSeq) {
+    return Number((await trx.deleteFrom('jobs').where('requested_seq', '<', firstSeq).executeTakeFirst()).numDeletedRows)
   }
 }
 
-// 500 rows x 9 columns stays far below SQLite's 32766 bound parameters.
+// 500 rows x 10 columns stays far below SQLite's 32766 bound parameters.
 const CHUNK = 500
+
+/** Drops jobs (KEEP_FINISHED, an erasure): resolves the rows removed. */
+export async function dropJobs (trx: Transaction<Database>, ids: string[]): Promise<number> {
+  return await deleteIn(ids, async chunk => (await trx.deleteFrom('jobs').where('event_id', 'in', chunk).executeTakeFirst()).numDeletedRows)
+}
 
 export async function findJob (db: DB, eventId: string): Promise<JobRow | undefined> {
   return await db.selectFrom('jobs').selectAll().where('event_id', '=', eventId).executeTakeFirst()
@@ -79,4 +97,15 @@ export function jobViewOf (job: JobRow): { eventId: string, userId: string, even
     deadline: job.deadline,
     completedAt: job.completed_at
   }
+}
+
+/** Every user id with jobs: where an erasure finds the user its keyed hash names. */
+export async function jobUserIds (db: DB): Promise<string[]> {
+  return (await db.selectFrom('jobs').select('user_id').distinct().execute()).map(r => r.user_id)
+}
+
+/** The ids of some users' jobs. */
+export async function jobIdsOf (db: DB, userIds: string[]): Promise<string[]> {
+  if (userIds.length === 0) return []
+  return (await db.selectFrom('jobs').select('event_id').where('user_id', 'in', userIds).execute()).map(r => r.event_id)
 }

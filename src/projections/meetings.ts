@@ -4,6 +4,10 @@ import { isEvent } from '../store/events.js'
 import { Events } from '../schema/events/index.js'
 import type { MeetingRow } from '../schema/database.js'
 import type { Projection } from './projection.js'
+import { expiredBy } from './expiry.js'
+import { deleteIn } from './drop.js'
+import type { Transaction } from 'kysely'
+import type { Database } from '../schema/database.js'
 
 // Meetings and their participants: what the seed cached as meeting:info:{id} and
 // meeting:participants:{id}, as rows.
@@ -37,6 +41,12 @@ export const meetings: Projection = {
         }
         continue
       }
+      const expired = expiredBy(ev)
+      if (expired?.aggregate === 'meeting') {
+        // KEEP_FINISHED: a past meeting's subject is purged from MEETINGS; its rows go here
+        await dropMeetings(trx, [expired.id])
+        continue
+      }
       const meetingId = (ev.data as { meetingId?: string } | null)?.meetingId
       if (meetingId === undefined) continue
       const bump = trx.updateTable('meetings').where('meeting_id', '=', meetingId)
@@ -65,6 +75,14 @@ export const meetings: Projection = {
       }
     }
   }
+}
+
+/** Drops meetings and their participants (KEEP_FINISHED, an erasure): resolves the rows removed. */
+export async function dropMeetings (trx: Transaction<Database>, ids: string[]): Promise<number> {
+  return await deleteIn(ids, async chunk => {
+    const participants = (await trx.deleteFrom('meeting_participants').where('meeting_id', 'in', chunk).executeTakeFirst()).numDeletedRows
+    return participants + (await trx.deleteFrom('meetings').where('meeting_id', 'in', chunk).executeTakeFirst()).numDeletedRows
+  })
 }
 
 export interface MeetingView extends MeetingRow {
@@ -108,4 +126,15 @@ export async function listMeetings (db: DB, q: { userId?: string, email?: string
 /** The latest meetings of everyone (an operator's view), newest scheduled first. */
 export async function recentMeetings (db: DB, limit: number): Promise<MeetingView[]> {
   return (await meetingsWithParticipants(db).orderBy(sql`meetings.rowid`, 'desc').limit(limit).execute()).map(viewOf)
+}
+
+/** Every user id that organizes meetings: where an erasure finds the user its keyed hash names. */
+export async function organizerIds (db: DB): Promise<string[]> {
+  return (await db.selectFrom('meetings').select('organizer_id').distinct().execute()).map(r => r.organizer_id)
+}
+
+/** The ids of the meetings some users organize. */
+export async function meetingIdsOf (db: DB, userIds: string[]): Promise<string[]> {
+  if (userIds.length === 0) return []
+  return (await db.selectFrom('meetings').select('meeting_id').where('organizer_id', 'in', userIds).execute()).map(r => r.meeting_id)
 }

@@ -4,6 +4,9 @@ import { Events } from '../schema/events/index.js'
 import type { NotificationRow, OutboxRow } from '../schema/database.js'
 import type { Projection } from './projection.js'
 import { asV2 } from '../domain/notifications.js'
+import { deleteIn } from './drop.js'
+import type { Transaction } from 'kysely'
+import type { Database } from '../schema/database.js'
 
 // Delivery records per recipient (the seed's 알림 발송 기록), and the local outbox of the
 // messages that went nowhere else (no SMTP_URL).
@@ -11,7 +14,8 @@ import { asV2 } from '../domain/notifications.js'
 export const notifications: Projection = {
   name: 'notifications',
   stream: 'NOTIFY',
-  version: 1,
+  // 2: requested_seq, by which a delivery record follows NOTIFY's retention
+  version: 2,
   tables: ['notifications', 'outbox'],
   async apply (trx, events) {
     for (const ev of events) {
@@ -30,7 +34,8 @@ export const notifications: Projection = {
           attempts: 0,
           last_error: null,
           sent_at: null,
-          requested_at: ev.time
+          requested_at: ev.time,
+          requested_seq: ev.seq
         }).onConflict(oc => oc.doNothing()).execute()
       } else if (isEvent(ev, Events.notificationSent) || isEvent(ev, Events.notificationSentV2)) {
         const n = ev.data
@@ -49,7 +54,31 @@ export const notifications: Projection = {
           .where('notification_id', '=', ev.data.notificationId).where('status', '!=', 'sent').execute()
       }
     }
+  },
+  async prune (trx, firstSeq) {
+    const gone = trx.selectFrom('notifications').select('notification_id').where('requested_seq', '<', firstSeq)
+    await trx.deleteFrom('outbox').where('notification_id', 'in', gone).execute()
+    return Number((await trx.deleteFrom('notifications').where('requested_seq', '<', firstSeq).executeTakeFirst()).numDeletedRows)
   }
+}
+
+/** Drops delivery records and their outbox copies (an erasure): resolves the rows removed. */
+export async function dropNotifications (trx: Transaction<Database>, ids: string[]): Promise<number> {
+  return await deleteIn(ids, async chunk => {
+    const copies = (await trx.deleteFrom('outbox').where('notification_id', 'in', chunk).executeTakeFirst()).numDeletedRows
+    return copies + (await trx.deleteFrom('notifications').where('notification_id', 'in', chunk).executeTakeFirst()).numDeletedRows
+  })
+}
+
+/** The ids of the delivery records about some meetings or tasks (what an erasure of them removes). */
+export async function notificationIdsAbout (db: DB | Transaction<Database>, type: 'meeting' | 'task', ids: string[]): Promise<string[]> {
+  const out: string[] = []
+  await deleteIn(ids, async chunk => {
+    const rows = await db.selectFrom('notifications').select('notification_id').where('about_type', '=', type).where('about_id', 'in', chunk).execute()
+    for (const r of rows) out.push(r.notification_id)
+    return 0
+  })
+  return out
 }
 
 export async function notificationsOf (db: DB, meetingId: string): Promise<NotificationRow[]> {

@@ -21,4 +21,9 @@ export interface Projection {
    * read. `sqlite` is the transaction's connection, for a hot path's prepared statement.
    */
   apply: (trx: Transaction<Database>, events: StoredEvent[], sqlite: SQLite.Database) => Promise<void>
+  /**
+   * Drops the rows built from events its stream no longer holds: the stream's retention aged
+   * out everything before `firstSeq` (src/projections/retention.ts). Resolves how many went.
+   */
+  prune?: (trx: Transaction<Database>, firstSeq: number) => Promise<number>
 }

@@ -18,7 +18,7 @@ export interface RebuildOptions {
  * fails when the checkpoint stops moving for `stallMs`.
  */
 export async function rebuildProjection (runtime: Runtime, name: string, onProgress: (applied: number, total: number) => void, opts: RebuildOptions = {}): Promise<{ applied: number, total: number }> {
-  const projections = projectionsFor(runtime.config)
+  const projections = projectionsFor(runtime.config, runtime.keys)
   const projection = projections.find(p => p.name === name)
   if (projection === undefined) {
     throw new Error(`no projection named ${name}; known: ${projections.map(p => p.name).join(', ')}`)

@@ -1,14 +1,14 @@
 import { isEvent } from '../store/events.js'
 import { Events } from '../schema/events/index.js'
 import type { RelayRetryPayload, TriggerRetryPayload } from '../schema/events/timers.js'
-import { timerProjection } from './timers.js'
+import { timerProjection, type TimerRules } from './timers.js'
 
 /**
  * RELAY: retry backoff as durable timers. A failed attempt that may be retried (an /async
  * request's, its callback's, or a trigger delivery's) arms a timer at its nextAttemptAt; the
  * outcome of the delivery clears it. The effects are in src/workers/relay-timers.ts.
  */
-export const relayTimers = timerProjection({
+export const relayTimerRules: TimerRules = {
   name: 'timers-relay',
   stream: 'RELAY',
   version: 1,
@@ -34,4 +34,5 @@ export const relayTimers = timerProjection({
     if (isEvent(ev, Events.triggerDelivered) || isEvent(ev, Events.triggerDeadLettered)) return [{ clearGroup: `trigger:${ev.data.trigger}:${ev.data.eventSeq}` }]
     return []
   }
-})
+}
+export const relayTimers = timerProjection(relayTimerRules)

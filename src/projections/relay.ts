@@ -7,6 +7,8 @@ import type { Database, RelayCallbackRow, RelayTriggerRow } from '../schema/data
 import type { CallbackReceived, StoredResponse, SyncRequested, TriggerCreated } from '../schema/events/relay.js'
 import { evolveRelay, type RelayState } from '../domain/relay.js'
 import type { Projection } from './projection.js'
+import { expiredBy } from './expiry.js'
+import { deleteIn } from './drop.js'
 
 // The relay's read model (stream RELAY): each /async request's state folded by the same pure
 // evolve the workers use, each /sync call, the callbacks received, and the triggers.
@@ -35,7 +37,12 @@ export const relay: Projection = {
       return row === undefined ? undefined : { kind: row.kind, state: JSON.parse(row.state), requestedAt: row.requested_at }
     }
     for (const ev of events) {
-      if (ev.natsSubject.startsWith('relay.requests.')) {
+      const expired = expiredBy(ev)
+      if (expired?.aggregate === 'relay-request' || expired?.aggregate === 'relay-sync') {
+        // KEEP_FINISHED: the request's subjects are purged from RELAY; its rows go here
+        touched.delete(expired.id)
+        await dropRelayRequests(trx, [expired.id])
+      } else if (ev.natsSubject.startsWith('relay.requests.')) {
         const id = (ev.data as { requestId?: unknown } | null)?.requestId
         if (typeof id !== 'string') continue
         const before = await load(id)
@@ -73,6 +80,14 @@ async function upsert (trx: Transaction<Database>, id: string, t: { kind: 'sync'
   const row = { request_id: id, kind: t.kind, status: t.state.status, state: JSON.stringify(t.state), requested_at: t.requestedAt, updated_at: t.updatedAt, version: t.version }
   await trx.insertInto('relay_requests').values(row)
     .onConflict(oc => oc.column('request_id').doUpdateSet({ status: row.status, state: row.state, updated_at: row.updated_at, version: row.version })).execute()
+}
+
+/** Drops relay requests and the callbacks received for them (KEEP_FINISHED): resolves the rows removed. */
+export async function dropRelayRequests (trx: Transaction<Database>, ids: string[]): Promise<number> {
+  return await deleteIn(ids, async chunk => {
+    const callbacks = (await trx.deleteFrom('relay_callbacks').where('request_id', 'in', chunk).executeTakeFirst()).numDeletedRows
+    return callbacks + (await trx.deleteFrom('relay_requests').where('request_id', 'in', chunk).executeTakeFirst()).numDeletedRows
+  })
 }
 
 export async function findRelayRequest (db: DB, requestId: string): Promise<{ kind: 'async', state: RelayState } | { kind: 'sync', state: SyncState } | undefined> {

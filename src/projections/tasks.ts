@@ -4,6 +4,10 @@ import { isEvent } from '../store/events.js'
 import { Events } from '../schema/events/index.js'
 import type { TaskCallbackRow, TaskRow } from '../schema/database.js'
 import type { Projection } from './projection.js'
+import { expiredBy } from './expiry.js'
+import { deleteIn } from './drop.js'
+import type { Transaction } from 'kysely'
+import type { Database } from '../schema/database.js'
 
 // Tasks as rows (seed 003's waiting tasks): status, input, output or error/cause, who decided,
 // and the times; plus each delivery attempt of a task's outcome to its callbackUrl. It reads
@@ -45,6 +49,12 @@ export const tasks: Projection = {
         }).onConflict(oc => oc.column('task_id').doNothing()).execute()
         continue
       }
+      const expired = expiredBy(ev)
+      if (expired?.aggregate === 'task') {
+        // KEEP_FINISHED: the task's subjects are purged from TASKS; its rows go here
+        await dropTasks(trx, [expired.id])
+        continue
+      }
       const taskId = (ev.data as { taskId?: unknown } | null)?.taskId
       if (typeof taskId !== 'string') continue
       const task = trx.updateTable('tasks').where('task_id', '=', taskId)
@@ -65,6 +75,14 @@ export const tasks: Projection = {
       }
     }
   }
+}
+
+/** Drops tasks and their callback records (KEEP_FINISHED, an erasure): resolves the rows removed. */
+export async function dropTasks (trx: Transaction<Database>, ids: string[]): Promise<number> {
+  return await deleteIn(ids, async chunk => {
+    const callbacks = (await trx.deleteFrom('task_callbacks').where('task_id', 'in', chunk).executeTakeFirst()).numDeletedRows
+    return callbacks + (await trx.deleteFrom('tasks').where('task_id', 'in', chunk).executeTakeFirst()).numDeletedRows
+  })
 }
 
 export async function findTask (db: DB, taskId: string): Promise<TaskRow | undefined> {
@@ -100,4 +118,15 @@ export async function callbacksOf (db: DB, taskId: string): Promise<TaskCallback
 /** The tasks a schedule created, newest tick first. */
 export async function tasksOfSchedule (db: DB, scheduleId: string, limit: number): Promise<TaskRow[]> {
   return await db.selectFrom('tasks').selectAll().where('schedule_id', '=', scheduleId).orderBy(sql`schedule_tick`, 'desc').limit(limit).execute()
+}
+
+/** Every user id that owns tasks: where an erasure finds the user its keyed hash names. */
+export async function taskOwnerIds (db: DB): Promise<string[]> {
+  return (await db.selectFrom('tasks').select('owner').distinct().execute()).map(r => r.owner)
+}
+
+/** The ids of the tasks some users own. */
+export async function taskIdsOf (db: DB, owners: string[]): Promise<string[]> {
+  if (owners.length === 0) return []
+  return (await db.selectFrom('tasks').select('task_id').where('owner', 'in', owners).execute()).map(r => r.task_id)
 }

@@ -1,9 +1,10 @@
 import { parentPort, workerData } from 'node:worker_threads'
-import { jetstream } from '@nats-io/jetstream'
+import { jetstream, jetstreamManager } from '@nats-io/jetstream'
 import { createLogger } from '../lib/log.js'
 import { systemClock } from '../lib/time.js'
 import { closeNats, connectNats } from '../store/connection.js'
 import { openDatabase } from './db.js'
+import { loadUserKeys } from '../lib/erasure-key.js'
 import { startProjectionsHere } from './host.js'
 import type { FromThread, RunnerState, ThreadData, ToThread } from './thread-host.js'
 
@@ -20,9 +21,12 @@ const nc = await connectNats(natsUrl, 'jetway-projections')
 const db = await openDatabase(config.dbFile)
 const stateOf = (r: RunnerState): RunnerState => ({ name: r.name, appliedSeq: r.appliedSeq, pending: r.pending, caughtUp: r.caughtUp, rebuilding: r.rebuilding })
 let fired = 0
+const js = jetstream(nc)
+const keys = await loadUserKeys(config.erasureKey, js, await jetstreamManager(nc))
 const host = await startProjectionsHere({
   config,
-  js: jetstream(nc),
+  js,
+  keys,
   db,
   log,
   clock: systemClock,

@@ -22,6 +22,8 @@ export interface TimerTickerOptions {
   batch?: number
   /** observes each firing: how late it was (ms) */
   onFired?: (lateMs: number) => void
+  /** false while the timers read models are not current yet (catching up after a start): nothing fires */
+  ready?: () => boolean
 }
 
 const IN_FLIGHT = 64
@@ -82,6 +84,7 @@ export class TimerTicker {
 
   /** Fires the due timers not fired lately; resolves with how many rows were due. */
   async tick (batch: number): Promise<number> {
+    if (this.opts.ready?.() === false) return 0
     const now = this.opts.clock.now().getTime()
     for (const [key, at] of this.recent) if (now - at > FORGET_MS) this.recent.delete(key)
     const rows = await dueTimers(this.opts.db, now, batch + this.recent.size)

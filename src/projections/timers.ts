@@ -5,6 +5,7 @@ import { Events } from '../schema/events/index.js'
 import type { JobTimeoutPayload, MeetingReminderPayload, ScheduleTickPayload, TaskCallbackPayload, TaskTimerPayload, TimerKind } from '../schema/events/timers.js'
 import type { Database, NewTimerRow, TimerRow } from '../schema/database.js'
 import type { Projection } from './projection.js'
+import { deleteIn } from './drop.js'
 
 // The durable timers' read model: one row per armed timer, indexed by due time. Rows are set
 // and cleared by the events of the stream they belong to (one projection per stream, each
@@ -62,6 +63,10 @@ export function timerProjection (rules: TimerRules): Projection {
         }
       }
       await flush()
+    },
+    // a timer armed by an event the stream no longer holds (only a finished thing's: src/store/retention.ts)
+    async prune (trx, firstSeq) {
+      return Number((await trx.deleteFrom('timers').where('projection', '=', name).where('set_seq', '<', firstSeq).executeTakeFirst()).numDeletedRows)
     }
   }
 }
@@ -82,7 +87,7 @@ async function upsert (trx: Transaction<Database>, rows: NewTimerRow[]): Promise
 }
 
 /** JOBS: job.requested arms the job's timeout at its deadline; its status clears it. */
-export const jobTimers = timerProjection({
+export const jobTimerRules: TimerRules = {
   name: 'timers-jobs',
   stream: 'JOBS',
   version: 1,
@@ -95,14 +100,15 @@ export const jobTimers = timerProjection({
     if (isEvent(ev, Events.jobStatusChanged)) return [{ clearGroup: `job:${ev.data.eventId}` }]
     return []
   }
-})
+}
+export const jobTimers = timerProjection(jobTimerRules)
 
 /**
  * MEETINGS: scheduling (or moving) a meeting arms one reminder `leadMs` before its start;
  * moving it re-arms, cancelling clears. A meeting inside the lead window is due at once.
  */
-export function meetingTimers (leadMs: number): Projection {
-  return timerProjection({
+export function meetingTimerRules (leadMs: number): TimerRules {
+  return {
     name: 'timers-meetings',
     stream: 'MEETINGS',
     version: 1,
@@ -119,7 +125,13 @@ export function meetingTimers (leadMs: number): Projection {
       if (isEvent(ev, Events.meetingCancelled)) return [{ clearGroup: `meeting:${ev.data.meetingId}` }]
       return []
     }
-  })
+  }
+}
+export const meetingTimers = (leadMs: number): Projection => timerProjection(meetingTimerRules(leadMs))
+
+/** Drops the timers of some groups (what an erasure removed): resolves the rows removed. */
+export async function dropTimerGroups (trx: Transaction<Database>, groups: string[]): Promise<number> {
+  return await deleteIn(groups, async chunk => (await trx.deleteFrom('timers').where('group_key', 'in', chunk).executeTakeFirst()).numDeletedRows)
 }
 
 /** Timers due at `now`, earliest first. */
@@ -146,7 +158,7 @@ export async function countTimers (db: DB): Promise<number> {
  * task with a callbackUrl arms the first delivery attempt (task-callback, due at once); a failed
  * attempt arms the next at its retryAt.
  */
-export const taskTimers = timerProjection({
+export const taskTimerRules: TimerRules = {
   name: 'timers-tasks',
   stream: 'TASKS',
   version: 1,
@@ -192,4 +204,5 @@ export const taskTimers = timerProjection({
     if (isEvent(ev, Events.taskCallbackDelivered) || isEvent(ev, Events.taskCallbackFailed)) return [{ clearGroup: `callback:${ev.data.taskId}` }]
     return []
   }
-})
+}
+export const taskTimers = timerProjection(taskTimerRules)

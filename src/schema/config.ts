@@ -1,4 +1,5 @@
-import { Type, type Static } from '@sinclair/typebox'
+import { Type, type Static, type TOptional, type TString } from '@sinclair/typebox'
+import { RETAINED_STREAMS, type RetainedStream } from '../store/retention.js'
 
 // The environment Jetway reads, as strings; src/config.ts turns them into a typed Config.
 export const Roles = ['api', 'projections', 'workers'] as const
@@ -76,6 +77,11 @@ export const Env = Type.Object({
     pattern: '^\\s*(\\*|https?://[^\\s,/]+(\\s*,\\s*https?://[^\\s,/]+)*)\\s*$',
     description: 'browser origins (scheme://host[:port], comma-separated) allowed to call the API cross-origin, or *'
   })),
-  HSTS_MAX_AGE: Type.Optional(Type.String({ pattern: DURATION, description: 'send Strict-Transport-Security with this max-age (only behind HTTPS)' }))
+  HSTS_MAX_AGE: Type.Optional(Type.String({ pattern: DURATION, description: 'send Strict-Transport-Security with this max-age (only behind HTTPS)' })),
+  // data lifecycle (README, Data lifecycle): each stream's max_age, checked in src/config.ts against src/store/retention.ts
+  ...Object.fromEntries(RETAINED_STREAMS.map(s => [`RETENTION_${s}`, Type.Optional(Type.String({ pattern: DURATION, description: `max_age of stream ${s}; unset: kept forever` }))])) as Record<`RETENTION_${RetainedStream}`, TOptional<TString>>,
+  KEEP_FINISHED: Type.Optional(Type.String({ pattern: DURATION, description: 'remove a finished job, task, relay request or past meeting from its stream and the read models this long after it finished; unset: kept' })),
+  // checked in src/config.ts (at least 32 characters), whose message does not echo the secret
+  ERASURE_KEY: Type.Optional(Type.String({ description: 'HMAC key of the user keys erasures record; a fleet must share it; unset: a key made once and kept in stream ERASURES' }))
 })
 export type Env = Static<typeof Env>

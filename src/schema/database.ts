@@ -49,6 +49,8 @@ export interface JobTable {
   completed_at: string | null
   /** JOBS sequence of the job.status.changed, the SSE id of the job's status */
   status_seq: number | null
+  /** JOBS sequence of the job.requested (0011): the row goes when the stream no longer holds it */
+  requested_seq: number | null
 }
 
 export interface MeetingTable {
@@ -88,6 +90,8 @@ export interface NotificationTable {
   last_error: string | null
   sent_at: string | null
   requested_at: string
+  /** NOTIFY sequence of the notification.requested (0011): the row goes when the stream no longer holds it */
+  requested_seq: number | null
 }
 
 export interface OutboxTable {
@@ -211,6 +215,53 @@ export interface RelayTriggerTable {
   version: number
 }
 
+/** An erasure of a user (src/projections/erasures.ts): no personal data, the user is a keyed hash. */
+export interface ErasureTable {
+  erasure_id: string
+  /** HMAC of the user id (src/lib/erasure-key.ts) */
+  user_key: string
+  suppress: number
+  /** pending, done */
+  status: string
+  requested_at: string
+  completed_at: string | null
+  /** JSON {stream: last sequence the erasure covers} */
+  cutoffs: string | null
+  /** JSON {stream: messages purged}, from the executor */
+  removed_streams: string | null
+  /** JSON {read model table: rows removed here} */
+  removed_read_models: string
+  /** ERASURES sequence of its last event */
+  version: number
+}
+
+/** What an erasure removed, by id (a job, a meeting, a task, a schedule, a notification). */
+export interface ErasureItemTable {
+  erasure_id: string
+  kind: string
+  item_id: string
+}
+
+/**
+ * Subjects to purge again, noted where an instance dropped an erased user's rows: the streams
+ * held them when its read models were built (a restore of an older backup), or held them
+ * until the erasure ran. Purged (idempotently) and deleted by src/projections/erasure-enforcer.ts.
+ */
+export interface ErasurePurgeTable {
+  erasure_id: string
+  stream: string
+  filter: string
+  /** the erasure's cutoff in that stream; null: the whole subject */
+  up_to_seq: number | null
+}
+
+/** Users whose future writes are refused (DELETE /api/users/{id}?suppress=true), by keyed hash. */
+export interface SuppressionTable {
+  user_key: string
+  erasure_id: string
+  since: string
+}
+
 export interface Database {
   projection_checkpoints: ProjectionCheckpointTable
   collect_events: CollectEventTable
@@ -227,6 +278,10 @@ export interface Database {
   relay_requests: RelayRequestTable
   relay_callbacks: RelayCallbackTable
   relay_triggers: RelayTriggerTable
+  erasures: ErasureTable
+  erasure_items: ErasureItemTable
+  erasure_purges: ErasurePurgeTable
+  suppressions: SuppressionTable
 }
 
 export type CollectEventRow = Selectable<CollectEventTable>
@@ -244,4 +299,5 @@ export type ScheduleRow = Selectable<ScheduleTable>
 export type RelayRequestRow = Selectable<RelayRequestTable>
 export type RelayCallbackRow = Selectable<RelayCallbackTable>
 export type RelayTriggerRow = Selectable<RelayTriggerTable>
+export type ErasureRow = Selectable<ErasureTable>
 export type { Generated }

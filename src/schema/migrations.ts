@@ -272,5 +272,49 @@ export const migrations: Record<string, Migration> = {
         .addPrimaryKeyConstraint('collect_minutes_pk', ['minute', 'event'])
         .execute()
     }
+  },
+  '0012_data_lifecycle': {
+    // Read models follow their streams (README, Data lifecycle): rows built from events a
+    // stream's retention aged out are dropped by the sequence of the event that made them, so
+    // those sequences are kept and indexed. And the erasures of users, their removed records
+    // (by id, no personal data) and the suppressions.
+    async up (db: Kysely<any>) {
+      await db.schema.createIndex('collect_events_by_seq').on('collect_events').columns(['seq']).execute()
+      await db.schema.alterTable('jobs').addColumn('requested_seq', 'integer').execute()
+      await db.schema.createIndex('jobs_by_requested_seq').on('jobs').columns(['requested_seq']).execute()
+      await db.schema.alterTable('notifications').addColumn('requested_seq', 'integer').execute()
+      await db.schema.createIndex('notifications_by_requested_seq').on('notifications').columns(['requested_seq']).execute()
+      await db.schema.createTable('erasures')
+        .addColumn('erasure_id', 'text', c => c.primaryKey())
+        .addColumn('user_key', 'text', c => c.notNull())
+        .addColumn('suppress', 'integer', c => c.notNull())
+        .addColumn('status', 'text', c => c.notNull())
+        .addColumn('requested_at', 'text', c => c.notNull())
+        .addColumn('completed_at', 'text')
+        .addColumn('cutoffs', 'text')
+        .addColumn('removed_streams', 'text')
+        .addColumn('removed_read_models', 'text', c => c.notNull())
+        .addColumn('version', 'integer', c => c.notNull())
+        .execute()
+      await db.schema.createIndex('erasures_by_user_key').on('erasures').columns(['user_key']).execute()
+      await db.schema.createTable('erasure_items')
+        .addColumn('erasure_id', 'text', c => c.notNull())
+        .addColumn('kind', 'text', c => c.notNull())
+        .addColumn('item_id', 'text', c => c.notNull())
+        .addPrimaryKeyConstraint('erasure_items_pk', ['erasure_id', 'kind', 'item_id'])
+        .execute()
+      await db.schema.createTable('erasure_purges')
+        .addColumn('erasure_id', 'text', c => c.notNull())
+        .addColumn('stream', 'text', c => c.notNull())
+        .addColumn('filter', 'text', c => c.notNull())
+        .addColumn('up_to_seq', 'integer')
+        .addPrimaryKeyConstraint('erasure_purges_pk', ['erasure_id', 'stream', 'filter'])
+        .execute()
+      await db.schema.createTable('suppressions')
+        .addColumn('user_key', 'text', c => c.primaryKey())
+        .addColumn('erasure_id', 'text', c => c.notNull())
+        .addColumn('since', 'text', c => c.notNull())
+        .execute()
+    }
   }
 }

@@ -6,19 +6,25 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream'
 import type { Logger } from 'pino'
 import type { Config } from '../config.js'
+import { duplicateWindowOf, RETAINED_STREAMS, type RetainedStream } from './retention.js'
 
 export const STREAMS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'streams')
 
-/** streams/<NAME>.json, with replicas, storage and duplicate window taken from config. */
-export async function loadStreamConfigs (config: Config, dir = STREAMS_DIR): Promise<StreamConfig[]> {
+/**
+ * streams/<NAME>.json, with replicas, storage, retention (RETENTION_<NAME> as max_age) and
+ * duplicate window taken from config (src/store/retention.ts).
+ */
+export async function loadStreamConfigs (config: Pick<Config, 'stream' | 'retention'>, dir = STREAMS_DIR): Promise<StreamConfig[]> {
   const files = (await readdir(dir)).filter(f => /^[A-Z0-9_]+\.json$/.test(f)).sort()
   return await Promise.all(files.map(async f => {
     const cfg = JSON.parse(await readFile(join(dir, f), 'utf8')) as StreamConfig
+    const retentionMs = (RETAINED_STREAMS as readonly string[]).includes(cfg.name) ? config.retention[cfg.name as RetainedStream] : undefined
     return {
       ...cfg,
       num_replicas: config.stream.replicas,
       storage: config.stream.storage,
-      duplicate_window: config.stream.duplicateWindowMs * 1_000_000
+      max_age: (retentionMs ?? 0) * 1_000_000,
+      duplicate_window: duplicateWindowOf(config.stream.duplicateWindowMs, retentionMs) * 1_000_000
     } as StreamConfig
   }))
 }

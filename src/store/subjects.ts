@@ -63,6 +63,8 @@ export const Subjects = {
   /** timer.<stream>.<timerId>.<setSeq>: the one firing of one arming, in the stream that set it */
   timerFired: (stream: string, timerId: string, setSeq: number) => `timer.${stream.toLowerCase()}.${escapeToken(timerId)}.${setSeq}`,
   timersOf: (stream: string) => `timer.${stream.toLowerCase()}.>`,
+  /** every firing of one timer id (each arming fires once) */
+  timerFirings: (stream: string, timerId: string) => `timer.${stream.toLowerCase()}.${escapeToken(timerId)}.*`,
   /** RELAY: relay.sync.<requestId>, one /sync call and its outcome */
   relaySync: (requestId: string) => `relay.sync.${escapeToken(requestId)}`,
   /** RELAY: relay.requests.<requestId>, an /async request's every event (its aggregate) */
@@ -83,7 +85,13 @@ export const Subjects = {
   lease: (name: string) => `lease.${escapeToken(name)}`,
   /** DLQ: dlq.<stream>.<consumer> */
   deadLetter: (stream: string, consumer: string) => `dlq.${escapeToken(stream)}.${escapeToken(consumer)}`,
-  deadLetterReplayed: 'dlq.replayed'
+  deadLetterReplayed: 'dlq.replayed',
+  /** ERASURES: erasure.requests.<erasureId>, every event of one erasure of a user */
+  erasure: (erasureId: string) => `erasure.requests.${escapeToken(erasureId)}`,
+  /** ERASURES: erasure.suppressions.<userKey>, the lifting of a user's suppression */
+  suppression: (userKey: string) => `erasure.suppressions.${escapeToken(userKey)}`,
+  /** COLLECT: every event of one user */
+  collectOfUser: (userId: string) => `collect.user.${escapeToken(userId)}.>`
 }
 
 /**

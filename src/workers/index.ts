@@ -17,9 +17,14 @@ import { taskCallbacksWorker } from './task-callbacks.js'
 import type { Outbound } from '../lib/outbound.js'
 import { relayDeliveryWorker } from './relay-delivery.js'
 import { relayTimersWorker } from './relay-timers.js'
+import { keepFinishedWorker } from './keep-finished.js'
+import { erasureWorker } from './erasure.js'
+import type { DB } from '../projections/db.js'
+import type { ReadModels } from '../projections/checkpoints.js'
+import type { UserKeys } from '../lib/erasure-key.js'
 
 /** Every worker this build runs with the `workers` role. */
-export function workers (config: Config, deps: { js: JetStreamClient, jsm: JetStreamManager, clock: Clock, log: Logger, outbound: Outbound }): Worker[] {
+export function workers (config: Config, deps: { js: JetStreamClient, jsm: JetStreamManager, clock: Clock, log: Logger, outbound: Outbound, db: DB, readModels: ReadModels, keys: UserKeys }): Worker[] {
   const relay = { ...deps, relay: config.relay, webhookSecret: config.outbound.webhookSecret }
   const all: Worker[] = [
     completionWorker(deps),
@@ -34,7 +39,10 @@ export function workers (config: Config, deps: { js: JetStreamClient, jsm: JetSt
     // the runtime's one outbound client (deps.outbound): one connection pool for every sender
     taskCallbacksWorker({ ...deps, signed: config.outbound.webhookSecret !== undefined, policy: config.tasks.callback }),
     relayDeliveryWorker(relay),
-    relayTimersWorker(relay)
+    relayTimersWorker(relay),
+    erasureWorker(deps),
+    // KEEP_FINISHED: one per aggregate stream, purging what its expiry timers name
+    ...(config.keepFinishedMs === undefined ? [] : ['JOBS', 'TASKS', 'MEETINGS', 'RELAY'].map(stream => keepFinishedWorker(stream, { ...deps, keepMs: config.keepFinishedMs! })))
   ]
   const { ackWaitMs } = config.workers
   return ackWaitMs === undefined ? all : all.map(worker => ({ ...worker, ackWaitMs }))

@@ -133,7 +133,11 @@ const MATRIX: Record<string, Row> = {
   'POST /api/admin/dlq/:seq/replay': ADMIN(404), // past the admin check: there is no dead letter 999999
   'GET /api/admin/relay/requests': ADMIN(200),
   'GET /api/admin/relay/deliveries': ADMIN(200),
-  'GET /api/admin/meetings': ADMIN(200)
+  'GET /api/admin/meetings': ADMIN(200),
+  // erasure of a user and suppressions: the operator's (past the admin check: no such erasure, no such suppression)
+  'DELETE /api/users/:userId': ADMIN(202),
+  'GET /api/erasures/:erasureId': ADMIN(404),
+  'DELETE /api/suppressions/:userId': ADMIN(404)
 }
 
 interface Req { method: string, url: string, body?: unknown, headers?: Record<string, string> }
@@ -280,7 +284,11 @@ t.test('every route × every caller answers the status MATRIX says', async t => 
     'POST /api/admin/dlq/:seq/replay': () => ({ method: 'POST', url: '/api/admin/dlq/999999/replay' }),
     'GET /api/admin/relay/requests': () => ({ method: 'GET', url: '/api/admin/relay/requests' }),
     'GET /api/admin/relay/deliveries': () => ({ method: 'GET', url: '/api/admin/relay/deliveries' }),
-    'GET /api/admin/meetings': () => ({ method: 'GET', url: '/api/admin/meetings' })
+    'GET /api/admin/meetings': () => ({ method: 'GET', url: '/api/admin/meetings' }),
+    // not A: an erasure of A would take A's records from the rows after it
+    'DELETE /api/users/:userId': () => ({ method: 'DELETE', url: `/api/users/zed-${n++}` }),
+    'GET /api/erasures/:erasureId': () => ({ method: 'GET', url: `/api/erasures/${'0'.repeat(32)}` }),
+    'DELETE /api/suppressions/:userId': () => ({ method: 'DELETE', url: '/api/suppressions/nobody' })
   }
 
   const doc = (await app.inject({ url: '/openapi.json' })).json<{ paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, unknown> }> }>> }>()

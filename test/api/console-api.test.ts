@@ -16,7 +16,7 @@ t.test('off mode: whoami, job listing, overview, streams and consumers', async t
   const { app } = await startService(t)
   const me = (await app.inject({ url: '/api/whoami' })).json()
   t.match(me, { authMode: 'off', userId: null, admin: true })
-  t.same(me.streams, ['COLLECT', 'DLQ', 'JOBS', 'LEASES', 'MEETINGS', 'NOTIFY', 'RELAY', 'TASKS'])
+  t.same(me.streams, ['COLLECT', 'DLQ', 'ERASURES', 'JOBS', 'LEASES', 'MEETINGS', 'NOTIFY', 'RELAY', 'TASKS'])
 
   const ids: string[] = []
   for (const user of ['ann', 'bob', 'ann']) ids.push((await post(app, '/noti/pub', { eventType: 'TRAINING', userId: user })).json().eventId)

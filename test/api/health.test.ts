@@ -11,7 +11,7 @@ t.test('healthz, readyz and metrics', async t => {
   t.equal(ready.json().status, 'ok')
   t.equal(ready.json().nats, true)
   t.same(ready.json().projections['collect-events'], { appliedSeq: 1, pending: 0, caughtUp: true, rebuilding: false })
-  t.same(Object.keys(ready.json().projections).sort(), ['collect-events', 'jobs', 'meetings', 'notifications', 'relay', 'schedules', 'tasks', 'timers-jobs', 'timers-meetings', 'timers-relay', 'timers-tasks'])
+  t.same(Object.keys(ready.json().projections).sort(), ['collect-events', 'erasures', 'jobs', 'meetings', 'notifications', 'relay', 'schedules', 'tasks', 'timers-jobs', 'timers-meetings', 'timers-relay', 'timers-tasks'])
   const metrics = await app.inject({ url: '/metrics' })
   t.equal(metrics.statusCode, 200)
   t.match(metrics.headers['content-type'], /text\/plain/)

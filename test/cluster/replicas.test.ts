@@ -18,7 +18,7 @@ t.test('with STREAM_REPLICAS=3 every stream and every durable consumer runs on t
     const peers = [info.cluster?.leader, ...(info.cluster?.replicas ?? []).map(r => r.name)].sort()
     t.same(peers, nodeNames, `${info.config.name}: a leader and two replicas, one on each node`)
   }
-  t.same(streams.sort(), ['COLLECT', 'DLQ', 'JOBS', 'LEASES', 'MEETINGS', 'NOTIFY', 'RELAY', 'TASKS'])
+  t.same(streams.sort(), ['COLLECT', 'DLQ', 'ERASURES', 'JOBS', 'LEASES', 'MEETINGS', 'NOTIFY', 'RELAY', 'TASKS'])
 
   let durables = 0
   for (const stream of streams) {

@@ -21,7 +21,8 @@ const STATUS: Record<ErrorCode, number> = {
   [ErrorCodes.preconditionFailed]: 412,
   [ErrorCodes.notCaughtUp]: 503,
   [ErrorCodes.unavailable]: 503,
-  [ErrorCodes.storeUnavailable]: 503
+  [ErrorCodes.storeUnavailable]: 503,
+  [ErrorCodes.suppressed]: 409
 }
 
 const TITLES: Record<number, string> = {

@@ -36,6 +36,7 @@ export const TAGS = [
   { name: 'broker', description: 'CloudEvents broker: POST /event and the triggers that deliver events' },
   { name: 'console', description: 'What the web console reads: the live tail, the caller, job and meeting listings' },
   { name: 'admin', description: 'Operator reads (streams, consumers, dead letters) and the dead-letter replay; admin only' },
+  { name: 'privacy', description: 'Erasure of a user (GDPR art. 17) and the suppression of their future writes; admin only' },
   { name: 'health', description: 'Liveness, readiness and Prometheus metrics' }
 ] as const
 export type Tag = typeof TAGS[number]['name']
@@ -74,7 +75,8 @@ const TAG_SECURITY: Partial<Record<Tag, Array<Record<string, string[]>>>> = {
   relay: [{ bearerAuth: [] }],
   broker: [{ bearerAuth: [] }],
   console: [{ bearerAuth: [] }],
-  admin: [{ bearerAuth: [] }]
+  admin: [{ bearerAuth: [] }],
+  privacy: [{ bearerAuth: [] }]
 }
 
 /** Documentation of a route that reads its request itself: only this document uses it. */

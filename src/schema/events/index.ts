@@ -12,6 +12,7 @@ import {
   TaskHeartbeatReceived, TaskSucceeded, TaskTimedOut
 } from './tasks.js'
 import { TimerFired } from './timers.js'
+import { ErasureCompleted, ErasureRemoved, ErasureRequested, SuppressionLifted } from './erasures.js'
 import {
   BrokerEventReceived, CallbackReceived, RelayAttemptFailed, RelayCallbackFailed, RelayCallbackSent, RelayDelivered, RelayFailed,
   RelayRequested, SyncAnswered, SyncFailed, SyncRequested, TriggerAttemptFailed, TriggerCreated, TriggerDeadLettered, TriggerDeleted, TriggerDelivered
@@ -77,7 +78,11 @@ export const Events = {
   triggerDeleted: define('relay.trigger.deleted', 1, TriggerDeleted),
   triggerAttemptFailed: define('relay.trigger.attempt.failed', 1, TriggerAttemptFailed),
   triggerDelivered: define('relay.trigger.delivered', 1, TriggerDelivered),
-  triggerDeadLettered: define('relay.trigger.deadlettered', 1, TriggerDeadLettered)
+  triggerDeadLettered: define('relay.trigger.deadlettered', 1, TriggerDeadLettered),
+  erasureRequested: define('erasure.requested', 1, ErasureRequested),
+  erasureRemoved: define('erasure.removed', 1, ErasureRemoved),
+  erasureCompleted: define('erasure.completed', 1, ErasureCompleted),
+  suppressionLifted: define('suppression.lifted', 1, SuppressionLifted)
 } as const
 
 export type EventData<D extends EventDefinition> = Static<D['schema']>

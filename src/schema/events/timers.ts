@@ -34,10 +34,29 @@ export type RelayRetryPayload = Static<typeof RelayRetryPayload>
 export const TriggerRetryPayload = Type.Object({ trigger: Type.String(), eventSeq: Type.Integer({ minimum: 1 }), lane: Type.String(), attempt: Type.Integer({ minimum: 2 }) })
 export type TriggerRetryPayload = Static<typeof TriggerRetryPayload>
 
+/** What KEEP_FINISHED removes: a finished job, task, deleted schedule, past meeting, relay request or /sync call. */
+export const FinishedAggregate = Type.Union([
+  Type.Literal('job'), Type.Literal('task'), Type.Literal('schedule'), Type.Literal('meeting'), Type.Literal('relay-request'), Type.Literal('relay-sync')
+])
+export type FinishedAggregate = Static<typeof FinishedAggregate>
+
+/**
+ * expiry (KEEP_FINISHED): remove a finished thing from its stream and the read models. Armed
+ * when it finished; a task or relay request whose outcome still has a callback to deliver is
+ * re-armed when that callback is settled, and its effect waits for that.
+ */
+export const ExpiryPayload = Type.Object({
+  aggregate: FinishedAggregate,
+  id: Type.String({ minLength: 1, maxLength: 200 }),
+  waitsForCallback: Type.Optional(Type.Boolean())
+})
+export type ExpiryPayload = Static<typeof ExpiryPayload>
+
 export const TimerKind = Type.Union([
   Type.Literal('job-timeout'), Type.Literal('meeting-reminder'),
   Type.Literal('task-timeout'), Type.Literal('task-heartbeat'), Type.Literal('schedule-tick'), Type.Literal('task-callback'),
-  Type.Literal('relay-retry'), Type.Literal('relay-callback-retry'), Type.Literal('trigger-retry')
+  Type.Literal('relay-retry'), Type.Literal('relay-callback-retry'), Type.Literal('trigger-retry'),
+  Type.Literal('expiry')
 ])
 export type TimerKind = Static<typeof TimerKind>
 
