@@ -243,6 +243,39 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   }
 }
 
+/**
+ * The variable behind a failure to start, as one wrongValue line: the HTTP port taken or
+ * privileged, HOST not an address of this machine, the embedded nats-server's port taken, no
+ * NATS server at NATS_URL. Undefined when the failure is not about a variable.
+ */
+export function startFailure (err: unknown, config: Config, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const e = err as NodeJS.ErrnoException & { hostname?: string }
+  const given = (name: string): string | undefined => env[name] === '' ? undefined : env[name]
+  // an unset variable failed by its default: say so
+  const byDefault = (name: string): string => given(name) === undefined ? ' (the default)' : ''
+  if (e.syscall === 'listen' && e.code === 'EADDRINUSE') {
+    return wrongValue('PORT', given('PORT'), 'a port no other process listens on (0: any free port)', `${config.host}:${config.port}${byDefault('PORT')} is in use`)
+  }
+  if (e.syscall === 'listen' && e.code === 'EACCES') {
+    return wrongValue('PORT', given('PORT'), 'a port from 1024 to 65535, or a lower one with the privilege to bind it (0: any free port)', `binding ${config.host}:${config.port} needs a privilege this process lacks`)
+  }
+  if (e.syscall === 'listen' && e.code === 'EADDRNOTAVAIL') {
+    return wrongValue('HOST', given('HOST'), variableOf('HOST')!.takes, `${config.host}${byDefault('HOST')} is not an address of this machine`)
+  }
+  if (e.syscall === 'getaddrinfo') {
+    return wrongValue('HOST', given('HOST'), variableOf('HOST')!.takes, `${config.host} does not resolve (${e.code ?? 'getaddrinfo'})`)
+  }
+  const message = e instanceof Error ? e.message : String(e)
+  if (config.natsUrl === undefined && /address already in use/.test(message)) {
+    return wrongValue('NATS_PORT', given('NATS_PORT'), 'a port no other process listens on, for the embedded nats-server (or set NATS_URL to use a running one)',
+      `127.0.0.1:${config.natsPort}${byDefault('NATS_PORT')} is in use`)
+  }
+  if (config.natsUrl !== undefined && /connection refused|CONNECTION_REFUSED|ECONNREFUSED/i.test(`${message} ${e.code ?? ''}`)) {
+    return wrongValue('NATS_URL', config.natsUrl, 'URLs of running NATS servers (unset: Jetway starts its own)', 'no NATS server answers there')
+  }
+  return undefined
+}
+
 /** COLLECT_WRITE_KEYS (checked by its schema): the keys, each once. */
 function writeKeysOf (text: string | undefined): string[] {
   return text === undefined ? [] : [...new Set(text.split(',').map(k => k.trim()))]
