@@ -243,6 +243,17 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   }
 }
 
+/** loadConfig for a command (the server, the scripts): a wrong value ends the process with its lines, no stack trace. */
+export function loadConfigOrExit (env: NodeJS.ProcessEnv = process.env): Config {
+  try {
+    return loadConfig(env)
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    console.error(`jetway: ${err.message}`)
+    process.exit(1)
+  }
+}
+
 /**
  * The variable behind a failure to start, as one wrongValue line: the HTTP port taken or
  * privileged, HOST not an address of this machine, the embedded nats-server's port taken, no

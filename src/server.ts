@@ -1,4 +1,4 @@
-import { loadConfig, ConfigError, startFailure, type Config } from './config.js'
+import { loadConfigOrExit, startFailure } from './config.js'
 import { startRuntime } from './runtime.js'
 import { buildApp } from './app.js'
 import { createLogger } from './lib/log.js'
@@ -6,14 +6,7 @@ import { createLogger } from './lib/log.js'
 // Entry point: read config, start the runtime (NATS, streams, SQLite, projections, workers),
 // listen, and close everything in order on SIGINT/SIGTERM.
 
-let config: Config
-try {
-  config = loadConfig()
-} catch (err) {
-  if (!(err instanceof ConfigError)) throw err
-  console.error(`jetway: ${err.message}`)
-  process.exit(1)
-}
+const config = loadConfigOrExit()
 const log = createLogger({ level: config.logLevel, base: { service: 'jetway' } })
 /** Ends the start: a failure a variable explains is one line naming it, any other is logged whole. */
 function cannotStart (err: unknown): never {
