@@ -8,7 +8,8 @@ import { isWebhookSecret, webhookKeyBytes } from '../lib/webhooks.js'
 //
 // One line per variable. Its schema checks the value and says in words what it takes
 // (`takes`); src/config.ts writes every error from these, one sentence per wrong value:
-//   PORT="99999": takes a port number from 0 to 65535 (0: any free port)
+//   PORT=99999: takes a port number from 0 to 65535 (0: any free port)
+//   JWT_SECRET=(5 characters, not shown): takes an HS256 secret of at least 16 characters
 // `secret: true` keeps the value out of that sentence (a URL's user and password never show).
 // A new variable needs: a line here built with one of the builders below (or any TypeBox schema
 // with a `takes`), a row in the wrong-value table of test/config.test.ts, and a row in the
@@ -115,7 +116,7 @@ export const Env = Type.Object({
   // eslint-disable-next-line no-control-regex -- control characters are what it refuses
   DATA_DIR: Type.Optional(text('a directory path, without control characters', t => !/[\x00-\x1F\x7F]/.test(t))),
   NATS_SYNC: Type.Optional(Type.Union([Type.Literal('always'), Type.Literal('default'), duration({ min: '1ms' })], {
-    takes: 'always (each write fsynced before its ack; nats-server 2.10+), default (every 2m), or a duration from 1ms to 3650d (5s)',
+    takes: `always (each write fsynced before its ack; nats-server 2.10+), default (every 2m), or a duration from 1ms to ${DURATION_MAX} (5s)`,
     description: 'fsync of the embedded nats-server; unset: always where the server has it'
   })),
   ROLES: Type.Optional(text('roles among api, projections, workers, comma-separated', everyOf(r => (Roles as readonly string[]).includes(r) || `${JSON.stringify(r)} is not a role`))),
