@@ -4,7 +4,7 @@
 import { parseArgs } from 'node:util'
 import { join, resolve } from 'node:path'
 import { SingleBar, Presets } from 'cli-progress'
-import { loadConfig } from '../src/config.js'
+import { loadConfigOrExit } from '../src/config.js'
 import { loadStreamConfigs } from '../src/store/streams.js'
 import { opsConnection } from '../src/store/ops-connection.js'
 import { backupStreams } from '../src/store/backup.js'
@@ -23,7 +23,7 @@ if (out === undefined) {
   process.exit(1)
 }
 const outDir = resolve(out)
-const config = loadConfig()
+const config = loadConfigOrExit()
 const t0 = Date.now()
 const ops = await opsConnection(config, 'jetway-backup')
 const names = (await loadStreamConfigs(config)).map(c => c.name)

@@ -2,7 +2,7 @@
 // npm run dlq -- replay <seq>    put the dead letter at DLQ sequence <seq> back on its subject
 import { pino } from 'pino'
 import { connect } from '@nats-io/transport-node'
-import { loadConfig } from '../src/config.js'
+import { loadConfigOrExit } from '../src/config.js'
 import { startRuntime } from '../src/runtime.js'
 import { listDeadLetters, replayDeadLetter } from '../src/workers/dead-letters.js'
 
@@ -11,7 +11,7 @@ if (command !== 'list' && command !== 'replay') {
   console.error('usage: npm run dlq -- list | replay <dlq-seq>')
   process.exit(1)
 }
-const config = loadConfig()
+const config = loadConfigOrExit()
 if (config.natsUrl === undefined) {
   const url = `nats://127.0.0.1:${config.natsPort}`
   const nc = await connect({ servers: url, reconnect: false }).catch(() => undefined)

@@ -1,13 +1,13 @@
 // npm run rebuild -- <projection>: drop a read model and replay its stream, with a progress bar.
 import { pino } from 'pino'
 import { SingleBar, Presets } from 'cli-progress'
-import { loadConfig } from '../src/config.js'
+import { loadConfigOrExit } from '../src/config.js'
 import { startRuntime } from '../src/runtime.js'
 import { rebuildProjection } from '../src/projections/rebuild.js'
 import { projectionsFor } from '../src/projections/index.js'
 
 const name = process.argv[2]
-const config = loadConfig()
+const config = loadConfigOrExit()
 if (name === undefined || name === '--help') {
   console.error(`usage: npm run rebuild -- <projection>\nprojections: ${projectionsFor(config).map(p => p.name).join(', ')}`)
   process.exit(name === undefined ? 1 : 0)

@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util'
 import { resolve } from 'node:path'
 import { SingleBar, Presets } from 'cli-progress'
-import { loadConfig } from '../src/config.js'
+import { loadConfigOrExit } from '../src/config.js'
 import { opsConnection } from '../src/store/ops-connection.js'
 import { backupBytes, restoreFiles, restoreStreams } from '../src/store/backup.js'
 import { formatBytes } from '../src/lib/bytes.js'
@@ -24,7 +24,7 @@ if (from === undefined) {
   process.exit(1)
 }
 const fromDir = resolve(from)
-const config = loadConfig()
+const config = loadConfigOrExit()
 const t0 = Date.now()
 let ops: Awaited<ReturnType<typeof opsConnection>> | undefined
 const bar = new SingleBar({ format: 'restore [{bar}] {percentage}% | {stream} | {sent} of {size} | {eta}s left' }, Presets.shades_classic)

@@ -1,15 +1,13 @@
 import { availableParallelism } from 'node:os'
 import { resolve } from 'node:path'
 import { Value } from '@sinclair/typebox/value'
-import { Env, Roles } from './schema/config.js'
+import { Env, Roles, variableOf } from './schema/config.js'
 import { parseDuration } from './lib/duration.js'
-import { parseAllowList, type AllowListError } from './lib/ssrf.js'
-import { isWebhookSecret, webhookKeyBytes } from './lib/webhooks.js'
-import ipaddr from 'ipaddr.js'
 import type { DeliveryRetry } from './domain/delivery.js'
 import { parseNatsSync, type NatsSync } from './store/durability.js'
 import { defaultRetry } from './workers/worker.js'
-import { checkRetention, RETAINED_STREAMS, type RetainedStream } from './store/retention.js'
+import { retentionRule, RETAINED_STREAMS, type RetainedStream } from './store/retention.js'
+import { formatDuration } from './lib/duration.js'
 
 export type Role = typeof Roles[number]
 
@@ -99,79 +97,83 @@ export interface Config {
 /** Requests per minute per user or IP when NODE_ENV=production and RATE_LIMIT is unset. */
 export const PRODUCTION_RATE_LIMIT = 6000
 
-/** TRUST_PROXY's proxy-addr names of address ranges. */
-const PROXY_RANGES = new Set(['loopback', 'linklocal', 'uniquelocal'])
-
 export class ConfigError extends Error {
   readonly code = 'JETWAY_CONFIG'
   override name = 'ConfigError'
 }
 
-/** Reads the environment; throws ConfigError naming the variable on a wrong value. */
+/** The ConfigError of these wrong values (wrongValue's lines), one a line. */
+export function invalidConfiguration (lines: readonly string[]): ConfigError {
+  return new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`)
+}
+
+/**
+ * One line of a ConfigError, the same for every wrong value: the variable, what it got (a
+ * secret never, a URL without its user and password), and what it takes.
+ *   PORT=99999: takes a port number from 0 to 65535 (0: any free port)
+ *   JWT_SECRET is unset: AUTH_MODE=jwt needs it or JWT_JWKS_URL; takes an HS256 secret of at least 16 characters
+ */
+export function wrongValue (name: string, value: string | undefined, takes: string, why?: string): string {
+  return `${gotten(name, value)}: ${why === undefined ? '' : `${why}; `}takes ${takes}`
+}
+
+/** `NAME=value`, quoted where a shell would need quotes; a secret shows its length only. */
+function gotten (name: string, value: string | undefined): string {
+  if (value === undefined) return `${name} is unset`
+  if (variableOf(name)?.secret === true) return `${name}=(${value.length} characters, not shown)`
+  // a URL's user info (user:password@, or a NATS token@) is a credential, however malformed the URL
+  let shown = value.replace(/:\/\/.*@/s, '://(not shown)@')
+  if (shown.length > 120) shown = `${shown.slice(0, 100)}…`
+  return `${name}=${/^[\w.:/@%+,=*-]+$/.test(shown) ? shown : JSON.stringify(shown)}`
+}
+
+/** Reads the environment; throws ConfigError with one line per wrong value, each naming its variable. */
 export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   const picked: Record<string, string> = {}
   for (const key of Object.keys(Env.properties)) {
     const value = env[key]
     if (value !== undefined && value !== '') picked[key] = value
   }
-  const errors = [...Value.Errors(Env, picked)]
-  if (errors.length > 0) {
-    const lines = errors.map(e => `${e.path.slice(1)}=${JSON.stringify(picked[e.path.slice(1)])}: ${e.message}`)
-    throw new ConfigError(`invalid configuration:\n  ${[...new Set(lines)].join('\n  ')}`)
+  const wrong: string[] = []
+  for (const [name, value] of Object.entries(picked)) {
+    const variable = variableOf(name)!
+    if (Value.Check(variable, value)) continue
+    const why = variable.check?.(value)
+    wrong.push(wrongValue(name, value, variable.takes, typeof why === 'string' ? why : undefined))
   }
+  if (wrong.length > 0) throw invalidConfiguration(wrong)
   const e = picked as Env
   const production = e.NODE_ENV === 'production'
   const authMode = e.AUTH_MODE ?? 'off'
+  // what one variable takes given another: the same sentence, naming the one to change
   if (production && e.AUTH_MODE === undefined) {
-    throw new ConfigError('AUTH_MODE must be set in production: use AUTH_MODE=jwt, or AUTH_MODE=off to run without auth on purpose')
+    wrong.push(wrongValue('AUTH_MODE', undefined, 'jwt, or off to run without auth on purpose', 'NODE_ENV=production needs it set'))
   }
   if (authMode === 'jwt' && e.JWT_SECRET === undefined && e.JWT_JWKS_URL === undefined) {
-    throw new ConfigError('AUTH_MODE=jwt needs JWT_SECRET (HS256) or JWT_JWKS_URL')
-  }
-  const allow = (e.RELAY_ALLOW ?? '').split(',').map(a => a.trim()).filter(a => a !== '')
-  try {
-    parseAllowList(allow)
-  } catch (err) {
-    throw new ConfigError(`invalid configuration:\n  RELAY_ALLOW: ${(err as AllowListError).message}`)
-  }
-  const outboundTimeoutMs = parseDuration(e.OUTBOUND_TIMEOUT ?? '30s')!
-  if (outboundTimeoutMs <= 0) throw new ConfigError('invalid configuration:\n  OUTBOUND_TIMEOUT must be more than 0')
-  // the runner keeps a long effect's message with working() every third of ack_wait, at most every 500 ms
-  if (e.WORKER_ACK_WAIT !== undefined && parseDuration(e.WORKER_ACK_WAIT)! < 1500) throw new ConfigError('invalid configuration:\n  WORKER_ACK_WAIT must be at least 1.5s')
-  if (e.WEBHOOK_SECRET !== undefined && (!isWebhookSecret(e.WEBHOOK_SECRET) || webhookKeyBytes(e.WEBHOOK_SECRET) < 24)) {
-    throw new ConfigError('invalid configuration:\n  WEBHOOK_SECRET: expected whsec_ followed by the base64 of at least 24 random bytes')
-  }
-  if (e.TASK_TOKEN_SECRET !== undefined && e.TASK_TOKEN_SECRET.length < 32) {
-    throw new ConfigError('invalid configuration:\n  TASK_TOKEN_SECRET: expected at least 32 characters (e.g. openssl rand -base64 32)')
+    wrong.push(wrongValue('JWT_SECRET', undefined, variableOf('JWT_SECRET')!.takes, 'AUTH_MODE=jwt needs it, or JWT_JWKS_URL instead'))
   }
   // The completion intake sets the outcome of anyone's job: in jwt mode it takes INTAKE_KEY or
   // a token with role service/admin. Production wants the key, or says it means token-only.
   if (e.INTAKE_AUTH === 'token' && (authMode !== 'jwt' || e.INTAKE_KEY !== undefined)) {
-    throw new ConfigError('INTAKE_AUTH=token (intake by service tokens only) needs AUTH_MODE=jwt and no INTAKE_KEY')
+    wrong.push(wrongValue('INTAKE_AUTH', e.INTAKE_AUTH, 'token only with AUTH_MODE=jwt and no INTAKE_KEY (intake by service tokens only)',
+      authMode !== 'jwt' ? `AUTH_MODE is ${authMode}` : 'INTAKE_KEY is set too'))
   }
   if (production && authMode === 'jwt' && e.INTAKE_KEY === undefined && e.INTAKE_AUTH === undefined) {
-    throw new ConfigError('AUTH_MODE=jwt in production needs INTAKE_KEY for the completion intake, or INTAKE_AUTH=token to accept only tokens with role service or admin there')
+    wrong.push(wrongValue('INTAKE_KEY', undefined, variableOf('INTAKE_KEY')!.takes,
+      'AUTH_MODE=jwt in production needs it for the completion intake, or INTAKE_AUTH=token to accept only tokens with role service or admin there'))
   }
-  let natsSync: NatsSync
-  try {
-    natsSync = parseNatsSync(e.NATS_SYNC)
-  } catch (err) {
-    throw new ConfigError(`invalid configuration:\n  ${(err as Error).message}`)
-  }
-  const writeKeys = writeKeysOf(e.COLLECT_WRITE_KEYS)
-  if (e.ERASURE_KEY !== undefined && e.ERASURE_KEY.length < 32) {
-    throw new ConfigError('invalid configuration:\n  ERASURE_KEY: expected at least 32 characters (e.g. openssl rand -base64 32)')
-  }
-  const keepFinishedMs = e.KEEP_FINISHED === undefined ? undefined : parseDuration(e.KEEP_FINISHED)!
-  if (keepFinishedMs !== undefined && keepFinishedMs < 1000) throw new ConfigError('invalid configuration:\n  KEEP_FINISHED must be at least 1s')
-  const dataDir = resolve(e.DATA_DIR ?? './data')
-  const rateWindowMs = parseDuration(e.RATE_LIMIT_WINDOW ?? '1m')!
-  if (rateWindowMs < 1000) throw new ConfigError('invalid configuration:\n  RATE_LIMIT_WINDOW must be at least 1s')
-  const retention = retentionOf(e, {
+  const retention = retentionOf(e, wrong, {
     jobTimeoutMs: parseDuration(e.JOB_TIMEOUT ?? '24h')!,
-    leaseTtlMs: Math.max(parseDuration(e.RELAY_LEASE_TTL ?? '15s')!, 1000),
+    leaseTtlMs: parseDuration(e.RELAY_LEASE_TTL ?? '15s')!,
     notifyLifeMs: notifyLifeOf(Number(e.WORKER_MAX_DELIVER ?? 5), parseDuration(e.WORKER_BACKOFF ?? '1s')!, e.WORKER_ACK_WAIT === undefined ? undefined : parseDuration(e.WORKER_ACK_WAIT)!)
   })
+  if (wrong.length > 0) throw invalidConfiguration(wrong)
+  const allow = (e.RELAY_ALLOW ?? '').split(',').map(a => a.trim()).filter(a => a !== '')
+  const outboundTimeoutMs = parseDuration(e.OUTBOUND_TIMEOUT ?? '30s')!
+  const natsSync = parseNatsSync(e.NATS_SYNC)
+  const writeKeys = writeKeysOf(e.COLLECT_WRITE_KEYS)
+  const dataDir = resolve(e.DATA_DIR ?? './data')
+  const rateWindowMs = parseDuration(e.RATE_LIMIT_WINDOW ?? '1m')!
   const rateMax = e.RATE_LIMIT === undefined ? (production ? PRODUCTION_RATE_LIMIT : 0) : e.RATE_LIMIT === 'off' ? 0 : Number(e.RATE_LIMIT)
   return {
     production,
@@ -245,48 +247,35 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
       backoffDelayMs: parseDuration(e.RELAY_BACKOFF_DELAY ?? '1s')!,
       maxRetryAfterMs: parseDuration(e.RELAY_MAX_RETRY_AFTER ?? '5m')!,
       timeoutMs: outboundTimeoutMs,
-      maxStoredBody: Math.min(Number(e.RELAY_MAX_STORED_BODY ?? 256 * 1024), 512 * 1024),
-      leaseTtlMs: Math.max(parseDuration(e.RELAY_LEASE_TTL ?? '15s')!, 1000)
+      maxStoredBody: Number(e.RELAY_MAX_STORED_BODY ?? 256 * 1024),
+      leaseTtlMs: parseDuration(e.RELAY_LEASE_TTL ?? '15s')!
     },
     rateLimit: rateMax > 0 ? { max: rateMax, windowMs: rateWindowMs } : undefined,
     trustProxy: trustProxyOf(e.TRUST_PROXY),
     corsOrigins: (e.CORS_ORIGINS ?? '').split(',').map(o => o.trim()).filter(o => o !== ''),
     hstsMaxAgeS: e.HSTS_MAX_AGE === undefined ? undefined : Math.floor(parseDuration(e.HSTS_MAX_AGE)! / 1000),
     retention,
-    keepFinishedMs,
+    keepFinishedMs: e.KEEP_FINISHED === undefined ? undefined : parseDuration(e.KEEP_FINISHED)!,
     erasureKey: e.ERASURE_KEY
   }
 }
 
 /**
- * COLLECT_WRITE_KEYS, comma-separated: each 8–256 printable ASCII characters without a space,
- * comma or colon (an HTTP Basic user name ends at the first colon). The message names the key
- * by its position, never by its text.
+ * RETENTION_<STREAM> of every stream, each checked against what the stream holds
+ * (src/store/retention.ts); a refused one adds its line to `wrong`.
  */
-function writeKeysOf (text: string | undefined): string[] {
-  if (text === undefined) return []
-  const keys = text.split(',').map(k => k.trim())
-  for (const [i, key] of keys.entries()) {
-    if (!/^[\x21-\x7E]{8,256}$/.test(key) || key.includes(':')) {
-      throw new ConfigError(`invalid configuration:\n  COLLECT_WRITE_KEYS: key ${i + 1} of ${keys.length} is not 8 to 256 printable ASCII characters without spaces, commas or colons`)
-    }
-  }
-  return [...new Set(keys)]
-}
-
-/** RETENTION_<STREAM> of every stream, each checked against what the stream holds (src/store/retention.ts). */
-function retentionOf (e: Env, inputs: Parameters<typeof checkRetention>[2]): Partial<Record<RetainedStream, number>> {
+function retentionOf (e: Env, wrong: string[], inputs: Parameters<typeof retentionRule>[1]): Partial<Record<RetainedStream, number>> {
   const out: Partial<Record<RetainedStream, number>> = {}
-  const refusals: string[] = []
   for (const stream of RETAINED_STREAMS) {
-    const text = e[`RETENTION_${stream}`]
+    const name = `RETENTION_${stream}` as const
+    const text = e[name]
     if (text === undefined) continue
     const ms = parseDuration(text)!
-    const refused = checkRetention(stream, ms, inputs)
-    if (refused !== undefined) refusals.push(refused)
+    const rule = retentionRule(stream, inputs)
+    if ('refused' in rule) wrong.push(wrongValue(name, text, 'nothing: leave it unset', rule.refused))
+    else if (ms < rule.minMs) wrong.push(wrongValue(name, text, `a duration of at least ${formatDuration(rule.minMs)}`, rule.why))
     else out[stream] = ms
   }
-  if (refusals.length > 0) throw new ConfigError(`invalid configuration:\n  ${refusals.join('\n  ')}`)
   return out
 }
 
@@ -299,16 +288,59 @@ function notifyLifeOf (attempts: number, firstBackoffMs: number, ackWaitMs: numb
   return attempts * (ackWaitMs ?? 60_000) + backoffMs.reduce((a, b) => a + b, 0)
 }
 
-/** TRUST_PROXY as Fastify's trustProxy takes it; a list must name addresses, CIDRs or ranges proxy-addr knows. */
+/** loadConfig for a command (the server, the scripts): a wrong value ends the process with its lines, no stack trace. */
+export function loadConfigOrExit (env: NodeJS.ProcessEnv = process.env): Config {
+  try {
+    return loadConfig(env)
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    console.error(`jetway: ${err.message}`)
+    process.exit(1)
+  }
+}
+
+/**
+ * The variable behind a failure to start, as one wrongValue line: the HTTP port taken or
+ * privileged, HOST not an address of this machine, the embedded nats-server's port taken, no
+ * NATS server at NATS_URL. Undefined when the failure is not about a variable.
+ */
+export function startFailure (err: unknown, config: Config, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const e = err as NodeJS.ErrnoException & { hostname?: string }
+  const given = (name: string): string | undefined => env[name] === '' ? undefined : env[name]
+  // an unset variable failed by its default: say so
+  const byDefault = (name: string): string => given(name) === undefined ? ' (the default)' : ''
+  if (e.syscall === 'listen' && e.code === 'EADDRINUSE') {
+    return wrongValue('PORT', given('PORT'), 'a port no other process listens on (0: any free port)', `${config.host}:${config.port}${byDefault('PORT')} is in use`)
+  }
+  if (e.syscall === 'listen' && e.code === 'EACCES') {
+    return wrongValue('PORT', given('PORT'), 'a port from 1024 to 65535, or a lower one with the privilege to bind it (0: any free port)', `binding ${config.host}:${config.port} needs a privilege this process lacks`)
+  }
+  if (e.syscall === 'listen' && e.code === 'EADDRNOTAVAIL') {
+    return wrongValue('HOST', given('HOST'), variableOf('HOST')!.takes, `${config.host}${byDefault('HOST')} is not an address of this machine`)
+  }
+  if (e.syscall === 'getaddrinfo') {
+    return wrongValue('HOST', given('HOST'), variableOf('HOST')!.takes, `${config.host} does not resolve (${e.code ?? 'getaddrinfo'})`)
+  }
+  const message = e instanceof Error ? e.message : String(e)
+  if (config.natsUrl === undefined && /address already in use/.test(message)) {
+    return wrongValue('NATS_PORT', given('NATS_PORT'), 'a port no other process listens on, for the embedded nats-server (or set NATS_URL to use a running one)',
+      `127.0.0.1:${config.natsPort}${byDefault('NATS_PORT')} is in use`)
+  }
+  if (config.natsUrl !== undefined && /connection refused|CONNECTION_REFUSED|ECONNREFUSED/i.test(`${message} ${e.code ?? ''}`)) {
+    return wrongValue('NATS_URL', config.natsUrl, 'URLs of running NATS servers (unset: Jetway starts its own)', 'no NATS server answers there')
+  }
+  return undefined
+}
+
+/** COLLECT_WRITE_KEYS (checked by its schema): the keys, each once. */
+function writeKeysOf (text: string | undefined): string[] {
+  return text === undefined ? [] : [...new Set(text.split(',').map(k => k.trim()))]
+}
+
+/** TRUST_PROXY (checked by its schema) as Fastify's trustProxy takes it. */
 function trustProxyOf (text: string | undefined): boolean | number | string {
   const value = (text ?? 'false').trim()
   if (value === 'true' || value === 'false') return value === 'true'
   if (/^\d+$/.test(value)) return Number(value)
-  const entries = value.split(',').map(a => a.trim())
-  for (const entry of entries) {
-    if (PROXY_RANGES.has(entry)) continue
-    const ok = ipaddr.isValid(entry) || ipaddr.isValidCIDR(entry)
-    if (!ok) throw new ConfigError(`invalid configuration:\n  TRUST_PROXY: ${JSON.stringify(entry)} is not an IP address, a CIDR, or one of ${[...PROXY_RANGES].join(', ')}`)
-  }
-  return entries.join(',')
+  return value.split(',').map(a => a.trim()).join(',')
 }

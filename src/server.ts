@@ -1,4 +1,4 @@
-import { loadConfig, ConfigError } from './config.js'
+import { loadConfigOrExit, startFailure } from './config.js'
 import { startRuntime } from './runtime.js'
 import { buildApp } from './app.js'
 import { createLogger } from './lib/log.js'
@@ -6,21 +6,25 @@ import { createLogger } from './lib/log.js'
 // Entry point: read config, start the runtime (NATS, streams, SQLite, projections, workers),
 // listen, and close everything in order on SIGINT/SIGTERM.
 
-let config
-try {
-  config = loadConfig()
-} catch (err) {
-  if (!(err instanceof ConfigError)) throw err
-  console.error(`jetway: ${err.message}`)
+const config = loadConfigOrExit()
+const log = createLogger({ level: config.logLevel, base: { service: 'jetway' } })
+/** Ends the start: a failure a variable explains is one line naming it, any other is logged whole. */
+function cannotStart (err: unknown): never {
+  const line = startFailure(err, config)
+  if (line !== undefined) console.error(`jetway: cannot start: ${line}`)
+  else log.fatal({ err }, 'start failed')
   process.exit(1)
 }
-const log = createLogger({ level: config.logLevel, base: { service: 'jetway' } })
-const runtime = await startRuntime(config, log).catch((err: Error) => {
-  log.fatal({ err }, 'start failed')
-  process.exit(1)
-})
+const runtime = await startRuntime(config, log).catch(cannotStart)
 const app = await buildApp(runtime)
-await app.listen({ port: config.port, host: config.host })
+try {
+  await app.listen({ port: config.port, host: config.host })
+} catch (err) {
+  // the nats-server child, the projection thread and the consumers stop before the exit
+  await app.close().catch(() => {})
+  await runtime.close().catch(() => [])
+  cannotStart(err)
+}
 log.info({ roles: [...config.roles], auth: config.auth.mode, dataDir: config.dataDir }, 'jetway ready')
 
 let closing = false

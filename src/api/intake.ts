@@ -11,6 +11,8 @@ import type { EventStatus } from '../schema/events/jobs.js'
 import { CloudEventBody, EventGridEvent, IntakeResponse, ValidationResponse } from '../schema/api/jobs.js'
 import { openapiDocs } from './http/openapi.js'
 import { Subjects } from '../store/subjects.js'
+import { lastOnSubject } from '../store/subject-reader.js'
+import { findJob } from '../projections/jobs.js'
 import type { Runtime } from '../runtime.js'
 import type { Auth } from './http/auth.js'
 import { bodyValidator } from './http/validation.js'
@@ -19,6 +21,9 @@ import { EventDesc, JobId, SourceId, SourceType } from '../schema/api/fields.js'
 // Completion intake, POST /noti/events, for the system that runs the jobs: Azure Event Grid
 // (a JSON array, with its subscription-validation handshake) and CloudEvents 1.0 in
 // structured, batch and binary mode (with the OPTIONS abuse-protection handshake).
+// A completion names a job JOBS holds, or it is refused at once with a 404 naming it (as
+// /noti/complete/{eventId} does): the sender can act on that, while a stored completion for a
+// job never requested was only retried by the completion worker and dead-lettered.
 
 export interface IntakeOptions {
   runtime: Runtime
@@ -32,6 +37,8 @@ export interface Completion {
   eventDesc: string
   sourceId: string
   sourceType: string
+  /** the field that named the job: data.eventId, else the event's id */
+  jobField: string
 }
 
 const SUCCESS = new Set(['y', 'success', 'succeeded', 'completed', 'complete', 'ok'])
@@ -87,7 +94,7 @@ export function completionOf (ev: { id: unknown, type: unknown, data: unknown },
   const rawDesc = data[descField] ?? ''
   const eventDesc = check<string>(checkDesc, typeof rawDesc === 'string' ? rawDesc : JSON.stringify(rawDesc), `data.${descField}`)
   if (errors.length > 0 || eventId === undefined || eventStatus === undefined || eventDesc === undefined) return errors
-  return { eventId, eventStatus, eventDesc, sourceId: sourceId ?? eventId, sourceType: type }
+  return { eventId, eventStatus, eventDesc, sourceId: sourceId ?? eventId, sourceType: type, jobField: field(given(data.eventId) ? 'data.eventId' : names.id) }
 }
 
 const CE_TYPES = ['application/cloudevents+json', 'application/cloudevents-batch+json']
@@ -172,6 +179,13 @@ export const intake: FastifyPluginAsyncTypebox<IntakeOptions> = async (app, { ru
     })
     // an event that says nothing usable can never succeed: tell the sender now, append nothing
     if (errors.length > 0) throw new JetwayError(ErrorCodes.validation, `invalid events: ${errors.map(e => `${e.field} ${e.message}`).join('; ')}`, errors)
+    // all or nothing, as above: a batch naming a job never requested is refused whole
+    const unknown = await unknownJobs(runtime, completions.map(c => c.eventId))
+    if (unknown.size > 0) {
+      const notFound: FieldError[] = completions.filter(c => unknown.has(c.eventId))
+        .map(c => ({ field: c.jobField, message: `names job ${c.eventId}, which was never requested` }))
+      throw new JetwayError(ErrorCodes.notFound, `no job ${[...unknown].join(', ')}: nothing stored`, notFound)
+    }
     await Promise.all(completions.map(async (c, i) => await appendEvent(js, {
       def: Events.jobCompleted,
       data: { eventId: c.eventId, eventStatus: c.eventStatus, eventDesc: c.eventDesc, origin: 'intake', sourceId: c.sourceId, sourceType: c.sourceType },
@@ -185,6 +199,20 @@ export const intake: FastifyPluginAsyncTypebox<IntakeOptions> = async (app, { ru
     })))
     return { accepted: completions.length }
   })
+}
+
+/**
+ * The jobs of these ids that were never requested: JOBS holds no job.requested for them. The
+ * read model answers for the jobs it has; JOBS (the job's request subject) for the rest, so a
+ * job requested a moment ago, not yet projected, counts as known.
+ */
+export async function unknownJobs (runtime: Pick<Runtime, 'db' | 'jsm'>, eventIds: readonly string[]): Promise<Set<string>> {
+  const unknown = new Set<string>()
+  await Promise.all([...new Set(eventIds)].map(async eventId => {
+    if (await findJob(runtime.db, eventId) !== undefined) return
+    if (await lastOnSubject(runtime.jsm, 'JOBS', Subjects.jobRequested(eventId)) === null) unknown.add(eventId)
+  }))
+  return unknown
 }
 
 /**

@@ -14,7 +14,7 @@ import type { JobRow } from '../schema/database.js'
 import type { Runtime } from '../runtime.js'
 import type { Auth } from './http/auth.js'
 import { sendSeq, waitForProjection } from './http/consistency.js'
-import { intake, intakeGuard } from './intake.js'
+import { intake, intakeGuard, unknownJobs } from './intake.js'
 import { sseConnectionsOf, lastEventIdOf, streamEvents } from './http/sse.js'
 import { sseResponse } from './http/openapi.js'
 import { idempotencyKeyOf, idForKey } from './http/idempotency.js'
@@ -98,6 +98,8 @@ export const jobs: FastifyPluginAsyncTypebox<JobsOptions> = async (app, { runtim
     api.addHook('onRequest', intakeGuard(auth, config.jobs.intakeKey))
     api.post('/noti/complete/:eventId', { schema: { tags: ['intake'], summary: 'Complete a job (the plain form)', params: JobParams, body: CompleteRequest, response: { 200: IntakeResponse } } }, async (request, reply) => {
       const { eventId } = request.params
+      // a job never requested can never take it: 404 now, nothing stored
+      if ((await unknownJobs(runtime, [eventId])).size > 0) throw new JetwayError(ErrorCodes.notFound, `no job ${eventId}: it was never requested`)
       const appended = await appendEvent(js, {
         def: Events.jobCompleted,
         data: { eventId, eventStatus: request.body.eventStatus, eventDesc: request.body.eventDesc ?? '', origin: 'intake' },

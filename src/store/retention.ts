@@ -46,14 +46,6 @@ export function retentionRule (stream: RetainedStream, inputs: RetentionInputs):
   }
 }
 
-/** Why a retention is refused (a message naming the variable), or undefined when it is fine. */
-export function checkRetention (stream: RetainedStream, ms: number, inputs: RetentionInputs): string | undefined {
-  const rule = retentionRule(stream, inputs)
-  if ('refused' in rule) return `RETENTION_${stream} is refused: ${rule.refused}`
-  if (ms < rule.minMs) return `RETENTION_${stream}=${formatDuration(ms)} is too short: ${rule.why}; it must be at least ${formatDuration(rule.minMs)}`
-  return undefined
-}
-
 /**
  * A stream's duplicate window: DUPLICATE_WINDOW, or its retention where that is shorter
  * (JetStream refuses a duplicate window longer than max_age; a message that aged out cannot

@@ -7,6 +7,9 @@ import { startService, post } from '../fixtures/service.js'
 import { httpTarget } from '../fixtures/http-target.js'
 import { until } from '../fixtures/wait.js'
 import { eventIdFor } from '../../src/api/jobs.js'
+import { appendEvent } from '../../src/store/events.js'
+import { Events } from '../../src/schema/events/index.js'
+import { Subjects } from '../../src/store/subjects.js'
 
 // The console in a real browser (Debian's chromium, driven by playwright-core): every page
 // loads with its data, live events arrive over SSE, a task is approved, a dead letter is
@@ -71,7 +74,15 @@ t.test('every page of the console, live over SSE; approve a task; replay a dead 
     type: 'deploy', title: 'Deploy v2 to prod', input: { version: '2.0.0' }, approvers: ['erin@example.com'], owner: 'ops@example.com'
   })).json().taskId as string
   const ghost = eventIdFor('ghost', 'k')
-  await post(app, `/noti/complete/${ghost}`, { eventStatus: 'N', eventDesc: 'no such job yet' })
+  // the intake refuses a job never requested (404): a dead letter comes from a completion stored otherwise
+  await appendEvent(svc.runtime.js, {
+    def: Events.jobCompleted,
+    data: { eventId: ghost, eventStatus: 'N', eventDesc: 'no such job yet', origin: 'intake' },
+    subject: Subjects.jobCompleted(ghost),
+    source: '/test',
+    about: ghost,
+    time: new Date()
+  })
   const letter = await until('a dead letter', async () => (await app.inject({ url: '/api/admin/dlq' })).json().items[0])
   await post(app, '/sync', { targetURL: target.origin, targetAPI: '/hello', body: { hi: 1 } })
 

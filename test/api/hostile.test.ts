@@ -81,9 +81,10 @@ t.test('hostile ids, user ids, names and sizes: 4xx naming the field, nothing st
 
   // the same limit accepted on every route: 2,000 characters of description
   const desc = 'd'.repeat(2000)
-  t.equal((await send('POST', '/noti/complete/job-5', JSON.stringify({ eventStatus: 'N', eventDesc: desc }))).statusCode, 200)
-  t.equal((await send('POST', '/noti/events', JSON.stringify([{ id: 'job-6', eventType: 'A.FailEvent', data: { desc } }]))).statusCode, 200)
-  t.equal((await send('POST', '/noti/events', ce({ id: 'job-7', type: 'a.FailEvent', data: { reason: `multi\nline\ttext ${desc.slice(16)}` } }), cloudevent)).statusCode, 200)
+  const [job5, job6, job7] = await Promise.all([1, 2, 3].map(async () => (await post(app, '/noti/pub', { eventType: 'TEST', userId: 'u1' })).json().eventId as string))
+  t.equal((await send('POST', `/noti/complete/${job5!}`, JSON.stringify({ eventStatus: 'N', eventDesc: desc }))).statusCode, 200)
+  t.equal((await send('POST', '/noti/events', JSON.stringify([{ id: job6, eventType: 'A.FailEvent', data: { desc } }]))).statusCode, 200)
+  t.equal((await send('POST', '/noti/events', ce({ id: job7, type: 'a.FailEvent', data: { reason: `multi\nline\ttext ${desc.slice(16)}` } }), cloudevent)).statusCode, 200)
   t.equal(await countOn(runtime, 'JOBS', 'jobs.completed.>'), 3)
 
   // the same limit in a path as in a body: a 200-character user id (even all non-ASCII)

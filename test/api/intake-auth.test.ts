@@ -1,4 +1,5 @@
 import t from 'tap'
+import type { FastifyInstance } from 'fastify'
 import { createSigner } from 'fast-jwt'
 import { startService, post, countOn } from '../fixtures/service.js'
 import { loadConfig, ConfigError } from '../../src/config.js'
@@ -10,6 +11,13 @@ const SECRET = 'a-test-secret-of-enough-length'
 const sign = createSigner({ key: SECRET, algorithm: 'HS256', expiresIn: 3_600_000 })
 const bearer = (claims: object) => ({ authorization: `Bearer ${sign(claims)}` })
 const grid = (id: string) => [{ id, eventType: 'VRD.ML.CompleteEvent', data: { desc: 'done' } }]
+
+/** `n` jobs of the token's user, to complete: the intake answers 404 for a job never requested. */
+async function jobs (app: FastifyInstance, n: number, headers: Record<string, string>): Promise<string[]> {
+  const ids: string[] = []
+  for (let i = 0; i < n; i++) ids.push((await post(app, '/noti/pub', { eventType: 'TEST', userId: 'ann' }, headers)).json().eventId)
+  return ids
+}
 
 t.test('jwt mode without INTAKE_KEY: only a service or admin token reports outcomes', async t => {
   const { app, runtime } = await startService(t, { env: { AUTH_MODE: 'jwt', JWT_SECRET: SECRET } })
@@ -30,10 +38,11 @@ t.test('jwt mode without INTAKE_KEY: only a service or admin token reports outco
   }
   t.equal(await countOn(runtime, 'JOBS', 'jobs.completed.>'), 0, 'nothing appended')
 
-  t.equal((await post(app, '/noti/complete/job-2', { eventStatus: 'Y' }, bearer({ sub: 'ml-runner', role: 'service' }))).statusCode, 200, 'a service token')
-  t.equal((await post(app, '/noti/events', grid('job-3'), bearer({ sub: 'ml-runner', roles: ['service'] }))).statusCode, 200, 'roles: [service]')
-  t.equal((await post(app, '/noti/events', grid('job-4'), bearer({ role: 'service' }))).statusCode, 200, 'a machine token need not name a user')
-  t.equal((await post(app, '/noti/complete/job-5', { eventStatus: 'N' }, bearer({ sub: 'ops', roles: ['admin'] }))).statusCode, 200, 'an admin token')
+  const [job2, job3, job4, job5] = await jobs(app, 4, bearer({ sub: 'ann' }))
+  t.equal((await post(app, `/noti/complete/${job2!}`, { eventStatus: 'Y' }, bearer({ sub: 'ml-runner', role: 'service' }))).statusCode, 200, 'a service token')
+  t.equal((await post(app, '/noti/events', grid(job3!), bearer({ sub: 'ml-runner', roles: ['service'] }))).statusCode, 200, 'roles: [service]')
+  t.equal((await post(app, '/noti/events', grid(job4!), bearer({ role: 'service' }))).statusCode, 200, 'a machine token need not name a user')
+  t.equal((await post(app, `/noti/complete/${job5!}`, { eventStatus: 'N' }, bearer({ sub: 'ops', roles: ['admin'] }))).statusCode, 200, 'an admin token')
   t.equal(await countOn(runtime, 'JOBS', 'jobs.completed.>'), 4)
   const options = await app.inject({ method: 'OPTIONS', url: '/noti/events', headers: { 'webhook-request-origin': 'runner.example' } })
   t.equal(options.statusCode, 200, 'the CloudEvents abuse-protection handshake needs no credentials')
@@ -46,9 +55,10 @@ t.test('jwt mode with INTAKE_KEY: the key or a service token', async t => {
   t.equal((await post(app, '/noti/events?key=intake-secret-', grid('job-1'))).statusCode, 401, 'a prefix of the key')
   t.equal((await post(app, '/noti/complete/job-1', { eventStatus: 'Y' }, bearer({ sub: 'mallory' }))).statusCode, 403, 'a user token')
   t.equal(await countOn(runtime, 'JOBS', 'jobs.completed.>'), 0)
-  t.equal((await post(app, '/noti/complete/job-2', { eventStatus: 'Y' }, { 'x-intake-key': 'intake-secret-1' })).statusCode, 200, 'the key as a header')
-  t.equal((await post(app, '/noti/events?key=intake-secret-1', grid('job-3'))).statusCode, 200, 'the key in the webhook URL')
-  t.equal((await post(app, '/noti/events', grid('job-4'), bearer({ sub: 'ml-runner', role: 'service' }))).statusCode, 200, 'a service token')
+  const [job2, job3, job4] = await jobs(app, 3, bearer({ sub: 'ann' }))
+  t.equal((await post(app, `/noti/complete/${job2!}`, { eventStatus: 'Y' }, { 'x-intake-key': 'intake-secret-1' })).statusCode, 200, 'the key as a header')
+  t.equal((await post(app, '/noti/events?key=intake-secret-1', grid(job3!))).statusCode, 200, 'the key in the webhook URL')
+  t.equal((await post(app, '/noti/events', grid(job4!), bearer({ sub: 'ml-runner', role: 'service' }))).statusCode, 200, 'a service token')
   t.equal(await countOn(runtime, 'JOBS', 'jobs.completed.>'), 3)
 })
 

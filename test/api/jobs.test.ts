@@ -4,6 +4,9 @@ import { startService, post, countOn, seqOf } from '../fixtures/service.js'
 import { subscribe } from '../fixtures/sse.js'
 import { until } from '../fixtures/wait.js'
 import { eventIdFor } from '../../src/api/jobs.js'
+import { appendEvent } from '../../src/store/events.js'
+import { Events } from '../../src/schema/events/index.js'
+import { Subjects } from '../../src/store/subjects.js'
 
 const FAST = { WORKER_BACKOFF: '50ms', SSE_HEARTBEAT: '1s' }
 
@@ -111,24 +114,63 @@ t.test('CloudEvents from the official SDK: binary, structured and batch; the OPT
   t.equal(invalid.statusCode, 400)
 })
 
-t.test('POST /noti/complete, INTAKE_KEY, and a completion that arrives before its request', async t => {
-  const { app } = await startService(t, { env: { ...FAST, INTAKE_KEY: 'intake-secret-1' } })
+t.test('POST /noti/complete: INTAKE_KEY; 404 at once for a job never requested, storing nothing; 200 for a known job', async t => {
+  const { app, runtime } = await startService(t, { env: { ...FAST, INTAKE_KEY: 'intake-secret-1' } })
+  const key = { 'x-intake-key': 'intake-secret-1' }
   const eventId = eventIdFor('early', 'job-1')
   const noKey = await post(app, `/noti/complete/${eventId}`, { eventStatus: 'Y' })
   t.equal(noKey.statusCode, 401)
   t.equal((await post(app, '/noti/events', [{ id: eventId, eventType: 'x.CompleteEvent' }])).statusCode, 401)
-  const early = await post(app, `/noti/complete/${eventId}`, { eventStatus: 'N', eventDesc: 'bad data' }, { 'x-intake-key': 'intake-secret-1' })
-  t.equal(early.statusCode, 200)
-  const viaQuery = await post(app, '/noti/events?key=intake-secret-1', [{ id: 'other', eventType: 'x.CompleteEvent', data: { eventId: 'other-job' } }])
-  t.equal(viaQuery.statusCode, 200)
+
+  const unknown = await post(app, `/noti/complete/${eventId}`, { eventStatus: 'N', eventDesc: 'bad data' }, key)
+  t.equal(unknown.statusCode, 404)
+  t.equal(unknown.headers['content-type'], 'application/problem+json')
+  t.match(unknown.json(), { status: 404, code: 'JETWAY_NOT_FOUND', detail: `no job ${eventId}: it was never requested` })
+  const grid = await post(app, '/noti/events?key=intake-secret-1', [{ id: 'other', eventType: 'x.CompleteEvent', data: { eventId: 'other-job' } }])
+  t.equal(grid.statusCode, 404)
+  t.match(grid.json(), { status: 404, errors: [{ field: '0.data.eventId', message: 'names job other-job, which was never requested' }] })
+  t.equal(await countOn(runtime, 'JOBS', 'jobs.completed.>'), 0, 'nothing stored')
 
   const pub = await post(app, '/noti/pub', { eventType: 'TEST', userId: 'early' }, { 'idempotency-key': 'job-1' })
   t.equal(pub.json().eventId, eventId)
+  // a batch naming one job never requested is refused whole, as a batch with one invalid event is
+  const mixed = await post(app, '/noti/events', [
+    { id: 'g-1', eventType: 'x.FailEvent', data: { eventId, desc: 'bad data' } },
+    { id: 'never-requested', eventType: 'x.CompleteEvent' }
+  ], key)
+  t.equal(mixed.statusCode, 404)
+  t.match(mixed.json(), { errors: [{ field: '1.id', message: 'names job never-requested, which was never requested' }] })
+  t.equal(mixed.json().errors.length, 1)
+  t.equal(await countOn(runtime, 'JOBS', 'jobs.completed.>'), 0, 'nothing of it stored')
+
+  // known the moment pub answered (JOBS holds its request before the read model may)
+  const done = await post(app, `/noti/complete/${eventId}`, { eventStatus: 'N', eventDesc: 'bad data' }, key)
+  t.equal(done.statusCode, 200)
+  t.same(done.json(), { accepted: 1 })
+  const job = await until('the completion applied', async () => {
+    const j = (await app.inject({ url: `/noti/jobs/${eventId}` })).json()
+    return j.status === 'PENDING' ? undefined : j
+  })
+  t.match(job, { status: 'N', eventDesc: 'bad data' })
+})
+
+t.test('a completion stored before its request (not through the intake) resolves once the request arrives', async t => {
+  const { app, runtime } = await startService(t, { env: FAST })
+  const eventId = eventIdFor('early', 'job-2')
+  await appendEvent(runtime.js, {
+    def: Events.jobCompleted,
+    data: { eventId, eventStatus: 'Y', eventDesc: 'ran early', origin: 'intake' },
+    subject: Subjects.jobCompleted(eventId),
+    source: '/test',
+    about: eventId,
+    time: new Date()
+  })
+  t.equal((await post(app, '/noti/pub', { eventType: 'TEST', userId: 'early' }, { 'idempotency-key': 'job-2' })).json().eventId, eventId)
   const job = await until('the early completion applied', async () => {
     const j = (await app.inject({ url: `/noti/jobs/${eventId}` })).json()
     return j.status === 'PENDING' ? undefined : j
   })
-  t.match(job, { status: 'N', eventDesc: 'bad data' }, 'the early completion resolved once its request arrived')
+  t.match(job, { status: 'Y', eventDesc: 'ran early' }, 'the completion worker retried it until the request was there')
 })
 
 t.test('a job with no completion by its timeout fails as timed out', async t => {

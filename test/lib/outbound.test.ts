@@ -344,13 +344,13 @@ t.test('config: RELAY_ALLOW, OUTBOUND_TIMEOUT, OUTBOUND_MAX_BODY, WEBHOOK_SECRET
   const c = loadConfig({ RELAY_ALLOW: '127.0.0.0/8, ::1/128,internal.example', OUTBOUND_TIMEOUT: '5s', OUTBOUND_MAX_BODY: '1024', WEBHOOK_SECRET: key })
   t.same(c.outbound, { allow: ['127.0.0.0/8', '::1/128', 'internal.example'], timeoutMs: 5000, maxBodyBytes: 1024, webhookSecret: key })
 
-  t.throws(() => loadConfig({ RELAY_ALLOW: '10.0.0.0/40' }), { code: 'JETWAY_CONFIG', message: /RELAY_ALLOW: 10\.0\.0\.0\/40: not a CIDR/ })
+  t.throws(() => loadConfig({ RELAY_ALLOW: '10.0.0.0/40' }), { code: 'JETWAY_CONFIG', message: /RELAY_ALLOW=10\.0\.0\.0\/40: 10\.0\.0\.0\/40: not a CIDR/ })
   t.throws(() => loadConfig({ OUTBOUND_TIMEOUT: 'soon' }), /OUTBOUND_TIMEOUT=/)
-  t.throws(() => loadConfig({ OUTBOUND_TIMEOUT: '0' }), /OUTBOUND_TIMEOUT must be more than 0/)
+  t.throws(() => loadConfig({ OUTBOUND_TIMEOUT: '0' }), /OUTBOUND_TIMEOUT=0: takes a duration .* from 1ms/)
   t.throws(() => loadConfig({ OUTBOUND_MAX_BODY: '0' }), /OUTBOUND_MAX_BODY=/)
   t.throws(() => loadConfig({ OUTBOUND_MAX_BODY: '10MB' }), /OUTBOUND_MAX_BODY=/)
   for (const bad of ['not-a-secret', 'whsec_', 'whsec_abc', 'whsec_!!!!', `whsec_${randomBytes(16).toString('base64')}`]) {
-    const err = t.throws(() => loadConfig({ WEBHOOK_SECRET: bad }), { code: 'JETWAY_CONFIG', message: /WEBHOOK_SECRET: expected whsec_/ }) as unknown as Error
+    const err = t.throws(() => loadConfig({ WEBHOOK_SECRET: bad }), { code: 'JETWAY_CONFIG', message: /WEBHOOK_SECRET=\(\d+ characters, not shown\): takes whsec_/ }) as unknown as Error
     const key = bad.replace(/^whsec_/, '')
     if (key !== '') t.notOk(err.message.includes(key), 'the message does not echo the secret')
   }

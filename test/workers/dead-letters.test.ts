@@ -4,14 +4,25 @@ import { promisify } from 'node:util'
 import { startService, post, countOn } from '../fixtures/service.js'
 import { eventIdFor } from '../../src/api/jobs.js'
 import { listDeadLetters } from '../../src/workers/dead-letters.js'
+import { appendEvent } from '../../src/store/events.js'
+import { Events } from '../../src/schema/events/index.js'
+import { Subjects } from '../../src/store/subjects.js'
 
 const run = promisify(execFile)
 
 t.test('a completion for an unknown job is retried, dead-lettered, listed, and replayed once the job exists', async t => {
   const { app, runtime, natsUrl, dataDir } = await startService(t, { env: { WORKER_BACKOFF: '50ms', WORKER_MAX_DELIVER: '3' } })
   const eventId = eventIdFor('ghost', 'k')
-  const done = await post(app, `/noti/complete/${eventId}`, { eventStatus: 'Y', eventDesc: 'finished' })
-  t.equal(done.statusCode, 200, 'the intake accepts it: it cannot know yet')
+  t.equal((await post(app, `/noti/complete/${eventId}`, { eventStatus: 'Y', eventDesc: 'finished' })).statusCode, 404, 'the intake refuses it')
+  // stored by another producer than the intake (a tool, an import), as a completion before its request
+  await appendEvent(runtime.js, {
+    def: Events.jobCompleted,
+    data: { eventId, eventStatus: 'Y', eventDesc: 'finished', origin: 'intake' },
+    subject: Subjects.jobCompleted(eventId),
+    source: '/test',
+    about: eventId,
+    time: new Date()
+  })
 
   let letters = await listDeadLetters(runtime.jsm)
   while (letters.length === 0) {
