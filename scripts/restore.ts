@@ -1,6 +1,6 @@
 // npm run restore -- --from DIR: every stream of a backup (npm run backup) into a nats-server
 // that has none of them, sequences and durable consumers' positions as they were. Refuses, and
-// restores nothing, when the server has any of those streams. NATS_URL, else the embedded server
+// restores nothing, when the server has any of those streams but ERASURES, whose own copy it keeps. NATS_URL, else the embedded server
 // on NATS_PORT of a running `npm start`, else DATA_DIR/nats (started for it). Start Jetway
 // afterwards with an empty DATA_DIR (or `npm run rebuild` each read model): it rebuilds them.
 import { parseArgs } from 'node:util'
@@ -52,10 +52,12 @@ try {
     if (f.outcome === 'differs') console.error(`${config.dataDir}/${f.name} differs from the backup's and is left as it is: task and approval tokens issued before the backup will not verify with it`)
   }
   if (config.tasks.tokenSecret !== undefined) console.error('TASK_TOKEN_SECRET is set: task and approval tokens verify with it, as they did if it was set when they were issued')
+  for (const r of restored) if (r.kept === true) console.error(`${r.name}: the server's own stream is kept, not the backup's (its erasures are newer; every start applies them again)`)
   for (const r of restored) if (r.skipped > 0) console.error(`${r.name}: ${r.skipped} sequences skipped so that no consumer stands past the stream's end (a write during the backup)`)
-  const messages = restored.reduce((n, s) => n + s.messages, 0)
-  const bytes = restored.reduce((n, s) => n + s.bytes, 0)
-  console.log(`restore: ${restored.length} streams, ${messages} messages, ${bytes} bytes, ${((Date.now() - t0) / 1000).toFixed(1)} seconds <- ${fromDir}`)
+  const written = restored.filter(r => r.kept !== true)
+  const messages = written.reduce((n, s) => n + s.messages, 0)
+  const bytes = written.reduce((n, s) => n + s.bytes, 0)
+  console.log(`restore: ${written.length} streams, ${messages} messages, ${bytes} bytes, ${((Date.now() - t0) / 1000).toFixed(1)} seconds <- ${fromDir}`)
 } catch (err) {
   if (started) bar.stop()
   console.error(`restore failed: ${(err as Error).message}`)

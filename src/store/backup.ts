@@ -167,7 +167,15 @@ export async function restoreStream (nc: NatsConnection, dir: string, progress?:
  * restore (the workers find the effect done: an email that was sent is not sent again) or not
  * in it with its cause still pending: never an acknowledged cause whose effect is missing.
  */
-export const BACKUP_ORDER = ['COLLECT', 'JOBS', 'MEETINGS', 'TASKS', 'RELAY', 'NOTIFY', 'LEASES', 'DLQ']
+export const BACKUP_ORDER = ['COLLECT', 'JOBS', 'MEETINGS', 'TASKS', 'RELAY', 'NOTIFY', 'LEASES', 'DLQ', 'ERASURES']
+
+/**
+ * The stream of user erasures is last: an erasure taken while the backup ran is then in it even
+ * where a stream backed up earlier still holds the user's data, and every start drops that data
+ * again. And a restore keeps the server's own ERASURES where it has one (its erasures are newer
+ * than an older backup's), restoring every other stream beside it.
+ */
+export const KEPT_ON_RESTORE: string = 'ERASURES'
 
 export function inBackupOrder (names: string[]): string[] {
   // a stream not named here (a newer one) goes just before DLQ, which every worker writes to
@@ -266,6 +274,8 @@ export interface Restored {
   lastSeq: number
   /** sequences skipped so that no consumer stands past the stream's end (alignConsumers) */
   skipped: number
+  /** the server's own stream was kept and the backup's not restored (KEPT_ON_RESTORE) */
+  kept?: true
 }
 
 /**
@@ -283,12 +293,19 @@ export async function restoreStreams (opts: RestoreOptions): Promise<Restored[]>
     })
     if (found) existing.push(s.name)
   }
+  const kept = existing.filter(name => name === KEPT_ON_RESTORE)
+  existing.splice(0, existing.length, ...existing.filter(name => name !== KEPT_ON_RESTORE))
   if (existing.length > 0) {
     throw new BackupError(`the server already has stream${existing.length > 1 ? 's' : ''} ${existing.join(', ')}: a restore does not overwrite. ` +
       'Restore into a nats-server without them (a new one, or delete them first with nats stream rm if you mean to throw them away)')
   }
   const restored: Restored[] = []
   for (const [index, s] of manifest.streams.entries()) {
+    if (kept.includes(s.name)) {
+      const { state } = await jsm.streams.info(s.name)
+      restored.push({ name: s.name, messages: state.messages, bytes: state.bytes, lastSeq: state.last_seq, skipped: 0, kept: true })
+      continue
+    }
     const { state } = await restoreStream(nc, join(fromDir, s.name), fileBytes => opts.progress?.({ stream: s.name, index, of: manifest.streams.length, fileBytes }))
     const skipped = await alignConsumers(nc, jsm, s.name)
     restored.push({ name: s.name, messages: state.messages, bytes: state.bytes, lastSeq: state.last_seq + skipped, skipped })

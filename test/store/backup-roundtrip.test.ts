@@ -128,7 +128,7 @@ t.test('backup under writes, restore into a fresh nats-server, start on an empty
   const backupStarted = Date.now()
   const backup = await script('backup', ['--out', join(dir, 'b')], { NATS_URL: a.natsUrl, DATA_DIR: a.dataDir })
   t.equal(backup.code, 0, backup.stderr)
-  t.match(backup.stdout, /^backup: 8 streams, \d+ messages, \d+ bytes \(.+ of files\), \d+\.\d seconds -> .+\/b$/m, 'one summary line')
+  t.match(backup.stdout, /^backup: 9 streams, \d+ messages, \d+ bytes \(.+ of files\), \d+\.\d seconds -> .+\/b$/m, 'one summary line')
   writing.on = false
   await load
   const ackedBefore = acked.filter(w => w.at < backupStarted)
@@ -140,7 +140,7 @@ t.test('backup under writes, restore into a fresh nats-server, start on an empty
   const dataDir = join(dir, 'data-b')
   const restore = await script('restore', ['--from', join(dir, 'b')], { NATS_URL: fresh, DATA_DIR: dataDir })
   t.equal(restore.code, 0, restore.stderr)
-  t.match(restore.stdout, /^restore: 8 streams, \d+ messages, \d+ bytes, \d+\.\d seconds <- .+\/b$/m)
+  t.match(restore.stdout, /^restore: 9 streams, \d+ messages, \d+ bytes, \d+\.\d seconds <- .+\/b$/m)
   t.match(restore.stderr, /task-token\.secret restored into/, 'the secret of the task tokens comes back too')
   const again = await script('restore', ['--from', join(dir, 'b')], { NATS_URL: fresh, DATA_DIR: dataDir })
   t.equal(again.code, 1)

@@ -126,6 +126,27 @@ t.test('a backup restored into another server keeps sequences, messages and cons
   await t.rejects(restoreStreams({ nc: partial.nc, jsm: partial.jsm, fromDir: a.storeDir }), /not a Jetway backup/)
 })
 
+t.test("a restore keeps the server's own ERASURES (newer erasures) and restores every other stream beside it", async t => {
+  const a = await server(t)
+  const src = await connectTo(t, a.url)
+  await src.jsm.streams.add({ name: 'ERASURES', subjects: ['erasure.>'] })
+  await src.jsm.streams.add({ name: 'JOBS', subjects: ['jobs.>'] })
+  await src.nc.request('erasure.old', new TextEncoder().encode('backup'), { timeout: 2000 })
+  await src.nc.request('jobs.requested.1', new TextEncoder().encode('{}'), { timeout: 2000 })
+  const outDir = join(await tempDir(t, 'jetway-backup-out-'), 'backup')
+  const manifest = await backupStreams({ nc: src.nc, jsm: src.jsm, streams: ['ERASURES', 'JOBS'], outDir })
+  t.same(manifest.streams.map(s => s.name), ['JOBS', 'ERASURES'], 'ERASURES is backed up last')
+
+  const b = await server(t)
+  const target = await connectTo(t, b.url)
+  await target.jsm.streams.add({ name: 'ERASURES', subjects: ['erasure.>'] })
+  for (const n of [1, 2]) await target.nc.request(`erasure.new${n}`, new TextEncoder().encode('newer'), { timeout: 2000 })
+  const restored = await restoreStreams({ nc: target.nc, jsm: target.jsm, fromDir: outDir })
+  t.match(restored, [{ name: 'JOBS', messages: 1 }, { name: 'ERASURES', messages: 2, kept: true }])
+  t.equal((await target.jsm.streams.info('ERASURES')).state.messages, 2, "the server's erasures stay, not the backup's one")
+  t.equal((await target.jsm.streams.info('JOBS')).state.messages, 1, 'the other streams are restored')
+})
+
 t.test('a consumer left past the end of its restored stream is moved behind it again (the snapshot race)', async t => {
   // The race's outcome, made with the server's own files: the consumer's state of a later
   // moment (15 acknowledged) over a stream restored as of an earlier one (10 messages).
