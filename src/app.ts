@@ -20,6 +20,7 @@ import { RequestMeter } from './api/http/request-meter.js'
 import { admin } from './api/admin.js'
 import { consolePlugin } from './api/console.js'
 import { registerEdge, securityHeaders, setHeaders } from './api/http/edge.js'
+import { lingerOnEarlyAnswers } from './api/http/lingering-close.js'
 
 /**
  * The HTTP face of a runtime; never listens (src/server.ts does, tests inject()). Health and
@@ -56,6 +57,7 @@ export async function buildApp (runtime: Runtime, opts: { onRoute?: (route: Rout
   installErrorHandlers(app)
   app.addHook('onSend', async (request, reply) => { reply.header('x-request-id', request.id) })
   dropUnusedConnectionsOnClose(app)
+  lingerOnEarlyAnswers(app)
   if (opts.onRoute !== undefined) app.addHook('onRoute', opts.onRoute)
   const meter = new RequestMeter()
   app.addHook('onResponse', async (_request, reply) => { meter.record(reply.statusCode) })
