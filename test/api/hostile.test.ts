@@ -1,6 +1,8 @@
 import t, { type Test } from 'tap'
 import type { LightMyRequestResponse } from 'fastify'
 import { startService, post, countOn } from '../fixtures/service.js'
+import { httpTarget } from '../fixtures/http-target.js'
+import { MAX_JSON_DEPTH } from '../../src/lib/json-nesting.js'
 
 // Hostile input, as an attacker would send it: each must be a 4xx problem+json body naming the
 // field, never a 500, and nothing of the rejected request may be stored.
@@ -152,4 +154,58 @@ t.test('meetings: control characters and lone surrogates in names, user ids and 
   refused(t, await create({ description: 'ok\u0007' }), 'description', 'BEL in the description')
   t.equal((await runtime.jsm.streams.info('MEETINGS')).state.messages, 0, 'nothing stored')
   t.equal((await create({ description: 'line one\nline two\ttabbed' })).statusCode, 201, 'line breaks and tabs are text')
+})
+
+t.test('JSON nested 5,000 deep, on every route that takes JSON: 400 "nested too deeply", never a 500, nothing stored', async t => {
+  const target = await httpTarget(t)
+  const { app, runtime } = await startService(t, { env: { RELAY_ALLOW: '127.0.0.1', ROLES: 'api,projections' } })
+  /** JSON text of `{"a":{"a":…1}}`, `depth` objects deep */
+  const deep = (depth: number): string => '{"a":'.repeat(depth) + '1' + '}'.repeat(depth)
+  const deepText = (depth: number): string => '['.repeat(depth) + ']'.repeat(depth)
+  /** the JSON of `value` with its "NESTED" string replaced by `text` (JSON.stringify cannot write it) */
+  const withNested = (value: unknown, text = deep(5000)): string => JSON.stringify(value).replace('"NESTED"', text)
+  const send = async (url: string, value: unknown, headers: Record<string, string> = json, method: 'POST' | 'GET' = 'POST') =>
+    await app.inject({ method, url, payload: withNested(value), headers })
+  const task = await post(app, '/api/tasks', { type: 'approve', title: 'T', input: { a: 1 }, approvers: ['x@example.com'], owner: 'o' })
+  t.equal(task.statusCode, 201)
+  const taskToken = task.json().taskToken as string
+  const streams = async (): Promise<number[]> => await Promise.all(['TASKS', 'RELAY', 'COLLECT', 'JOBS'].map(async s => (await runtime.jsm.streams.info(s)).state.messages))
+  const before = await streams()
+
+  // JSON.stringify recurses: a value parsed from a 5,000-deep body would overflow its stack
+  const nested = 'NESTED'
+  const ceAttributes = { specversion: '1.0', id: 'n1', source: '/s', type: 'com.example.t' }
+  const cases: [string, () => Promise<LightMyRequestResponse>][] = [
+    ['POST /api/tasks/success output', async () => await send('/api/tasks/success', { taskToken, output: nested })],
+    ['POST /sync body', async () => await send('/sync', { targetURL: target.origin, targetAPI: '/x', body: nested })],
+    ['GET /sync body', async () => await send('/sync', { targetURL: target.origin, targetAPI: '/x', headers: { a: nested } }, json, 'GET')],
+    ['POST /async body', async () => await send('/async', { targetURL: target.origin, targetAPI: '/x', body: nested })],
+    ['POST /api/tasks input', async () => await send('/api/tasks', { type: 'approve', title: 'T', input: nested, approvers: ['x@example.com'], owner: 'o' })],
+    ['POST /api/schedules task.input', async () => await send('/api/schedules', { name: 'n', cron: '0 0 1 1 *', owner: 'o', task: { type: 't', input: nested } })],
+    ['POST /event structured data', async () => await send('/event', { ...ceAttributes, data: nested }, cloudevent)],
+    ['POST /event batch data', async () => await send('/event', [{ ...ceAttributes, data: nested }], { 'content-type': 'application/cloudevents-batch+json' })],
+    ['POST /event binary data', async () => await send('/event', nested, { ...json, 'ce-specversion': '1.0', 'ce-id': 'n2', 'ce-source': '/s', 'ce-type': 'com.example.t' })],
+    ['POST /event plain', async () => await send('/event', { targetURL: target.origin, targetAPI: '/x', body: nested })],
+    ['POST /event/callback', async () => await send('/event/callback', { result: nested })],
+    ['POST /api/collect parameters', async () => await send('/api/collect', { ...good, parameters: nested })],
+    ['POST /api/collect/batch', async () => await send('/api/collect/batch', { events: [{ ...good, parameters: nested }] })],
+    ['POST /noti/events data', async () => await send('/noti/events', { ...ceAttributes, type: 'a.CompleteEvent', data: nested }, cloudevent)],
+    ['POST /api/meetings', async () => await send('/api/meetings', { title: nested })]
+  ]
+  for (const [what, request] of cases) {
+    const r = await request()
+    t.equal(r.statusCode, 400, `${what}: 400 (got ${r.statusCode}: ${r.body.slice(0, 200)})`)
+    t.equal(r.headers['content-type'], 'application/problem+json', `${what}: a problem body`)
+    t.match(r.json(), { status: 400, errors: [{ field: '(body)', message: 'is nested too deeply' }] }, `${what}: names the body`)
+  }
+  // Step Functions' output is JSON text in a string: the same bound, in AWS's error shape
+  const sfn = await app.inject({ method: 'POST', url: '/sfn', payload: JSON.stringify({ taskToken, output: deepText(5000) }), headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': 'AWSStepFunctions.SendTaskSuccess' } })
+  t.equal(sfn.statusCode, 400, `/sfn output: 400 (got ${sfn.statusCode}: ${sfn.body.slice(0, 200)})`)
+  t.match(sfn.json(), { __type: 'com.amazonaws.sfn#InvalidOutput' })
+  t.same(await streams(), before, 'nothing stored')
+  t.equal(target.received.length, 0, 'nothing relayed')
+
+  // nesting within the bound is data like any other
+  const fine = await app.inject({ method: 'POST', url: '/api/tasks/success', payload: withNested({ taskToken, output: nested }, deep(MAX_JSON_DEPTH - 2)), headers: json })
+  t.equal(fine.statusCode, 200, `${MAX_JSON_DEPTH - 2} levels of output are taken (got ${fine.statusCode}: ${fine.body.slice(0, 200)})`)
 })

@@ -2,11 +2,13 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import cors from '@fastify/cors'
 import rateLimit, { normalizeIP } from '@fastify/rate-limit'
 import type { Config } from '../../config.js'
+import { ErrorCodes, JetwayError } from '../../lib/errors.js'
+import { MAX_JSON_DEPTH, nestsDeeperThan, textNestsDeeperThan } from '../../lib/json-nesting.js'
 import type { Auth } from './auth.js'
 
 // What every answer passes through before any route: security headers, CORS for browser
-// clients on other origins (@fastify/cors, only with CORS_ORIGINS), and the rate limit
-// (@fastify/rate-limit, per user or IP). Registered on the root before any route, so each
+// clients on other origins (@fastify/cors, only with CORS_ORIGINS), the rate limit
+// (@fastify/rate-limit, per user or IP), and the bound on JSON nesting of every body. Registered on the root before any route, so each
 // hook runs first for every route, the 404 answer included. SSE routes hijack their reply:
 // src/api/http/sse.ts and sse-tail.ts write the headers set here into their own head.
 //
@@ -106,6 +108,14 @@ export async function registerEdge (app: FastifyInstance, { config, auth }: Edge
     })
   }
 
+  // After any route's parser, before its schema: a parsed body, or the JSON a route reads as
+  // bytes (a binary CloudEvent, a callback), nests at most MAX_JSON_DEPTH levels.
+  app.addHook('preValidation', async function boundedNesting (request) {
+    if (nestedTooDeeply(request.body, request.headers['content-type'])) {
+      throw new JetwayError(ErrorCodes.validation, `the body is JSON nested more than ${MAX_JSON_DEPTH} levels deep`, [{ field: '(body)', message: 'is nested too deeply' }])
+    }
+  })
+
   if (config.rateLimit !== undefined) {
     const { max, windowMs } = config.rateLimit
     await app.register(rateLimit, {
@@ -133,6 +143,13 @@ export async function registerEdge (app: FastifyInstance, { config, auth }: Edge
       await limit.call(this, request, reply)
     })
   }
+}
+
+const JSON_TYPE = /^[^;]*\bjson\b/i
+
+function nestedTooDeeply (body: unknown, contentType: string | undefined): boolean {
+  if (typeof body === 'string' || body instanceof Uint8Array) return contentType !== undefined && JSON_TYPE.test(contentType) && textNestsDeeperThan(body, MAX_JSON_DEPTH)
+  return nestsDeeperThan(body, MAX_JSON_DEPTH)
 }
 
 function formatWindow (ms: number): string {
