@@ -45,6 +45,11 @@ export async function buildApp (runtime: Runtime, opts: { onRoute?: (route: Rout
       frameworkError(err, request, reply)
     },
     clientErrorHandler: clientError,
+    // A request (headers and body) arrives within REQUEST_TIMEOUT, else 408 (errors.ts
+    // clientError) and the socket is closed: a body that never ends held it for ever. Node
+    // looks every connectionsCheckingInterval; an answered request (an SSE stream) is not looked at.
+    requestTimeout: config.requestTimeoutMs,
+    http: { headersTimeout: config.requestTimeoutMs, connectionsCheckingInterval: Math.min(1000, config.requestTimeoutMs) },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     logController: new RequestLog(),

@@ -27,6 +27,8 @@ export interface Config {
   logLevel: string
   stream: { replicas: number, storage: 'file' | 'memory', duplicateWindowMs: number }
   bodyLimit: number
+  /** REQUEST_TIMEOUT: how long a request's headers and body may take to arrive, then 408 */
+  requestTimeoutMs: number
   readWaitMs: number
   jobs: { timeoutMs: number, simulator: boolean, intakeKey: string | undefined }
   sseHeartbeatMs: number
@@ -114,6 +116,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   } catch (err) {
     throw new ConfigError(`invalid configuration:\n  RELAY_ALLOW: ${(err as AllowListError).message}`)
   }
+  const requestTimeoutMs = parseDuration(e.REQUEST_TIMEOUT ?? '30s')!
+  if (requestTimeoutMs < 1000) throw new ConfigError('invalid configuration:\n  REQUEST_TIMEOUT must be at least 1s')
   const outboundTimeoutMs = parseDuration(e.OUTBOUND_TIMEOUT ?? '30s')!
   if (outboundTimeoutMs <= 0) throw new ConfigError('invalid configuration:\n  OUTBOUND_TIMEOUT must be more than 0')
   // the runner keeps a long effect's message with working() every third of ack_wait, at most every 500 ms
@@ -159,6 +163,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
       duplicateWindowMs: parseDuration(e.DUPLICATE_WINDOW ?? '2m')!
     },
     bodyLimit: Number(e.BODY_LIMIT ?? 1024 * 1024),
+    requestTimeoutMs,
     readWaitMs: parseDuration(e.READ_WAIT ?? '5s')!,
     jobs: {
       timeoutMs: parseDuration(e.JOB_TIMEOUT ?? '24h')!,

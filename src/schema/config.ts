@@ -25,6 +25,7 @@ export const Env = Type.Object({
   STREAM_STORAGE: Type.Optional(Type.Union([Type.Literal('file'), Type.Literal('memory')])),
   DUPLICATE_WINDOW: Type.Optional(Type.String({ pattern: DURATION })),
   BODY_LIMIT: Type.Optional(Type.String({ pattern: '^\\d+$' })),
+  REQUEST_TIMEOUT: Type.Optional(Type.String({ pattern: DURATION, description: 'longest a request may take to arrive, headers and body (an SSE response is not bounded by it)' })),
   READ_WAIT: Type.Optional(Type.String({ pattern: DURATION })),
   JOB_TIMEOUT: Type.Optional(Type.String({ pattern: DURATION })),
   JOB_SIMULATOR: Type.Optional(Type.Union([Type.Literal('on'), Type.Literal('off')])),
