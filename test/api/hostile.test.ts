@@ -209,3 +209,30 @@ t.test('JSON nested 5,000 deep, on every route that takes JSON: 400 "nested too 
   const fine = await app.inject({ method: 'POST', url: '/api/tasks/success', payload: withNested({ taskToken, output: nested }, deep(MAX_JSON_DEPTH - 2)), headers: json })
   t.equal(fine.statusCode, 200, `${MAX_JSON_DEPTH - 2} levels of output are taken (got ${fine.statusCode}: ${fine.body.slice(0, 200)})`)
 })
+
+t.test('refused when created, naming the field: a relay targetAPI with CR, LF, NUL or a lone surrogate; a trigger to a loopback or metadata address', async t => {
+  const { app, runtime } = await startService(t, { env: { ROLES: 'api,projections' } })
+  const relayBefore = (await runtime.jsm.streams.info('RELAY')).state.messages
+  for (const targetAPI of ['/a\r\nHost: evil', '/a\nb', '/a\rb', '/a\u0000b', '/a\ud800', '/a\u0085b']) {
+    const what = `targetAPI ${JSON.stringify(targetAPI)}`
+    const body = JSON.stringify({ targetURL: 'http://127.0.0.1:9', targetAPI })
+    refused(t, await app.inject({ method: 'POST', url: '/async', payload: body, headers: json }), 'targetAPI', `/async ${what}`)
+    refused(t, await app.inject({ method: 'POST', url: '/sync', payload: body, headers: json }), 'targetAPI', `/sync ${what}`)
+  }
+  refused(t, await post(app, '/async', { targetURL: 'http://127.0.0.1:9/\n', targetAPI: '/a' }), 'targetURL', '/async targetURL with LF')
+
+  const trigger = (url: string, over: object = {}) => post(app, '/api/triggers', { name: 't1', subscriber: { url }, ...over })
+  for (const url of ['http://127.0.0.1:9/', 'http://127.1.2.3/', 'http://[::1]:9/', 'http://169.254.169.254/latest/meta-data', 'http://[fd00:ec2::254]/', 'http://localhost:9/', 'http://api.localhost/', 'http://[::ffff:127.0.0.1]/', 'http://10.0.0.1/', 'http://0.0.0.0/']) {
+    refused(t, await trigger(url), 'subscriber.url', `a trigger to ${url}`)
+  }
+  refused(t, await trigger('https://hooks.example.com/x', { delivery: { deadLetterSink: { url: 'http://127.0.0.1:9/dlq' } } }), 'delivery.deadLetterSink.url', 'a dead-letter sink on loopback')
+  t.equal((await runtime.jsm.streams.info('RELAY')).state.messages, relayBefore, 'nothing stored')
+  t.equal((await trigger('https://hooks.example.com/x')).statusCode, 201, 'a public host name is taken (its addresses are judged when a delivery connects)')
+})
+
+t.test('RELAY_ALLOW lets a trigger to a loopback subscriber be created', async t => {
+  const { app } = await startService(t, { env: { ROLES: 'api,projections', RELAY_ALLOW: '127.0.0.0/8,localhost' } })
+  t.equal((await post(app, '/api/triggers', { name: 't1', subscriber: { url: 'http://127.0.0.1:9/' } })).statusCode, 201)
+  t.equal((await post(app, '/api/triggers', { name: 't2', subscriber: { url: 'http://localhost:9/' } })).statusCode, 201)
+  refused(t, await post(app, '/api/triggers', { name: 't3', subscriber: { url: 'http://[::1]:9/' } }), 'subscriber.url', 'IPv6 loopback is not in the list')
+})
