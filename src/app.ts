@@ -3,7 +3,7 @@ import type { Socket } from 'node:net'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type RouteOptions } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Runtime } from './runtime.js'
-import { clientError, frameworkError, installErrorHandlers } from './api/http/errors.js'
+import { clientError, connectRefused, frameworkError, installErrorHandlers } from './api/http/errors.js'
 import { requestIdOf } from './lib/log.js'
 import { validatorCompiler } from './api/http/validation.js'
 import { buildAuth } from './api/http/auth.js'
@@ -49,7 +49,12 @@ export async function buildApp (runtime: Runtime, opts: { onRoute?: (route: Rout
     // clientError) and the socket is closed: a body that never ends held it for ever. Node
     // looks every connectionsCheckingInterval; an answered request (an SSE stream) is not looked at.
     requestTimeout: config.requestTimeoutMs,
-    http: { headersTimeout: config.requestTimeoutMs, connectionsCheckingInterval: Math.min(1000, config.requestTimeoutMs) },
+    http: {
+      headersTimeout: config.requestTimeoutMs,
+      connectionsCheckingInterval: Math.min(1000, config.requestTimeoutMs),
+      // Node answers an HTTP/1.1 request without Host with an empty 400: edge.ts answers it
+      requireHostHeader: false
+    },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     logController: new RequestLog(),
@@ -62,6 +67,7 @@ export async function buildApp (runtime: Runtime, opts: { onRoute?: (route: Rout
   installErrorHandlers(app)
   app.addHook('onSend', async (request, reply) => { reply.header('x-request-id', request.id) })
   dropUnusedConnectionsOnClose(app)
+  app.server.on('connect', (_request: IncomingMessage, socket: Socket) => { connectRefused(socket) })
   lingerOnEarlyAnswers(app)
   if (opts.onRoute !== undefined) app.addHook('onRoute', opts.onRoute)
   const meter = new RequestMeter()

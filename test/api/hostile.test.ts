@@ -1,4 +1,6 @@
 import t, { type Test } from 'tap'
+import { connect } from 'node:net'
+import { gzipSync } from 'node:zlib'
 import type { LightMyRequestResponse } from 'fastify'
 import { startService, post, countOn } from '../fixtures/service.js'
 import { httpTarget } from '../fixtures/http-target.js'
@@ -235,4 +237,58 @@ t.test('RELAY_ALLOW lets a trigger to a loopback subscriber be created', async t
   t.equal((await post(app, '/api/triggers', { name: 't1', subscriber: { url: 'http://127.0.0.1:9/' } })).statusCode, 201)
   t.equal((await post(app, '/api/triggers', { name: 't2', subscriber: { url: 'http://localhost:9/' } })).statusCode, 201)
   refused(t, await post(app, '/api/triggers', { name: 't3', subscriber: { url: 'http://[::1]:9/' } }), 'subscriber.url', 'IPv6 loopback is not in the list')
+})
+
+/** Raw bytes to a listening server; everything it sent back before it closed the connection. */
+async function rawExchange (port: number, request: Buffer | string): Promise<string> {
+  return await new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1')
+    const chunks: Buffer[] = []
+    socket.on('data', (c: Buffer) => chunks.push(c))
+    socket.on('close', () => { resolve(Buffer.concat(chunks).toString('latin1')) })
+    socket.on('error', err => { if ((err as NodeJS.ErrnoException).code === 'ECONNRESET') resolve(Buffer.concat(chunks).toString('latin1')); else reject(err) })
+    // (not end(): a request's FIN before its answer makes Node drop the request)
+    socket.write(request)
+  })
+}
+
+/** Status, headers (lowercase names) and body of a raw answer. */
+function parseAnswer (text: string): { status: number, headers: Record<string, string>, body: string } {
+  const [head = '', body = ''] = text.split('\r\n\r\n', 2)
+  const [statusLine = '', ...lines] = head.split('\r\n')
+  const headers = Object.fromEntries(lines.map(l => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]))
+  return { status: Number(statusLine.split(' ')[1]), headers, body }
+}
+
+t.test('below the router, over raw sockets: CONNECT, a request without Host, a transfer coding other than chunked: problem bodies', async t => {
+  const { url, runtime } = await startService(t, { listen: 0 })
+  const port = Number(new URL(url).port)
+  const event = JSON.stringify({ ...good, event_id: 'raw-1' })
+  const problem = (what: string, text: string, status: number, field?: string): void => {
+    const answer = parseAnswer(text)
+    t.equal(answer.status, status, `${what}: ${status} (got ${text.slice(0, 120)})`)
+    t.equal(answer.headers['content-type'], 'application/problem+json', `${what}: a problem body`)
+    let body: { status?: number, errors?: { field: string }[] } = {}
+    try {
+      body = JSON.parse(answer.body)
+    } catch {}
+    t.equal(body.status, status, `${what}: its status in the body`)
+    if (field !== undefined) t.ok(body.errors?.some(e => e.field === field), `${what}: names ${field} (${answer.body})`)
+  }
+
+  problem('CONNECT', await rawExchange(port, 'CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\n\r\n'), 501)
+  problem('HTTP/1.1 without Host', await rawExchange(port, `POST /api/collect HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: ${event.length}\r\nConnection: close\r\n\r\n${event}`), 400, 'Host')
+  problem('HTTP/1.1 GET without Host', await rawExchange(port, 'GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n'), 400, 'Host')
+  const gzipped = gzipSync(event)
+  const chunked = Buffer.concat([Buffer.from(`${gzipped.length.toString(16)}\r\n`), gzipped, Buffer.from('\r\n0\r\n\r\n')])
+  for (const coding of ['gzip, chunked', 'deflate, chunked', 'br,chunked', 'x-custom, chunked']) {
+    problem(`Transfer-Encoding: ${coding}`, await rawExchange(port, Buffer.concat([Buffer.from(`POST /api/collect HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: ${coding}\r\nConnection: close\r\n\r\n`), chunked])), 501, 'Transfer-Encoding')
+  }
+  t.equal((await runtime.jsm.streams.info('COLLECT')).state.messages, 0, 'nothing stored')
+
+  // what stays as it was: HTTP/1.0 needs no Host, chunked alone is read
+  t.equal(parseAnswer(await rawExchange(port, 'GET /healthz HTTP/1.0\r\n\r\n')).status, 200, 'HTTP/1.0 without Host')
+  const plain = Buffer.from(event)
+  const ok = parseAnswer(await rawExchange(port, Buffer.concat([Buffer.from('POST /api/collect HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n'), Buffer.from(`${plain.length.toString(16)}\r\n`), plain, Buffer.from('\r\n0\r\n\r\n')])))
+  t.equal(ok.status, 200, `chunked alone: ${JSON.stringify(ok)}`)
 })

@@ -5,6 +5,7 @@ import type { Config } from '../../config.js'
 import { ErrorCodes, JetwayError } from '../../lib/errors.js'
 import { MAX_JSON_DEPTH, nestsDeeperThan, textNestsDeeperThan } from '../../lib/json-nesting.js'
 import type { Auth } from './auth.js'
+import { sendProblem } from './errors.js'
 
 // What every answer passes through before any route: security headers, CORS for browser
 // clients on other origins (@fastify/cors, only with CORS_ORIGINS), the rate limit
@@ -83,6 +84,21 @@ export async function registerEdge (app: FastifyInstance, { config, auth }: Edge
     return payload
   })
   app.decorate('securityHeaders', Object.freeze(Object.fromEntries(headers)))
+
+  // What Node's parser lets through and no route should see: an HTTP/1.1 request without Host
+  // (RFC 9112 3.2: 400), and a transfer coding other than chunked (gzip, chunked was read as if
+  // the gzip were not there; RFC 9112 6.1: 501 for one not understood).
+  app.addHook('onRequest', async function transport (request, reply) {
+    const raw = request.raw
+    if (raw.httpVersion === '1.1' && raw.headers.host === undefined) {
+      return sendProblem(request, reply, 400, ErrorCodes.validation, 'an HTTP/1.1 request needs a Host header', [{ field: 'Host', message: 'is required' }])
+    }
+    const codings = raw.headers['transfer-encoding']
+    if (codings !== undefined && codings.split(',').some(c => c.trim().toLowerCase() !== 'chunked')) {
+      return sendProblem(request, reply, 501, 'JETWAY_TRANSFER_CODING_NOT_IMPLEMENTED', `Transfer-Encoding ${codings}: only chunked is understood`,
+        [{ field: 'Transfer-Encoding', message: 'must be chunked' }])
+    }
+  })
 
   if (config.corsOrigins.length > 0) {
     const any = config.corsOrigins.includes('*')
