@@ -65,14 +65,26 @@ class RemoteRunner implements RunnerHandle {
   async reset (opts: { rebuilding?: boolean } = {}): Promise<void> { await this.call('reset', this.name, opts.rebuilding) }
 }
 
+/** The host of the projection thread. */
+export interface ProjectionThread extends ProjectionHost {
+  /**
+   * Ends the thread at once, wherever it is (mid-batch, mid-transaction), as a crash would; the
+   * host starts a new one as after any crash. For tests: resolves once the thread is gone.
+   */
+  crash: () => Promise<void>
+}
+
 /** Starts the projection thread; resolves once every runner in it has started. */
-export async function startProjectionThread (config: Config, natsUrl: string, log: Logger): Promise<ProjectionHost> {
+export async function startProjectionThread (config: Config, natsUrl: string, log: Logger): Promise<ProjectionThread> {
   const threadLog = log.child({ thread: THREAD_NAME })
   const calls = new Map<number, { resolve: () => void, reject: (err: Error) => void }>()
   let nextId = 0
   let worker: Worker
+  /** the current worker has exited (crashed, a new one not started yet) */
+  let gone = false
   let closing = false
   const call = async (op: 'start' | 'stop' | 'reset', name: string, rebuilding?: boolean): Promise<void> => {
+    if (gone) throw new Error('the projection thread is starting again after a crash; call again in a moment')
     const id = ++nextId
     const done = new Promise<void>((resolve, reject) => calls.set(id, { resolve, reject }))
     worker.postMessage({ type: 'call', id, op, name, rebuilding } satisfies ToThread)
@@ -88,6 +100,7 @@ export async function startProjectionThread (config: Config, natsUrl: string, lo
       workerData: { config, natsUrl } satisfies ThreadData
     })
     const current = worker
+    gone = false
     let onReady!: () => void
     const ready = new Promise<void>((resolve, reject) => {
       onReady = resolve
@@ -111,6 +124,7 @@ export async function startProjectionThread (config: Config, natsUrl: string, lo
     })
     current.on('error', err => threadLog.error({ err }, 'the projection thread failed'))
     current.on('exit', code => {
+      gone = true
       for (const pending of calls.values()) pending.reject(new Error('the projection thread exited'))
       calls.clear()
       if (closing) return
@@ -129,8 +143,15 @@ export async function startProjectionThread (config: Config, natsUrl: string, lo
     ticker,
     // the thread started again after a crash has another id
     get thread () { return `${THREAD_NAME}#${worker.threadId}` },
+    crash: async () => {
+      const exited = new Promise(resolve => worker.once('exit', resolve))
+      await worker.terminate()
+      await exited
+    },
     close: async () => {
       closing = true
+      // (between a crash and the new thread's start there is nothing to close)
+      if (gone) return
       const exited = new Promise(resolve => worker.once('exit', resolve))
       worker.postMessage({ type: 'close' } satisfies ToThread)
       const timer = setTimeout(() => { worker.terminate().catch(() => {}) }, CLOSE_MS)
