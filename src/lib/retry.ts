@@ -9,6 +9,8 @@ export interface KeepRunningOptions {
   onError: (err: unknown) => boolean | Promise<boolean>
   firstBackoffMs?: number
   maxBackoffMs?: number
+  /** ends a backoff under way when aborted (a stop need not wait it out) */
+  signal?: AbortSignal
 }
 
 export async function keepRunning (run: () => Promise<void>, opts: KeepRunningOptions): Promise<void> {
@@ -21,7 +23,7 @@ export async function keepRunning (run: () => Promise<void>, opts: KeepRunningOp
     } catch (err) {
       if (opts.stopped()) break
       if (await opts.onError(err)) continue
-      await sleep(backoff)
+      await sleep(backoff, undefined, { signal: opts.signal }).catch(() => {})
       backoff = Math.min(backoff * 2, opts.maxBackoffMs ?? 5000)
     }
   }
