@@ -24,7 +24,8 @@ t.test('/readyz is 503 while NATS is away and 200 again once the client has reco
   let server = await startNatsServer({ port: -1, storeDir })
   t.teardown(async () => { await server.stop() })
   const port = Number(new URL(server.url.replace(/^nats:/, 'http:')).port)
-  const { app } = await startService(t, { natsUrl: server.url })
+  // (the projections on the HTTP thread, PROJECTIONS_THREAD=off, a mode kept under test)
+  const { app } = await startService(t, { natsUrl: server.url, env: { PROJECTIONS_THREAD: 'off' } })
   t.equal((await readyz(app, 200)).nats, true)
 
   await server.stop()
