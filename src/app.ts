@@ -3,7 +3,7 @@ import type { Socket } from 'node:net'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type RouteOptions } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Runtime } from './runtime.js'
-import { clientError, frameworkError, installErrorHandlers } from './api/http/errors.js'
+import { clientError, connectRefused, frameworkError, installErrorHandlers } from './api/http/errors.js'
 import { requestIdOf } from './lib/log.js'
 import { validatorCompiler } from './api/http/validation.js'
 import { buildAuth } from './api/http/auth.js'
@@ -26,6 +26,7 @@ import { ErrorCodes, JetwayError } from './lib/errors.js'
 
 /** Seconds a request that arrives while the server closes is told to wait (a restart, or another instance). */
 const CLOSING_RETRY_AFTER_S = 2
+import { lingerOnEarlyAnswers } from './api/http/lingering-close.js'
 
 /**
  * The HTTP face of a runtime; never listens (src/server.ts does, tests inject()). Health and
@@ -50,6 +51,16 @@ export async function buildApp (runtime: Runtime, opts: { onRoute?: (route: Rout
       frameworkError(err, request, reply)
     },
     clientErrorHandler: clientError,
+    // A request (headers and body) arrives within REQUEST_TIMEOUT, else 408 (errors.ts
+    // clientError) and the socket is closed: a body that never ends held it for ever. Node
+    // looks every connectionsCheckingInterval; an answered request (an SSE stream) is not looked at.
+    requestTimeout: config.requestTimeoutMs,
+    http: {
+      headersTimeout: config.requestTimeoutMs,
+      connectionsCheckingInterval: Math.min(1000, config.requestTimeoutMs),
+      // Node answers an HTTP/1.1 request without Host with an empty 400: edge.ts answers it
+      requireHostHeader: false
+    },
     // off: refuseWhileClosing answers instead, after the hooks (Fastify's 503 comes before any)
     return503OnClosing: false,
     forceCloseConnections: 'idle',
@@ -64,6 +75,8 @@ export async function buildApp (runtime: Runtime, opts: { onRoute?: (route: Rout
   app.addHook('onSend', async (request, reply) => { reply.header('x-request-id', request.id) })
   dropUnusedConnectionsOnClose(app)
   refuseWhileClosing(app)
+  app.server.on('connect', (_request: IncomingMessage, socket: Socket) => { connectRefused(socket) })
+  lingerOnEarlyAnswers(app)
   if (opts.onRoute !== undefined) app.addHook('onRoute', opts.onRoute)
   const meter = new RequestMeter()
   app.addHook('onResponse', async (_request, reply) => { meter.record(reply.statusCode) })

@@ -31,6 +31,8 @@ export interface Config {
   logLevel: string
   stream: { replicas: number, storage: 'file' | 'memory', duplicateWindowMs: number }
   bodyLimit: number
+  /** REQUEST_TIMEOUT: how long a request's headers and body may take to arrive, then 408 */
+  requestTimeoutMs: number
   readWaitMs: number
   jobs: { timeoutMs: number, simulator: boolean, intakeKey: string | undefined }
   /** COLLECT_WRITE_KEYS: the keys the analytics SDK routes (/v1/*) take; empty: none set */
@@ -199,6 +201,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
       duplicateWindowMs: parseDuration(e.DUPLICATE_WINDOW ?? '2m')!
     },
     bodyLimit: Number(e.BODY_LIMIT ?? 1024 * 1024),
+    requestTimeoutMs: parseDuration(e.REQUEST_TIMEOUT ?? '30s')!,
     readWaitMs: parseDuration(e.READ_WAIT ?? '5s')!,
     jobs: {
       timeoutMs: parseDuration(e.JOB_TIMEOUT ?? '24h')!,

@@ -1,13 +1,13 @@
 import { join } from 'node:path'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { closeNats, connectNats } from './store/connection.js'
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream'
+import { jetstream, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream'
 import type { Logger } from 'pino'
 import type { Config } from './config.js'
 import { openDatabase, type DB } from './projections/db.js'
 import { ReadPool } from './projections/read-pool.js'
 import { startNatsServer, type NatsServer } from './store/nats-server.js'
-import { applyStreams, loadStreamConfigs } from './store/streams.js'
+import { applyStreams, jetStreamManagerOf, loadStreamConfigs } from './store/streams.js'
 import { withServerFeatures } from './store/stream-features.js'
 import { idleProjections, startProjectionsHere, type ProjectionHost, type RunnerHandle, type TickerStats } from './projections/host.js'
 import { startProjectionThread } from './projections/thread-host.js'
@@ -120,7 +120,7 @@ export async function startRuntime (config: Config, log: Logger, opts: RuntimeOp
     const nats = new NatsStatus(nc, log)
     durability ??= externalDurability(nc.info?.version ?? '', config.stream.replicas)
     log.info({ server: nc.getServer(), version: nc.info?.version }, 'connected to NATS')
-    const jsm = await jetstreamManager(nc)
+    const jsm = await jetStreamManagerOf(nc, log)
     await applyStreams(jsm, withServerFeatures(await loadStreamConfigs(config), nc.info?.version ?? ''), log)
     const js = jetstream(nc)
     const keys = await loadUserKeys(config.erasureKey, js, jsm)

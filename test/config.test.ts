@@ -37,6 +37,7 @@ const WRONG: Record<keyof Env, { value: string, takes: RegExp, secret?: true }> 
   STREAM_STORAGE: { value: 'disk', takes: /file or memory/ },
   DUPLICATE_WINDOW: { value: 'two minutes', takes: /a duration .* from 1ms/ },
   BODY_LIMIT: { value: '0', takes: /from 1 to 1073741824/ },
+  REQUEST_TIMEOUT: { value: '500ms', takes: /a duration .* from 1s/ },
   READ_WAIT: { value: '30d', takes: /a duration .* to 24d/ },
   // over the 100 characters a duration may have (src/lib/duration.ts)
   JOB_TIMEOUT: { value: `${'0'.repeat(99)}1s`, takes: /a duration .* from 1s/ },

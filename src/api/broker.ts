@@ -19,6 +19,8 @@ import type { Runtime } from '../runtime.js'
 import type { Auth } from './http/auth.js'
 import { sendSeq, waitForProjection } from './http/consistency.js'
 import { idempotencyKeyOf } from './http/idempotency.js'
+import { addressPolicy, hostRefusal } from '../lib/ssrf.js'
+import { NOT_ALLOWED } from '../lib/outbound.js'
 
 // The broker of seed 001: POST /event takes CloudEvents (binary, structured, batch; 1.0 and
 // 0.3) or the seed's plain JSON {targetURL, targetAPI, headers, body} (a CloudEvent of type
@@ -200,13 +202,27 @@ export const broker: FastifyPluginAsyncTypebox<BrokerOptions> = async (app, { ru
     const requireAdmin = (request: FastifyRequest): void => {
       if (!auth.identity(request).admin) throw new JetwayError(ErrorCodes.forbidden, 'triggers are for admins (a token with role admin)')
     }
+    // A subscriber or dead-letter sink the SSRF guard will refuse (a loopback or metadata
+    // address, unless RELAY_ALLOW lists it) is refused now, not dead-lettered at every delivery.
+    const policy = addressPolicy(config.outbound.allow)
+    const refusedUrls = (trigger: TriggerCreated): FieldError[] => {
+      const urls: [string, string | undefined][] = [
+        ['subscriber.url', 'url' in trigger.subscriber ? trigger.subscriber.url : undefined],
+        ['delivery.deadLetterSink.url', trigger.delivery.deadLetterSink?.url]
+      ]
+      return urls.flatMap(([field, url]) => {
+        const reason = url === undefined ? undefined : hostRefusal(policy, new URL(url).hostname)
+        return reason === undefined ? [] : [{ field, message: `${reason}${NOT_ALLOWED}` }]
+      })
+    }
 
     scope.post('/api/triggers', { schema: { tags: ['broker'], summary: 'Create a trigger: a filter, a subscriber and a delivery policy (admin)', body: TriggerBody, response: { 201: Trigger } } }, async (request, reply) => {
       requireAdmin(request)
       const input = request.body
       if (RESERVED_CONSUMERS.has(input.name)) throw new JetwayError(ErrorCodes.conflict, `${input.name} is the name of one of Jetway's own consumers of RELAY`)
       const trigger = triggerOf(input, config.relay, clock.now().toISOString())
-      if (Array.isArray(trigger)) throw new JetwayError(ErrorCodes.validation, `invalid trigger: ${trigger.map(e => `${e.field} ${e.message}`).join('; ')}`, trigger)
+      const errors = Array.isArray(trigger) ? trigger : refusedUrls(trigger)
+      if (Array.isArray(trigger) || errors.length > 0) throw new JetwayError(ErrorCodes.validation, `invalid trigger: ${errors.map(e => `${e.field} ${e.message}`).join('; ')}`, errors)
       const result = await handleCommand({ js, jsm, clock }, triggerAggregate, input.name, { kind: 'create', trigger }, {
         source: '/jetway/triggers', actor: auth.identity(request).userId, correlationId: request.id
       })

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { ErrorCodes, JetwayError } from '../lib/errors.js'
+import { MAX_JSON_DEPTH, textNestsDeeperThan } from '../lib/json-nesting.js'
 import { handleCommand, type CommandResult } from '../store/command.js'
 import { MAX_JSON_BYTES, TaskClosed, newTask, taskAggregate, type TaskCommand, type TaskState, type TaskStatus } from '../domain/task.js'
 import type { DecidedBy, TaskTemplate } from '../schema/events/tasks.js'
@@ -62,6 +63,7 @@ export function parseOutput (text: unknown): unknown {
   if (typeof text !== 'string') throw new InvalidOutput('must be a string of JSON text')
   const size = Buffer.byteLength(text)
   if (size > MAX_JSON_BYTES) throw new InvalidOutput(`${size} bytes; at most ${MAX_JSON_BYTES}`)
+  if (textNestsDeeperThan(text, MAX_JSON_DEPTH)) throw new InvalidOutput(`is JSON nested more than ${MAX_JSON_DEPTH} levels deep`)
   try {
     return JSON.parse(text)
   } catch {

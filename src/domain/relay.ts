@@ -1,6 +1,7 @@
 import { isEvent, type StoredEvent } from '../store/events.js'
 import { Events } from '../schema/events/index.js'
 import type { BodyEncoding, RelayRequested, StoredResponse } from '../schema/events/relay.js'
+import { MAX_JSON_DEPTH, textNestsDeeperThan } from '../lib/json-nesting.js'
 
 // The relay's pure rules: where a request goes, where its outcome goes, how a response is
 // kept in an event, and the state of an /async request folded from its events (what the
@@ -69,7 +70,8 @@ export function storeBody (bytes: Buffer, contentType: string | undefined, max: 
   if (bytes.length === 0) return { body: null, bodyEncoding: 'none', bodyBytes: 0, bodyTruncated: false }
   const truncated = bytes.length > max
   const kept = truncated ? bytes.subarray(0, max) : bytes
-  if (!truncated && isJsonType(contentType)) {
+  // (JSON nested past the bound every outside JSON meets is kept as text: it could not be stored)
+  if (!truncated && isJsonType(contentType) && !textNestsDeeperThan(kept, MAX_JSON_DEPTH)) {
     try {
       return { body: JSON.parse(kept.toString('utf8')), bodyEncoding: 'json', bodyBytes: bytes.length, bodyTruncated: false }
     } catch {}

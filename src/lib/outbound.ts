@@ -1,8 +1,8 @@
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns'
-import { isIP, type LookupFunction } from 'node:net'
+import type { LookupFunction } from 'node:net'
 import type { Readable } from 'node:stream'
 import { Agent, buildConnector } from 'undici'
-import { addressPolicy, type AddressPolicy } from './ssrf.js'
+import { addressPolicy, hostRefusal, type AddressPolicy } from './ssrf.js'
 import { isWebhookSecret, signedHeaders } from './webhooks.js'
 import { systemClock, type Clock } from './time.js'
 
@@ -104,7 +104,7 @@ export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 // and the body. `expect` is dropped because undici does not do 100-continue.
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'proxy-connection'])
 const SET_BY_CLIENT = new Set(['host', 'content-length', 'expect'])
-const NOT_ALLOWED = '; outbound calls to it are refused unless RELAY_ALLOW lists it'
+export const NOT_ALLOWED = '; outbound calls to it are refused unless RELAY_ALLOW lists it'
 
 export function createOutbound (options: OutboundOptions = {}): Outbound {
   const policy = addressPolicy(options.allow ?? [])
@@ -238,10 +238,8 @@ function systemResolve (hostname: string): Promise<LookupAddress[]> {
 }
 
 function literalRefusal (policy: AddressPolicy, hostname: string): OutboundError | undefined {
-  const host = hostname.startsWith('[') ? hostname.slice(1, -1) : hostname
-  if (isIP(host) === 0) return undefined
-  const verdict = policy.check(host)
-  return verdict.allowed ? undefined : new OutboundError(OutboundErrorCodes.refused, `${verdict.reason}${NOT_ALLOWED}`)
+  const reason = hostRefusal(policy, hostname)
+  return reason === undefined ? undefined : new OutboundError(OutboundErrorCodes.refused, `${reason}${NOT_ALLOWED}`)
 }
 
 function targetOf (input: string | URL): URL {

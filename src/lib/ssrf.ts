@@ -90,6 +90,20 @@ export function addressPolicy (allow: AllowList | Iterable<string> = []): Addres
 }
 
 /**
+ * What the policy says of a URL's host before any call is made, without DNS: the reason it is
+ * refused, or undefined. An IP literal is judged as it is, `localhost` and `*.localhost` as the
+ * loopback they always name (RFC 6761); any other host name passes here, and each address it
+ * resolves to is judged when a call connects (src/lib/outbound.ts).
+ */
+export function hostRefusal (policy: AddressPolicy, hostname: string): string | undefined {
+  const host = normalizeHost(unbracket(hostname))
+  const address = host === 'localhost' || host.endsWith('.localhost') ? '127.0.0.1' : host
+  if (address === host && parseAddress(host) === undefined) return undefined
+  const verdict = policy.check(address, host)
+  return verdict.allowed ? undefined : verdict.reason.replace(address, host)
+}
+
+/**
  * The range an address falls in: 'public' for global unicast, else a name such as 'loopback',
  * 'private', 'linkLocal', 'metadata', 'multicast', 'unspecified', 'carrierGradeNat', 'reserved';
  * an IPv6 form carrying IPv4 takes the IPv4 address's range ('loopback (IPv4-mapped)').

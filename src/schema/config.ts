@@ -134,6 +134,7 @@ export const Env = Type.Object({
   DUPLICATE_WINDOW: Type.Optional(duration({ min: '1ms' })),
   BODY_LIMIT: Type.Optional(whole(1, 1073741824, { note: 'bytes, at most 1 GiB' })),
   READ_WAIT: Type.Optional(duration({ max: TIMER_MAX })),
+  REQUEST_TIMEOUT: Type.Optional(duration({ min: '1s', max: TIMER_MAX, description: 'longest a request may take to arrive, headers and body (an SSE response is not bounded by it)' })),
   JOB_TIMEOUT: Type.Optional(duration({ min: '1s' })),
   JOB_SIMULATOR: Type.Optional(oneOf(['on', 'off'])),
   INTAKE_KEY: Type.Optional(text('a key of at least 8 characters', t => t.length >= 8, { secret: true })),

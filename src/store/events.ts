@@ -2,7 +2,7 @@ import { createHash, randomFillSync } from 'node:crypto'
 import { MsgHdrsImpl, type MsgHdrs } from '@nats-io/transport-node'
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type JsMsg, type StoredMsg } from '@nats-io/jetstream'
 import { definitionOf, type EventDefinition, type EventData } from '../schema/events/index.js'
-import { JetwayError, ErrorCodes, VersionConflict } from '../lib/errors.js'
+import { VersionConflict } from '../lib/errors.js'
 
 // The envelope: CloudEvents 1.0 in NATS binary mode. Attributes are `ce-*` headers, the body
 // is the JSON data, and `ce-dataschema` names the schema version. Nats-Msg-Id carries the
@@ -147,22 +147,9 @@ export function eventHeaders (ev: NewEvent<EventDefinition>): MsgHdrs {
   return h
 }
 
-/**
- * The event's data as JSON. Data nested deeper than JSON.stringify's stack allows (a body of
- * thousands of `[` that JSON.parse took) is the sender's error, a 400, never stored.
- */
-function serialize (data: unknown): string {
-  try {
-    return JSON.stringify(data)
-  } catch (err) {
-    if (!(err instanceof RangeError)) throw err
-    throw new JetwayError(ErrorCodes.validation, 'the request holds JSON nested too deeply to store', [{ field: '(body)', message: 'is nested too deeply' }])
-  }
-}
-
 /** Appends one event and resolves once JetStream has stored it. */
 export async function appendEvent<D extends EventDefinition> (js: JetStreamClient, ev: NewEvent<D>): Promise<Appended> {
-  const payload = encoder.encode(serialize(ev.data))
+  const payload = encoder.encode(JSON.stringify(ev.data))
   try {
     const ack = await js.publish(ev.subject, payload, {
       headers: eventHeaders(ev),

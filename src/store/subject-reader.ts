@@ -1,5 +1,6 @@
 import { DeliverPolicy, type JetStreamClient, type JetStreamManager, type MsgRequest, type StoredMsg } from '@nats-io/jetstream'
 import { decodeEvent, type StoredEvent } from './events.js'
+import { ORDERED_PULL } from './ordered.js'
 
 // Reading what a stream holds on a subject, in the two ways Jetway needs:
 // - walkSubject: the messages after a sequence, one STREAM.MSG.GET each. MSG.GET (unlike a
@@ -45,7 +46,9 @@ export async function readSubject (js: JetStreamClient, jsm: JetStreamManager, s
   if (first.seq === endSeq) return [decodeEvent(first)]
   const events: StoredEvent[] = []
   const consumer = await js.consumers.get(stream, { filter_subjects: subject, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: first.seq })
-  const messages = await consumer.consume({ max_messages: 256 })
+  // (short pulls, as the long-lived readers use: a consumer lost with its node mid-read is made
+  // anew after seconds, not after the default pull's 30 s of missed heartbeats)
+  const messages = await consumer.consume({ max_messages: 256, ...ORDERED_PULL })
   try {
     for await (const m of messages) {
       if (m.seq > endSeq) break

@@ -41,6 +41,7 @@ export class WorkerRunner {
   private batch?: ConsumerMessages
   private loop?: Promise<void>
   private stopped = false
+  private stopping = new AbortController()
   private ackWaitMs = 30_000
 
   constructor (opts: WorkerRunnerOptions) {
@@ -51,15 +52,20 @@ export class WorkerRunner {
 
   async start (): Promise<void> {
     this.stopped = false
+    this.stopping = new AbortController()
     await ensureConsumer(this.opts.jsm, this.opts.worker, this.log, this.opts.consumer)
     this.loop = keepRunning(async () => { await this.consume() }, {
       stopped: () => this.stopped,
+      // a stop while the stream has no leader (its consumer lookups failing, the backoff at
+      // its 5 s) would otherwise wait the backoff out: the workers took over 10 s to close
+      signal: this.stopping.signal,
       onError: err => { this.log.error({ err }, 'worker consumer failed; retrying'); return false }
     })
   }
 
   async stop (): Promise<void> {
     this.stopped = true
+    this.stopping.abort()
     this.batch?.stop()
     await this.loop
   }

@@ -24,7 +24,8 @@ t.test('an api-only process sharing DATA_DIR with a projections process waits fo
 })
 
 t.test('jetway-seq: <STREAM>:<n> waits on the read model of that stream, whatever the route reads', async t => {
-  const { app, runtime } = await startService(t, { env: { READ_WAIT: '30s' } })
+  // the projections on the HTTP thread (PROJECTIONS_THREAD=off), a mode kept under test
+  const { app, runtime } = await startService(t, { env: { READ_WAIT: '30s', PROJECTIONS_THREAD: 'off' } })
   const collect = runtime.projections.get('collect-events')!
   await collect.stop()
   const c = await post(app, '/api/collect', { event_id: 'x-1', event: 'view', user_id: 'mixer' })

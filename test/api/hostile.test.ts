@@ -1,6 +1,10 @@
 import t, { type Test } from 'tap'
+import { connect } from 'node:net'
+import { gzipSync } from 'node:zlib'
 import type { LightMyRequestResponse } from 'fastify'
 import { startService, post, countOn } from '../fixtures/service.js'
+import { httpTarget } from '../fixtures/http-target.js'
+import { MAX_JSON_DEPTH } from '../../src/lib/json-nesting.js'
 
 // Hostile input, as an attacker would send it: each must be a 4xx problem+json body naming the
 // field, never a 500, and nothing of the rejected request may be stored.
@@ -153,4 +157,139 @@ t.test('meetings: control characters and lone surrogates in names, user ids and 
   refused(t, await create({ description: 'ok\u0007' }), 'description', 'BEL in the description')
   t.equal((await runtime.jsm.streams.info('MEETINGS')).state.messages, 0, 'nothing stored')
   t.equal((await create({ description: 'line one\nline two\ttabbed' })).statusCode, 201, 'line breaks and tabs are text')
+})
+
+t.test('JSON nested 5,000 deep, on every route that takes JSON: 400 "nested too deeply", never a 500, nothing stored', async t => {
+  const target = await httpTarget(t)
+  const { app, runtime } = await startService(t, { env: { RELAY_ALLOW: '127.0.0.1', ROLES: 'api,projections' } })
+  /** JSON text of `{"a":{"a":…1}}`, `depth` objects deep */
+  const deep = (depth: number): string => '{"a":'.repeat(depth) + '1' + '}'.repeat(depth)
+  const deepText = (depth: number): string => '['.repeat(depth) + ']'.repeat(depth)
+  /** the JSON of `value` with its "NESTED" string replaced by `text` (JSON.stringify cannot write it) */
+  const withNested = (value: unknown, text = deep(5000)): string => JSON.stringify(value).replace('"NESTED"', text)
+  const send = async (url: string, value: unknown, headers: Record<string, string> = json, method: 'POST' | 'GET' = 'POST') =>
+    await app.inject({ method, url, payload: withNested(value), headers })
+  const task = await post(app, '/api/tasks', { type: 'approve', title: 'T', input: { a: 1 }, approvers: ['x@example.com'], owner: 'o' })
+  t.equal(task.statusCode, 201)
+  const taskToken = task.json().taskToken as string
+  const streams = async (): Promise<number[]> => await Promise.all(['TASKS', 'RELAY', 'COLLECT', 'JOBS'].map(async s => (await runtime.jsm.streams.info(s)).state.messages))
+  const before = await streams()
+
+  // JSON.stringify recurses: a value parsed from a 5,000-deep body would overflow its stack
+  const nested = 'NESTED'
+  const ceAttributes = { specversion: '1.0', id: 'n1', source: '/s', type: 'com.example.t' }
+  const cases: [string, () => Promise<LightMyRequestResponse>][] = [
+    ['POST /api/tasks/success output', async () => await send('/api/tasks/success', { taskToken, output: nested })],
+    ['POST /sync body', async () => await send('/sync', { targetURL: target.origin, targetAPI: '/x', body: nested })],
+    ['GET /sync body', async () => await send('/sync', { targetURL: target.origin, targetAPI: '/x', headers: { a: nested } }, json, 'GET')],
+    ['POST /async body', async () => await send('/async', { targetURL: target.origin, targetAPI: '/x', body: nested })],
+    ['POST /api/tasks input', async () => await send('/api/tasks', { type: 'approve', title: 'T', input: nested, approvers: ['x@example.com'], owner: 'o' })],
+    ['POST /api/schedules task.input', async () => await send('/api/schedules', { name: 'n', cron: '0 0 1 1 *', owner: 'o', task: { type: 't', input: nested } })],
+    ['POST /event structured data', async () => await send('/event', { ...ceAttributes, data: nested }, cloudevent)],
+    ['POST /event batch data', async () => await send('/event', [{ ...ceAttributes, data: nested }], { 'content-type': 'application/cloudevents-batch+json' })],
+    ['POST /event binary data', async () => await send('/event', nested, { ...json, 'ce-specversion': '1.0', 'ce-id': 'n2', 'ce-source': '/s', 'ce-type': 'com.example.t' })],
+    ['POST /event plain', async () => await send('/event', { targetURL: target.origin, targetAPI: '/x', body: nested })],
+    ['POST /event/callback', async () => await send('/event/callback', { result: nested })],
+    ['POST /api/collect parameters', async () => await send('/api/collect', { ...good, parameters: nested })],
+    ['POST /api/collect/batch', async () => await send('/api/collect/batch', { events: [{ ...good, parameters: nested }] })],
+    ['POST /noti/events data', async () => await send('/noti/events', { ...ceAttributes, type: 'a.CompleteEvent', data: nested }, cloudevent)],
+    ['POST /api/meetings', async () => await send('/api/meetings', { title: nested })]
+  ]
+  for (const [what, request] of cases) {
+    const r = await request()
+    t.equal(r.statusCode, 400, `${what}: 400 (got ${r.statusCode}: ${r.body.slice(0, 200)})`)
+    t.equal(r.headers['content-type'], 'application/problem+json', `${what}: a problem body`)
+    t.match(r.json(), { status: 400, errors: [{ field: '(body)', message: 'is nested too deeply' }] }, `${what}: names the body`)
+  }
+  // Step Functions' output is JSON text in a string: the same bound, in AWS's error shape
+  const sfn = await app.inject({ method: 'POST', url: '/sfn', payload: JSON.stringify({ taskToken, output: deepText(5000) }), headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': 'AWSStepFunctions.SendTaskSuccess' } })
+  t.equal(sfn.statusCode, 400, `/sfn output: 400 (got ${sfn.statusCode}: ${sfn.body.slice(0, 200)})`)
+  t.match(sfn.json(), { __type: 'com.amazonaws.sfn#InvalidOutput' })
+  t.same(await streams(), before, 'nothing stored')
+  t.equal(target.received.length, 0, 'nothing relayed')
+
+  // nesting within the bound is data like any other
+  const fine = await app.inject({ method: 'POST', url: '/api/tasks/success', payload: withNested({ taskToken, output: nested }, deep(MAX_JSON_DEPTH - 2)), headers: json })
+  t.equal(fine.statusCode, 200, `${MAX_JSON_DEPTH - 2} levels of output are taken (got ${fine.statusCode}: ${fine.body.slice(0, 200)})`)
+})
+
+t.test('refused when created, naming the field: a relay targetAPI with CR, LF, NUL or a lone surrogate; a trigger to a loopback or metadata address', async t => {
+  const { app, runtime } = await startService(t, { env: { ROLES: 'api,projections' } })
+  const relayBefore = (await runtime.jsm.streams.info('RELAY')).state.messages
+  for (const targetAPI of ['/a\r\nHost: evil', '/a\nb', '/a\rb', '/a\u0000b', '/a\ud800', '/a\u0085b']) {
+    const what = `targetAPI ${JSON.stringify(targetAPI)}`
+    const body = JSON.stringify({ targetURL: 'http://127.0.0.1:9', targetAPI })
+    refused(t, await app.inject({ method: 'POST', url: '/async', payload: body, headers: json }), 'targetAPI', `/async ${what}`)
+    refused(t, await app.inject({ method: 'POST', url: '/sync', payload: body, headers: json }), 'targetAPI', `/sync ${what}`)
+  }
+  refused(t, await post(app, '/async', { targetURL: 'http://127.0.0.1:9/\n', targetAPI: '/a' }), 'targetURL', '/async targetURL with LF')
+
+  const trigger = (url: string, over: object = {}) => post(app, '/api/triggers', { name: 't1', subscriber: { url }, ...over })
+  for (const url of ['http://127.0.0.1:9/', 'http://127.1.2.3/', 'http://[::1]:9/', 'http://169.254.169.254/latest/meta-data', 'http://[fd00:ec2::254]/', 'http://localhost:9/', 'http://api.localhost/', 'http://[::ffff:127.0.0.1]/', 'http://10.0.0.1/', 'http://0.0.0.0/']) {
+    refused(t, await trigger(url), 'subscriber.url', `a trigger to ${url}`)
+  }
+  refused(t, await trigger('https://hooks.example.com/x', { delivery: { deadLetterSink: { url: 'http://127.0.0.1:9/dlq' } } }), 'delivery.deadLetterSink.url', 'a dead-letter sink on loopback')
+  t.equal((await runtime.jsm.streams.info('RELAY')).state.messages, relayBefore, 'nothing stored')
+  t.equal((await trigger('https://hooks.example.com/x')).statusCode, 201, 'a public host name is taken (its addresses are judged when a delivery connects)')
+})
+
+t.test('RELAY_ALLOW lets a trigger to a loopback subscriber be created', async t => {
+  const { app } = await startService(t, { env: { ROLES: 'api,projections', RELAY_ALLOW: '127.0.0.0/8,localhost' } })
+  t.equal((await post(app, '/api/triggers', { name: 't1', subscriber: { url: 'http://127.0.0.1:9/' } })).statusCode, 201)
+  t.equal((await post(app, '/api/triggers', { name: 't2', subscriber: { url: 'http://localhost:9/' } })).statusCode, 201)
+  refused(t, await post(app, '/api/triggers', { name: 't3', subscriber: { url: 'http://[::1]:9/' } }), 'subscriber.url', 'IPv6 loopback is not in the list')
+})
+
+/** Raw bytes to a listening server; everything it sent back before it closed the connection. */
+async function rawExchange (port: number, request: Buffer | string): Promise<string> {
+  return await new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1')
+    const chunks: Buffer[] = []
+    socket.on('data', (c: Buffer) => chunks.push(c))
+    socket.on('close', () => { resolve(Buffer.concat(chunks).toString('latin1')) })
+    socket.on('error', err => { if ((err as NodeJS.ErrnoException).code === 'ECONNRESET') resolve(Buffer.concat(chunks).toString('latin1')); else reject(err) })
+    // (not end(): a request's FIN before its answer makes Node drop the request)
+    socket.write(request)
+  })
+}
+
+/** Status, headers (lowercase names) and body of a raw answer. */
+function parseAnswer (text: string): { status: number, headers: Record<string, string>, body: string } {
+  const [head = '', body = ''] = text.split('\r\n\r\n', 2)
+  const [statusLine = '', ...lines] = head.split('\r\n')
+  const headers = Object.fromEntries(lines.map(l => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]))
+  return { status: Number(statusLine.split(' ')[1]), headers, body }
+}
+
+t.test('below the router, over raw sockets: CONNECT, a request without Host, a transfer coding other than chunked: problem bodies', async t => {
+  const { url, runtime } = await startService(t, { listen: 0 })
+  const port = Number(new URL(url).port)
+  const event = JSON.stringify({ ...good, event_id: 'raw-1' })
+  const problem = (what: string, text: string, status: number, field?: string): void => {
+    const answer = parseAnswer(text)
+    t.equal(answer.status, status, `${what}: ${status} (got ${text.slice(0, 120)})`)
+    t.equal(answer.headers['content-type'], 'application/problem+json', `${what}: a problem body`)
+    let body: { status?: number, errors?: { field: string }[] } = {}
+    try {
+      body = JSON.parse(answer.body)
+    } catch {}
+    t.equal(body.status, status, `${what}: its status in the body`)
+    if (field !== undefined) t.ok(body.errors?.some(e => e.field === field), `${what}: names ${field} (${answer.body})`)
+  }
+
+  problem('CONNECT', await rawExchange(port, 'CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\n\r\n'), 501)
+  problem('HTTP/1.1 without Host', await rawExchange(port, `POST /api/collect HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: ${event.length}\r\nConnection: close\r\n\r\n${event}`), 400, 'Host')
+  problem('HTTP/1.1 GET without Host', await rawExchange(port, 'GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n'), 400, 'Host')
+  const gzipped = gzipSync(event)
+  const chunked = Buffer.concat([Buffer.from(`${gzipped.length.toString(16)}\r\n`), gzipped, Buffer.from('\r\n0\r\n\r\n')])
+  for (const coding of ['gzip, chunked', 'deflate, chunked', 'br,chunked', 'x-custom, chunked']) {
+    problem(`Transfer-Encoding: ${coding}`, await rawExchange(port, Buffer.concat([Buffer.from(`POST /api/collect HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: ${coding}\r\nConnection: close\r\n\r\n`), chunked])), 501, 'Transfer-Encoding')
+  }
+  t.equal((await runtime.jsm.streams.info('COLLECT')).state.messages, 0, 'nothing stored')
+
+  // what stays as it was: HTTP/1.0 needs no Host, chunked alone is read
+  t.equal(parseAnswer(await rawExchange(port, 'GET /healthz HTTP/1.0\r\n\r\n')).status, 200, 'HTTP/1.0 without Host')
+  const plain = Buffer.from(event)
+  const ok = parseAnswer(await rawExchange(port, Buffer.concat([Buffer.from('POST /api/collect HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n'), Buffer.from(`${plain.length.toString(16)}\r\n`), plain, Buffer.from('\r\n0\r\n\r\n')])))
+  t.equal(ok.status, 200, `chunked alone: ${JSON.stringify(ok)}`)
 })

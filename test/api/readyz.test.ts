@@ -14,7 +14,8 @@ async function readyz (app: FastifyInstance, status: 200 | 503, timeoutMs = 20_0
 
 t.test('/readyz is 503 while NATS is away and 200 again once the client has reconnected', async t => {
   const nats = await restartableNats(t)
-  const { app } = await startService(t, { natsUrl: nats.url })
+  // (the projections on the HTTP thread, PROJECTIONS_THREAD=off, a mode kept under test)
+  const { app } = await startService(t, { natsUrl: nats.url, env: { PROJECTIONS_THREAD: 'off' } })
   t.equal((await readyz(app, 200)).nats, true)
 
   await nats.stop()

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { addressPolicy, parseAllowList, rangeOf } from '../../src/lib/ssrf.js'
+import { addressPolicy, hostRefusal, parseAllowList, rangeOf } from '../../src/lib/ssrf.js'
 
 t.test('by default only global unicast passes', async t => {
   const policy = addressPolicy()
@@ -107,4 +107,17 @@ t.test('a bad RELAY_ALLOW entry is an error naming it', async t => {
   t.equal(list.cidrs.length, 2)
   t.same([...list.hosts], ['internal.example'])
   t.same(list.suffixes, ['.corp.example'])
+})
+
+t.test('hostRefusal: IP literals and localhost judged before any call, other host names left to the connect-time check', async t => {
+  const none = addressPolicy([])
+  t.equal(hostRefusal(none, '127.0.0.1'), '127.0.0.1 is a loopback address')
+  t.equal(hostRefusal(none, '[::1]'), '::1 is a loopback address')
+  t.equal(hostRefusal(none, 'LocalHost.'), 'localhost is a loopback address')
+  t.equal(hostRefusal(none, 'api.localhost'), 'api.localhost is a loopback address')
+  t.equal(hostRefusal(none, '169.254.169.254'), '169.254.169.254 is a cloud metadata address')
+  t.equal(hostRefusal(none, 'hooks.example.com'), undefined)
+  t.equal(hostRefusal(none, '93.184.215.14'), undefined)
+  t.equal(hostRefusal(addressPolicy(['127.0.0.0/8']), 'localhost'), undefined, 'RELAY_ALLOW 127.0.0.0/8 takes localhost')
+  t.equal(hostRefusal(addressPolicy(['localhost']), 'localhost'), undefined, 'and so does the name itself')
 })

@@ -23,7 +23,8 @@ async function jobStatus (base: Service | string, eventId: string): Promise<{ st
 }
 
 t.test('100k timers pending far ahead hold no ack slot; one due in 2 s fires on time beside them', async t => {
-  const svc = await startService(t)
+  // the timer ticker on the HTTP thread (PROJECTIONS_THREAD=off), a mode kept under test
+  const svc = await startService(t, { env: { PROJECTIONS_THREAD: 'off' } })
   const { runtime } = svc
   const far = new Date(Date.now() + 30 * 86_400_000).toISOString()
   const ids = Array.from({ length: 100_000 }, (_, i) => `far-${i}`)

@@ -2,11 +2,14 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import cors from '@fastify/cors'
 import rateLimit, { normalizeIP } from '@fastify/rate-limit'
 import type { Config } from '../../config.js'
+import { ErrorCodes, JetwayError } from '../../lib/errors.js'
+import { MAX_JSON_DEPTH, nestsDeeperThan, textNestsDeeperThan } from '../../lib/json-nesting.js'
 import type { Auth } from './auth.js'
+import { sendProblem } from './errors.js'
 
 // What every answer passes through before any route: security headers, CORS for browser
-// clients on other origins (@fastify/cors, only with CORS_ORIGINS), and the rate limit
-// (@fastify/rate-limit, per user or IP). Registered on the root before any route, so each
+// clients on other origins (@fastify/cors, only with CORS_ORIGINS), the rate limit
+// (@fastify/rate-limit, per user or IP), and the bound on JSON nesting of every body. Registered on the root before any route, so each
 // hook runs first for every route, the 404 answer included. SSE routes hijack their reply:
 // src/api/http/sse.ts and sse-tail.ts write the headers set here into their own head.
 //
@@ -82,6 +85,21 @@ export async function registerEdge (app: FastifyInstance, { config, auth }: Edge
   })
   app.decorate('securityHeaders', Object.freeze(Object.fromEntries(headers)))
 
+  // What Node's parser lets through and no route should see: an HTTP/1.1 request without Host
+  // (RFC 9112 3.2: 400), and a transfer coding other than chunked (gzip, chunked was read as if
+  // the gzip were not there; RFC 9112 6.1: 501 for one not understood).
+  app.addHook('onRequest', async function transport (request, reply) {
+    const raw = request.raw
+    if (raw.httpVersion === '1.1' && raw.headers.host === undefined) {
+      return sendProblem(request, reply, 400, ErrorCodes.validation, 'an HTTP/1.1 request needs a Host header', [{ field: 'Host', message: 'is required' }])
+    }
+    const codings = raw.headers['transfer-encoding']
+    if (codings !== undefined && codings.split(',').some(c => c.trim().toLowerCase() !== 'chunked')) {
+      return sendProblem(request, reply, 501, 'JETWAY_TRANSFER_CODING_NOT_IMPLEMENTED', `Transfer-Encoding ${codings}: only chunked is understood`,
+        [{ field: 'Transfer-Encoding', message: 'must be chunked' }])
+    }
+  })
+
   if (config.corsOrigins.length > 0) {
     const any = config.corsOrigins.includes('*')
     const allowed = new Set(config.corsOrigins)
@@ -105,6 +123,14 @@ export async function registerEdge (app: FastifyInstance, { config, auth }: Edge
       }
     })
   }
+
+  // After any route's parser, before its schema: a parsed body, or the JSON a route reads as
+  // bytes (a binary CloudEvent, a callback), nests at most MAX_JSON_DEPTH levels.
+  app.addHook('preValidation', async function boundedNesting (request) {
+    if (nestedTooDeeply(request.body, request.headers['content-type'])) {
+      throw new JetwayError(ErrorCodes.validation, `the body is JSON nested more than ${MAX_JSON_DEPTH} levels deep`, [{ field: '(body)', message: 'is nested too deeply' }])
+    }
+  })
 
   if (config.rateLimit !== undefined) {
     const { max, windowMs } = config.rateLimit
@@ -133,6 +159,13 @@ export async function registerEdge (app: FastifyInstance, { config, auth }: Edge
       await limit.call(this, request, reply)
     })
   }
+}
+
+const JSON_TYPE = /^[^;]*\bjson\b/i
+
+function nestedTooDeeply (body: unknown, contentType: string | undefined): boolean {
+  if (typeof body === 'string' || body instanceof Uint8Array) return contentType !== undefined && JSON_TYPE.test(contentType) && textNestsDeeperThan(body, MAX_JSON_DEPTH)
+  return nestsDeeperThan(body, MAX_JSON_DEPTH)
 }
 
 function formatWindow (ms: number): string {

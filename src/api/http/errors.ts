@@ -41,6 +41,7 @@ const TITLES: Record<number, string> = {
   422: 'Unprocessable Content',
   429: 'Too Many Requests',
   500: 'Internal Server Error',
+  501: 'Not Implemented',
   502: 'Bad Gateway',
   503: 'Service Unavailable',
   504: 'Gateway Timeout'
@@ -153,18 +154,26 @@ export function frameworkError (err: FastifyError, request: FastifyRequest, repl
 export function clientError (err: NodeJS.ErrnoException, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return
   const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400
-  const title = TITLES[status]!
-  const body = JSON.stringify({
-    type: 'urn:jetway:problem:bad-request',
-    title,
-    status,
-    detail: status === 408 ? 'the request was not received in time' : status === 431 ? 'the request headers are too large' : 'the request is not valid HTTP',
-    code: 'JETWAY_BAD_REQUEST'
-  })
-  if (socket.writable) {
-    socket.write(`HTTP/1.1 ${status} ${title}\r\nConnection: close\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`)
-  }
+  const detail = status === 408 ? 'the request was not received in time' : status === 431 ? 'the request headers are too large' : 'the request is not valid HTTP'
+  writeProblem(socket, status, 'JETWAY_BAD_REQUEST', detail)
   socket.destroy(err)
+}
+
+/**
+ * A CONNECT (Node hands it to the server's 'connect' listener, and with none closes the socket
+ * without a word): this server is no proxy, so 501 with a problem body, then the socket closes.
+ */
+export function connectRefused (socket: Socket): void {
+  writeProblem(socket, 501, 'JETWAY_METHOD_NOT_IMPLEMENTED', 'CONNECT is not implemented: this server is not a proxy')
+  socket.destroySoon()
+}
+
+/** A problem answer written straight to a socket, for what never becomes a Fastify request. */
+function writeProblem (socket: Socket, status: number, code: string, detail: string): void {
+  if (!socket.writable) return
+  const title = TITLES[status]!
+  const body = JSON.stringify({ type: `urn:jetway:problem:${code.replace(/^JETWAY_/, '').toLowerCase().replace(/_/g, '-')}`, title, status, detail, code })
+  socket.write(`HTTP/1.1 ${status} ${title}\r\nConnection: close\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`)
 }
 
 function handle (err: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {

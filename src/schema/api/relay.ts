@@ -1,6 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { BodyEncoding, RequestId, TriggerName } from '../events/relay.js'
 import { SeqToken } from './common.js'
+import { NAME_PATTERN } from './fields.js'
 
 // Seed 001's bodies, as its curl examples send them, and Jetway's answers.
 
@@ -17,8 +18,10 @@ export type DeliverySpec = Static<typeof DeliverySpec>
 
 /** {targetURL, targetAPI, headers, body}: GET/POST /sync, POST /async, the default event type's data. */
 export const RelayBody = Type.Object({
-  targetURL: Type.String({ minLength: 1, maxLength: 2048, description: 'http(s)://host[:port], where the call goes' }),
-  targetAPI: Type.String({ maxLength: 2048, description: 'the path (and query) appended to targetURL' }),
+  // (no control characters or lone surrogates: a URL parser drops CR, LF and tab, and encodes
+  // the rest, so the call would go somewhere other than what was sent)
+  targetURL: Type.String({ minLength: 1, maxLength: 2048, pattern: NAME_PATTERN, description: 'http(s)://host[:port], where the call goes' }),
+  targetAPI: Type.String({ maxLength: 2048, pattern: NAME_PATTERN, description: 'the path (and query) appended to targetURL' }),
   headers: Type.Optional(Type.Record(Type.String({ minLength: 1, maxLength: 256, pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$" }), HeaderValue, { maxProperties: 100 })),
   body: Type.Optional(Type.Unknown()),
   /** Jetway's addition for /async: this request's delivery policy (default RELAY_RETRY, …) */
