@@ -109,7 +109,9 @@ export class WorkerRunner {
     const keep = setInterval(() => { m.working() }, Math.max(500, this.ackWaitMs / 3))
     try {
       await worker.handle(event, m)
-      m.ack()
+      // the slot frees once the server has the ack: a fetch sent before it is processed would
+      // find this message still pending and hold one more than the concurrency
+      await m.ackAck().catch((err: unknown) => { this.log.warn({ err, seq: m.seq }, 'ack not confirmed; the message may come again (its effect is re-checked)') })
     } catch (err) {
       const error = err instanceof Error ? err.message : String(err)
       const deliveries = m.info.deliveryCount
