@@ -71,7 +71,7 @@ export const erasuresApi: FastifyPluginAsyncTypebox<ErasuresOptions> = async (ap
       correlationId: request.id,
       time: now
     })
-    if (suppress) suppressions.note(userKey, true)
+    if (suppress) suppressions.note(userKey, true, appended.seq)
     // the erasure is readable at its Location once this answers (bounded by READ_WAIT)
     await readModels.waitFor('erasures', appended.seq, config.readWaitMs)
     request.log.info({ erasureId, suppress }, 'erasure of a user requested')
@@ -107,7 +107,7 @@ export const erasuresApi: FastifyPluginAsyncTypebox<ErasuresOptions> = async (ap
       correlationId: request.id,
       time: now
     })
-    suppressions.note(userKey, false)
+    suppressions.note(userKey, false, appended.seq)
     await readModels.waitFor('erasures', appended.seq, config.readWaitMs)
     sendSeq(reply, 'ERASURES', appended.seq)
     return await reply.code(204).send()

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino'
 import type { DB } from '../../projections/db.js'
 import { suppressedKeys } from '../../projections/erasures.js'
+import { appliedSeqOf } from '../../projections/checkpoints.js'
 import type { UserKeys } from '../../lib/erasure-key.js'
 import { ErrorCodes, JetwayError } from '../../lib/errors.js'
 
@@ -28,6 +29,8 @@ export class Suppressions {
   private readonly opts: SuppressionsOptions
   private keys = new Set<string>()
   private readonly memo = new Map<string, boolean>()
+  /** this instance's own suppressions and lifts, by the ERASURES sequence of their event, until the read model has applied it */
+  private readonly pending = new Map<string, { suppressed: boolean, seq: number }>()
   private timer?: NodeJS.Timeout
 
   constructor (opts: SuppressionsOptions) {
@@ -47,15 +50,27 @@ export class Suppressions {
   }
 
   async refresh (): Promise<void> {
-    this.set(new Set(await suppressedKeys(this.opts.db)))
+    const [keys, applied] = await Promise.all([suppressedKeys(this.opts.db), appliedSeqOf(this.opts.db, 'erasures')])
+    // a note stands over what the read model says until the read model has applied its event
+    for (const [key, note] of this.pending) if (note.seq <= applied) this.pending.delete(key)
+    this.set(this.withPending(new Set(keys)))
   }
 
-  /** This instance suppressed (or lifted) a user key: true at once, before the read model has it. */
-  note (userKey: string, suppressed: boolean): void {
-    const next = new Set(this.keys)
-    if (suppressed) next.add(userKey)
-    else next.delete(userKey)
-    this.set(next)
+  /**
+   * This instance suppressed (or lifted) a user key by the event at ERASURES sequence `seq`:
+   * true at once, and kept over every refresh until the read model has applied that event.
+   */
+  note (userKey: string, suppressed: boolean, seq: number): void {
+    this.pending.set(userKey, { suppressed, seq })
+    this.set(this.withPending(new Set(this.keys)))
+  }
+
+  private withPending (keys: Set<string>): Set<string> {
+    for (const [key, note] of this.pending) {
+      if (note.suppressed) keys.add(key)
+      else keys.delete(key)
+    }
+    return keys
   }
 
   isSuppressed (userId: string): boolean {
