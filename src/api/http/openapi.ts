@@ -19,7 +19,7 @@ import { FieldError, Problem } from '../../schema/api/problem.js'
 // its body itself (the Step Functions wire API, the approval form, the completion intake) puts
 // its documented body in `config.openapi`, which only this document reads.
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
 export const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version
 
 export const TAGS = [
