@@ -17,7 +17,12 @@ export interface Config {
   natsUrl: string | undefined
   natsPort: number
   dataDir: string
+  /** the SQLite read-model file, unless readModelUrl */
   dbFile: string
+  /** READ_MODEL_URL: the read models in PostgreSQL, shared by a fleet; undefined: SQLite in dbFile */
+  readModelUrl: string | undefined
+  /** with readModelUrl: the longest a projection whose holder died waits for another instance to take it over */
+  projectionTakeoverMs: number
   roles: Set<Role>
   /** the projections (and the timer ticker) in a worker thread, not on the HTTP event loop */
   projectionsThread: boolean
@@ -74,6 +79,11 @@ export interface Config {
   corsOrigins: string[]
   /** HSTS_MAX_AGE in seconds; undefined: no Strict-Transport-Security */
   hstsMaxAgeS: number | undefined
+}
+
+/** Whether a read-model location is a PostgreSQL URL (else it is a SQLite file path). */
+export function isPostgresUrl (location: string): boolean {
+  return /^postgres(ql)?:\/\//.test(location)
 }
 
 /** Requests per minute per user or IP when NODE_ENV=production and RATE_LIMIT is unset. */
@@ -133,6 +143,11 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError('AUTH_MODE=jwt in production needs INTAKE_KEY for the completion intake, or INTAKE_AUTH=token to accept only tokens with role service or admin there')
   }
   const dataDir = resolve(e.DATA_DIR ?? './data')
+  if (e.READ_MODEL_URL !== undefined && !isPostgresUrl(e.READ_MODEL_URL)) {
+    throw new ConfigError('invalid configuration:\n  READ_MODEL_URL: expected postgres://user:password@host:5432/database')
+  }
+  const takeoverMs = parseDuration(e.PROJECTION_TAKEOVER ?? '5s')!
+  if (takeoverMs < 1000) throw new ConfigError('invalid configuration:\n  PROJECTION_TAKEOVER must be at least 1s')
   const rateWindowMs = parseDuration(e.RATE_LIMIT_WINDOW ?? '1m')!
   if (rateWindowMs < 1000) throw new ConfigError('invalid configuration:\n  RATE_LIMIT_WINDOW must be at least 1s')
   const rateMax = e.RATE_LIMIT === undefined ? (production ? PRODUCTION_RATE_LIMIT : 0) : e.RATE_LIMIT === 'off' ? 0 : Number(e.RATE_LIMIT)
@@ -144,6 +159,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     natsPort: Number(e.NATS_PORT ?? 4222),
     dataDir,
     dbFile: resolve(dataDir, 'jetway.db'),
+    readModelUrl: e.READ_MODEL_URL,
+    projectionTakeoverMs: takeoverMs,
     roles: new Set((e.ROLES ?? 'api,projections,workers').split(',').map(r => r.trim() as Role)),
     projectionsThread: (e.PROJECTIONS_THREAD ?? 'on') === 'on',
     // the HTTP thread and the projection thread take two cores; a search hops to a read thread

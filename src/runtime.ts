@@ -4,7 +4,8 @@ import { closeNats, connectNats } from './store/connection.js'
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream'
 import type { Logger } from 'pino'
 import type { Config } from './config.js'
-import { openDatabase, type DB } from './projections/db.js'
+import { openDatabase, postgresOf, readModelsOf, redacted, type DB } from './projections/db.js'
+import { CheckpointListener } from './projections/checkpoint-listener.js'
 import { ReadPool } from './projections/read-pool.js'
 import { startNatsServer, type NatsServer } from './store/nats-server.js'
 import { applyStreams, loadStreamConfigs } from './store/streams.js'
@@ -45,7 +46,7 @@ export interface Runtime {
   ticker: TickerStats | undefined
   /** where the projections run: 'main' or the projection thread's name#id */
   projectionThread: string
-  /** where each read model stands, from its checkpoint in SQLite: what reads wait on, in every role */
+  /** where each read model stands, from its checkpoint in the read models: what reads wait on, in every role */
   readModels: ReadModels
   /** stream tails with in-process fan-out for SSE, running with the `api` role */
   hubs: { jobs: StreamHub, tasks: StreamHub, callbacks: StreamHub }
@@ -109,8 +110,16 @@ export async function startRuntime (config: Config, log: Logger, opts: RuntimeOp
     await applyStreams(jsm, await loadStreamConfigs(config), log)
     const js = jetstream(nc)
 
-    const db = await openDatabase(config.dbFile)
-    closing('sqlite', async () => await db.destroy())
+    const db = await openDatabase(readModelsOf(config))
+    closing('read models', async () => await db.destroy())
+    const postgres = postgresOf(db)
+    let listener: CheckpointListener | undefined
+    if (postgres !== undefined) {
+      log.info({ readModels: redacted(postgres.url) }, 'read models in PostgreSQL, shared by the fleet')
+      const started = listener = new CheckpointListener(postgres.url, log.child({ component: 'checkpoints' }))
+      await started.start()
+      closing('checkpoint listener', async () => await started.close())
+    }
     const reads = new ReadPool(db, config.dbFile, config.readThreads)
     closing('read threads', async () => await reads.close())
     const outbound = createOutbound({ ...config.outbound, clock })
@@ -148,7 +157,7 @@ export async function startRuntime (config: Config, log: Logger, opts: RuntimeOp
       const started = triggers
       closing('triggers', async () => await started.stop())
     }
-    const readModels = new ReadModels({ db, jsm, projections: projectionsFor(config), runners: projections.runners })
+    const readModels = new ReadModels({ db, jsm, projections: projectionsFor(config), runners: projections.runners, listener })
     const hubs = { jobs: jobStatusHub(js, jsm, log), tasks: taskHub(js, jsm, log), callbacks: callbackHub(js, jsm, log) }
     if (config.roles.has('api') && opts.startProjections !== false) {
       await hubs.jobs.start()

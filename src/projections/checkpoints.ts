@@ -2,12 +2,14 @@ import type { JetStreamManager } from '@nats-io/jetstream'
 import type { DB } from './db.js'
 import type { Projection } from './projection.js'
 import type { RunnerHandle } from './host.js'
+import type { CheckpointListener } from './checkpoint-listener.js'
 
-// Where each read model stands, as SQLite says: the checkpoint (last stream sequence applied)
-// and whether a rebuild is refilling it. Reads and readiness look here rather than at a
-// runner's memory, so they are right in every role split: an `api`-only process has no runner
-// and reads the checkpoints a `projections` process commits to the shared DATA_DIR, and a
-// rebuild run by another process shows up here at once.
+// Where each read model stands, as its database says: the checkpoint (last stream sequence
+// applied) and whether a rebuild is refilling it. Reads and readiness look here rather than at
+// a runner's memory, so they are right in every role split: an `api`-only process has no runner
+// and reads the checkpoints a `projections` process commits to the shared DATA_DIR (or the
+// shared PostgreSQL, where another instance of a fleet may be the one applying the events), and
+// a rebuild run by another process shows up here at once.
 
 export interface CheckpointState {
   name: string
@@ -22,8 +24,10 @@ export interface ReadModelsOptions {
   projections: Projection[]
   /** this process's runners, whose commits wake waiting reads at once */
   runners: Map<string, RunnerHandle>
-  /** how often waiting reads look at the checkpoints when no runner here wakes them */
+  /** how often waiting reads look at the checkpoints when nothing here wakes them */
   pollMs?: number
+  /** PostgreSQL: the announced checkpoint changes, whoever commits them */
+  listener?: CheckpointListener
 }
 
 export type WaitResult = { ok: true, state: CheckpointState } | { ok: false, state: CheckpointState }
@@ -80,22 +84,26 @@ export class ReadModels {
 
   /**
    * Waits, at most `timeoutMs`, until the read model is current (not rebuilding) and, given a
-   * sequence, has applied it. A runner in this process wakes the wait at each commit; without
-   * one the checkpoints are polled, one query per round for every waiting read.
+   * sequence, has applied it. A runner in this process wakes the wait at each commit, and on
+   * PostgreSQL so does any instance's commit (the listener); without either the checkpoints
+   * are polled, one query per round for every waiting read.
    */
   async waitFor (name: string, seq: number | undefined, timeoutMs: number): Promise<WaitResult> {
     const deadline = Date.now() + timeoutMs
     const runner = this.opts.runners.get(name)
+    const listener = this.opts.listener
     while (true) {
       const state = await this.state(name)
       if (!state.rebuilding && (seq === undefined || state.appliedSeq >= seq)) return { ok: true, state }
       const left = deadline - Date.now()
       if (left <= 0) return { ok: false, state }
       let timer: NodeJS.Timeout | undefined
+      const polled = runner === undefined && listener === undefined
       await Promise.race([
-        runner?.changed() ?? this.nextTick(),
-        // with a runner here, still look now and then: a rebuild elsewhere ends without it
-        new Promise<void>(resolve => { timer = setTimeout(resolve, Math.min(left, runner === undefined ? left : 250)) })
+        ...(polled ? [this.nextTick()] : [runner?.changed(), listener?.changed(name)].filter(p => p !== undefined)),
+        // with a runner or listener here, still look now and then: a rebuild elsewhere ends
+        // without the runner, and a change may go unheard while the LISTEN session reconnects
+        new Promise<void>(resolve => { timer = setTimeout(resolve, Math.min(left, polled ? left : 250)) })
       ])
       clearTimeout(timer)
     }

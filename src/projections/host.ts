@@ -6,6 +6,7 @@ import type { DB } from './db.js'
 import { ProjectionRunner } from './runner.js'
 import { projectionsFor } from './index.js'
 import { TimerTicker } from './timer-ticker.js'
+import { projectionLease } from './projection-lease.js'
 
 // Where the projections (and the timer ticker, which fires from their timers read model) run:
 // by default in a worker thread of their own (thread-host.ts), so that their SQLite
@@ -20,6 +21,8 @@ export interface RunnerHandle {
   readonly pending: number
   readonly caughtUp: boolean
   readonly rebuilding: boolean
+  /** this process applies the projection (always with SQLite; the lease's holder on a shared PostgreSQL) */
+  readonly holding: boolean
   /** resolves at the runner's next commit or state change */
   changed: () => Promise<void>
   waitFor: (seq: number, timeoutMs: number) => Promise<boolean>
@@ -53,11 +56,15 @@ export interface HostDeps {
   onFired?: (lateMs: number) => void
 }
 
-/** Starts every projection's runner, then the timer ticker, in this thread. */
+/**
+ * Starts every projection's runner, then the timer ticker, in this thread. On a PostgreSQL
+ * shared by a fleet each runner applies its projection only while it holds its lease.
+ */
 export async function startProjectionsHere ({ config, js, db, log, clock, onChange, onFired }: HostDeps): Promise<ProjectionHost> {
+  const lease = projectionLease(db, config.projectionTakeoverMs, log)
   const runners = new Map<string, ProjectionRunner>()
   for (const projection of projectionsFor(config)) {
-    runners.set(projection.name, new ProjectionRunner({ projection, js, db, log, clock, onChange }))
+    runners.set(projection.name, new ProjectionRunner({ projection, js, db, log, clock, onChange, lease }))
   }
   for (const runner of runners.values()) await runner.start()
   // timers fire where their read model is kept current: with the projections
@@ -70,6 +77,7 @@ export async function startProjectionsHere ({ config, js, db, log, clock, onChan
     close: async () => {
       await ticker.stop()
       await Promise.all([...runners.values()].map(async r => await r.stop()))
+      await lease.close()
     }
   }
 }

@@ -12,6 +12,9 @@ export const Env = Type.Object({
   NATS_URL: Type.Optional(Type.String({ pattern: '^(nats|tls|ws|wss)://', description: 'comma-separated nats:// URLs' })),
   NATS_PORT: Type.Optional(Type.String({ pattern: '^\\d{1,5}$', description: 'port of the embedded nats-server' })),
   DATA_DIR: Type.Optional(Type.String({ minLength: 1 })),
+  // checked in src/config.ts, whose message does not echo the password
+  READ_MODEL_URL: Type.Optional(Type.String({ description: 'postgres://user:password@host:5432/db: the read models in PostgreSQL, shared by a fleet (unset: SQLite in DATA_DIR)' })),
+  PROJECTION_TAKEOVER: Type.Optional(Type.String({ pattern: DURATION, description: 'with READ_MODEL_URL: how long a projection whose holder died waits at most before another instance takes it over' })),
   ROLES: Type.Optional(Type.String({ pattern: '^\\s*(api|projections|workers)(\\s*,\\s*(api|projections|workers))*\\s*$' })),
   PROJECTIONS_THREAD: Type.Optional(Type.Union([Type.Literal('on'), Type.Literal('off')], { description: 'on: the projections and the timer ticker run in a worker thread of their own' })),
   READ_THREADS: Type.Optional(Type.String({ pattern: '^\\d{1,2}$', description: 'threads that run searches (0: on the HTTP thread)' })),
