@@ -26,9 +26,9 @@ export class CheckpointListener {
   async changed (name: string): Promise<void> {
     let entry = this.waiting.get(name)
     if (entry === undefined) {
-      let resolve!: () => void
-      const promise = new Promise<void>(r => { resolve = r })
-      entry = { promise, resolve }
+      let wake!: () => void
+      const promise = new Promise<void>(resolve => { wake = resolve })
+      entry = { promise, resolve: wake }
       this.waiting.set(name, entry)
     }
     return await entry.promise

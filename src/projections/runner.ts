@@ -76,6 +76,7 @@ export class ProjectionRunner {
   private lingerTimer?: NodeJS.Timeout
   private heartbeat?: NodeJS.Timeout
   private wakeUp?: () => void
+  private leaseAsked?: () => void
   private readonly applied = new SequenceWatch()
   private readonly lease: ProjectionLease
 
@@ -104,7 +105,11 @@ export class ProjectionRunner {
       // the lease: a serving runner elsewhere waits while this one keeps touching the row
       this.heartbeat = setInterval(() => { this.renewLease().catch(() => {}) }, Math.max(10, this.leaseMs / 3))
     }
+    // resolves once the runner knows whether it holds the projection (at once with SQLite): a
+    // new instance of a fleet reports itself ready on its first /readyz, not after a lease try
+    const asked = new Promise<void>(resolve => { this.leaseAsked = resolve })
     this.loop = this.run()
+    await Promise.race([asked, this.loop])
   }
 
   async stop (): Promise<void> {
@@ -196,6 +201,8 @@ export class ProjectionRunner {
         this.log.warn({ err }, 'cannot ask for the projection lease; trying again')
         return false
       })
+      this.leaseAsked?.()
+      this.leaseAsked = undefined
       if (held) {
         this.holding = true
         if (this.lease !== ownLease) this.log.info(standingBy ? 'took the projection over' : 'holds the projection')
