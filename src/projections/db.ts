@@ -71,11 +71,33 @@ const POOL_SIZE = 10
 const INT8 = 20
 
 /**
+ * PostgreSQL's text cannot hold U+0000 (SQLite's can): a string parameter carrying one, from a
+ * read's query string or an event no edge check saw, would fail its query, and an event's
+ * would stop its projection for good. Each is sent as U+FFFD instead, as a lone surrogate is
+ * stored: a read for it finds what an event with it stored.
+ */
+function textOf (value: unknown): unknown {
+  if (typeof value === 'string') return value.includes('\u0000') ? value.replaceAll('\u0000', '\uFFFD') : value
+  if (Array.isArray(value) && value.some(v => typeof v === 'string' && v.includes('\u0000'))) return value.map(textOf)
+  return value
+}
+
+class JetwayClient extends pg.Client {
+  override query (...args: unknown[]): any {
+    const [first, values] = args
+    if (Array.isArray(values)) args[1] = values.map(textOf)
+    else if (typeof first === 'object' && first !== null && Array.isArray((first as pg.QueryConfig).values)) args[0] = { ...first, values: (first as pg.QueryConfig).values!.map(textOf) }
+    return (super.query as (...a: unknown[]) => unknown)(...args)
+  }
+}
+
+/**
  * A pg pool on `url`, with PostgreSQL's bigint read as a JS number (the columns hold stream
  * sequences and epoch milliseconds, below 2^53; SQLite answers numbers too).
  */
 export function postgresPool (url: string, opts: { max?: number, applicationName?: string } = {}): pg.Pool {
   const pool = new pg.Pool({
+    Client: JetwayClient,
     connectionString: url,
     max: opts.max ?? POOL_SIZE,
     application_name: opts.applicationName ?? 'jetway',

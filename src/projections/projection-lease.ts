@@ -57,6 +57,7 @@ export class AdvisoryLease implements ProjectionLease {
   private readonly held = new Set<string>()
   private readonly listeners: ((name: string) => void)[] = []
   private closed = false
+  private queue: Promise<unknown> = Promise.resolve()
 
   constructor (opts: AdvisoryLeaseOptions) {
     this.opts = opts
@@ -71,8 +72,7 @@ export class AdvisoryLease implements ProjectionLease {
   async tryAcquire (name: string): Promise<boolean> {
     if (this.closed) return false
     if (this.held.has(name)) return true
-    const session = await this.connect()
-    const { rows } = await session.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok', [LOCK_SPACE, name])
+    const rows = await this.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok', [LOCK_SPACE, name])
     if (rows[0]?.ok !== true) return false
     this.held.add(name)
     return true
@@ -80,8 +80,17 @@ export class AdvisoryLease implements ProjectionLease {
 
   async release (name: string): Promise<void> {
     if (!this.held.delete(name) || this.session === undefined) return
-    const session = await this.session.catch(() => undefined)
-    await session?.query('SELECT pg_advisory_unlock($1, hashtext($2))', [LOCK_SPACE, name]).catch(() => {})
+    await this.query('SELECT pg_advisory_unlock($1, hashtext($2))', [LOCK_SPACE, name]).catch(() => {})
+  }
+
+  /** one query at a time on the session (every runner of the process asks on it) */
+  private async query<R extends pg.QueryResultRow> (text: string, values: unknown[]): Promise<R[]> {
+    const run = this.queue.then(async () => {
+      const session = await this.connect()
+      return (await session.query<R>(text, values)).rows
+    })
+    this.queue = run.catch(() => {})
+    return await run
   }
 
   onLost (listener: (name: string) => void): void {
