@@ -36,6 +36,7 @@ export class ReadModels {
   readonly projections: Projection[]
   private readonly opts: ReadModelsOptions
   private readonly ends = new Map<string, number>()
+  private readonly cached = new Map<string, { stamp: string, state: CheckpointState }>()
   private tick?: Promise<void>
 
   constructor (opts: ReadModelsOptions) {
@@ -55,9 +56,16 @@ export class ReadModels {
   async state (name: string): Promise<CheckpointState> {
     const projection = this.byName(name)
     if (projection === undefined) throw new Error(`no projection named ${name}`)
+    // on PostgreSQL, a checkpoint read since its last announced change is still current
+    const stamp = this.opts.listener?.stamp(name)
+    const cached = this.cached.get(name)
+    if (stamp !== undefined && cached?.stamp === stamp) return cached.state
     const row = await this.opts.db.selectFrom('projection_checkpoints').select(['last_seq', 'rebuilding'])
       .where('name', '=', name).executeTakeFirst()
-    return { name, stream: projection.stream, appliedSeq: row?.last_seq ?? 0, rebuilding: row?.rebuilding === 1 }
+    const state = { name, stream: projection.stream, appliedSeq: row?.last_seq ?? 0, rebuilding: row?.rebuilding === 1 }
+    // kept only if no change was announced while it was read
+    if (stamp !== undefined && this.opts.listener?.stamp(name) === stamp) this.cached.set(name, { stamp, state })
+    return state
   }
 
   async states (): Promise<CheckpointState[]> {

@@ -304,7 +304,7 @@ export class ProjectionRunner {
         this.batchLastSeq = m.seq
         this.batchPending = m.info.pending
         if (this.batch.length >= this.batchSize) {
-          await this.flush()
+          await this.flush({ overlap: true })
         } else if (m.info.pending === 0 && this.lingerTimer === undefined) {
           // Caught up with the stream: commit soon, but linger briefly so that a live trickle of
           // events shares one transaction instead of paying one commit per event. (Not gated on
@@ -319,8 +319,12 @@ export class ProjectionRunner {
     await this.flush()
   }
 
-  /** Commits the gathered batch after any commit still running; a failure ends the loop. */
-  private async flush (): Promise<void> {
+  /**
+   * Commits the gathered batch after any commit still running; a failure ends the loop. With
+   * `overlap` it returns once the commit before this one is done, so that one commit runs while
+   * the next batch is read and decoded (on PostgreSQL the server does the writing meanwhile).
+   */
+  private async flush (opts: { overlap?: boolean } = {}): Promise<void> {
     clearTimeout(this.lingerTimer)
     this.lingerTimer = undefined
     // nothing new since the last hand-over (a batch may hold only skipped messages: still commit)
@@ -329,9 +333,10 @@ export class ProjectionRunner {
     const lastSeq = this.queuedSeq = this.batchLastSeq
     const pending = this.batchPending
     this.batch = []
-    this.flushing = this.flushing.then(async () => await this.commit(events, lastSeq, pending))
+    const previous = this.flushing
+    this.flushing = previous.then(async () => await this.commit(events, lastSeq, pending))
     this.flushing.catch(() => this.messages?.stop())
-    return await this.flushing
+    return await (opts.overlap === true ? previous : this.flushing)
   }
 
   private async commit (batch: StoredEvent[], lastSeq: number, pending: number): Promise<void> {
