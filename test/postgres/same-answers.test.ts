@@ -3,6 +3,8 @@ import { natsServer } from '../fixtures/nats.js'
 import { startService, post, type Service } from '../fixtures/service.js'
 import { postgresDatabase } from '../fixtures/postgres.js'
 import { until } from '../fixtures/wait.js'
+import { eventHeaders } from '../../src/store/events.js'
+import { Events } from '../../src/schema/events/index.js'
 
 // One stream, two read sides: a service on SQLite and one on PostgreSQL share a nats-server,
 // so they project the same events. Every read answers the same bytes on both: orders of text
@@ -87,4 +89,23 @@ t.test('a SQLite and a PostgreSQL read side of one stream answer the same bytes'
   const first = (await sqlite.app.inject({ url: '/api/event/ann' })).json().items as Array<{ event_datetime: string }>
   t.same(first.map(e => e.event_datetime), [...first.map(e => e.event_datetime)].sort(), 'oldest first')
   t.comment(`${compared} reads compared`)
+
+  // PostgreSQL's text cannot hold U+0000: a read asking for one answers as SQLite does (nothing
+  // stored matches), and an event carrying one (no edge check saw it: an older build, another
+  // writer) does not stop the projection (the row holds U+FFFD there)
+  const nul = await Promise.all([sqlite, pg].map(async s => await s.app.inject({ url: '/api/meetings?userId=%00' })))
+  t.same(nul.map(r => r.statusCode), [200, 200])
+  t.equal(nul[1]!.body, nul[0]!.body)
+  await sqlite.runtime.js.publish('collect.user.nul.view', JSON.stringify({ event_id: 'n\u0000', event: 'view', user_id: 'nul\u0000user', parameters: null, event_datetime: '2024-01-01T00:00:00.000000Z', received_at: '2024-01-01T00:00:00.000000Z' }), {
+    headers: eventHeaders({ def: Events.collectEventReceived, data: {}, subject: '', source: '/jetway/test', time: new Date() })
+  })
+  const after = await post(sqlite.app, '/api/collect', { event_id: 'after-nul', event: 'view', user_id: 'ann' })
+  for (const s of [sqlite, pg]) {
+    const r = await s.app.inject({ url: '/api/event/ann?limit=100', headers: { 'jetway-seq': after.headers['jetway-seq'] as string } })
+    t.equal(r.statusCode, 200, 'the projection went on past the event with U+0000')
+    t.ok(r.json().items.some((e: { event_id: string }) => e.event_id === 'after-nul'))
+  }
+  const stored = async (s: Service): Promise<string[]> => (await s.runtime.db.selectFrom('collect_events').select('user_id').where('user_id', 'like', 'nul%').execute()).map(r => r.user_id)
+  t.same(await stored(sqlite), ['nul\u0000user'], 'SQLite stored it as it was')
+  t.same(await stored(pg), ['nul\uFFFDuser'], 'PostgreSQL stored U+FFFD in its place')
 })
