@@ -1,3 +1,0 @@
-// The read-model suite on PostgreSQL: test/workers/timers.test.ts with its services' read models in PostgreSQL (README: "Read models: SQLite or PostgreSQL")
-process.env.JETWAY_TEST_READ_MODELS = 'postgres'
-await import('../../workers/timers.test.js')
