@@ -6,7 +6,7 @@ import type { DB } from './db.js'
 import { ProjectionRunner } from './runner.js'
 import { projectionsFor } from './index.js'
 import { TimerTicker } from './timer-ticker.js'
-import { projectionLease } from './projection-lease.js'
+import { ownLease, projectionLease } from './projection-lease.js'
 
 // Where the projections (and the timer ticker, which fires from their timers read model) run:
 // by default in a worker thread of their own (thread-host.ts), so that their SQLite
@@ -67,8 +67,10 @@ export async function startProjectionsHere ({ config, js, db, log, clock, onChan
     runners.set(projection.name, new ProjectionRunner({ projection, js, db, log, clock, onChange, lease }))
   }
   for (const runner of runners.values()) await runner.start()
-  // timers fire where their read model is kept current: with the projections
-  const ticker = new TimerTicker({ db, js, clock, log, tickMs: config.timerTickMs, onFired })
+  // timers fire where their read model is kept current: with the projections (on a shared
+  // PostgreSQL, where the timer projection is held)
+  const firing = lease === ownLease ? undefined : () => [...runners.values()].filter(r => r.holding).map(r => r.name)
+  const ticker = new TimerTicker({ db, js, clock, log, tickMs: config.timerTickMs, onFired, firing })
   ticker.start()
   return {
     runners,

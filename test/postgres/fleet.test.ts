@@ -7,6 +7,7 @@ import { postgresDatabase } from '../fixtures/postgres.js'
 import { until } from '../fixtures/wait.js'
 import { eventHeaders } from '../../src/store/events.js'
 import { Events } from '../../src/schema/events/index.js'
+import { openDatabase } from '../../src/projections/db.js'
 
 // A fleet sharing its read models in one PostgreSQL (READ_MODEL_URL): each read model is
 // applied by one instance, every instance answers reads from the shared rows, and a read that
@@ -111,4 +112,25 @@ t.test('a new instance after 200,000 events: ready on its first /readyz, serves 
   t.equal(await consumers(), before, 'it opened no consumer on COLLECT: nothing replayed')
   const appliedBy = await b.runtime.db.selectFrom('collect_events').select(eb => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()
   t.equal(appliedBy.n, EVENTS)
+})
+
+t.test('an instance of an older build leaves a read model a newer build has rebuilt to that build', async t => {
+  const { services, natsUrl, url } = await fleetOf(t, 1)
+  const a = services[0]!
+  const job = await post(a.app, '/noti/pub', { eventType: 'TRAINING', userId: 'ann' })
+  t.equal((await a.app.inject({ url: `/noti/jobs/${job.json().eventId as string}?min_seq=${seqOf(job)}` })).statusCode, 200)
+  await a.close()
+  // a newer build of the jobs read model (version + 1) has since rebuilt it in this database
+  const db = await openDatabase(url)
+  t.teardown(async () => { await db.destroy() })
+  const { version } = await db.selectFrom('projection_checkpoints').select('version').where('name', '=', 'jobs').executeTakeFirstOrThrow()
+  await db.updateTable('projection_checkpoints').set({ version: version + 1 }).where('name', '=', 'jobs').execute()
+
+  const b = await startService(t, { natsUrl, env: { READ_MODEL_URL: url } })
+  const jobs = b.runtime.projections.get('jobs')!
+  await until('b leaves jobs to the newer build', () => !jobs.holding && b.runtime.projections.get('meetings')!.holding ? true : undefined)
+  const after = await db.selectFrom('projection_checkpoints').select(['version', 'last_seq']).where('name', '=', 'jobs').executeTakeFirstOrThrow()
+  t.same(after, { version: version + 1, last_seq: seqOf(job) }, 'the newer build\'s checkpoint stays')
+  const rows = await db.selectFrom('jobs').select('event_id').execute()
+  t.same(rows.map(r => r.event_id), [job.json().eventId], 'and its rows: the older build did not rebuild them to its version')
 })
