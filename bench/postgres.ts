@@ -76,6 +76,21 @@ export async function postgresBench (opts: PostgresBenchOptions = {}): Promise<F
       await raw.query(to - i === ROWS_PER_STATEMENT ? full : statement(to - i), values)
     }
     const rawSeconds = (performance.now() - r0) / 1000
+    // beside it (printed, not the goal's limit): the same rows as the projection writes them,
+    // one statement of column arrays per 1000, into another fresh table
+    await raw.query('CREATE TABLE collect_events_unnest (LIKE collect_events INCLUDING ALL)')
+    const u0 = performance.now()
+    for (let i = 1; i <= EVENTS; i += ROWS_PER_STATEMENT) {
+      const columns: unknown[][] = [[], [], [], [], [], [], []]
+      for (let j = i; j < Math.min(EVENTS + 1, i + ROWS_PER_STATEMENT); j++) {
+        const e = syntheticEvent(j)
+        const row = [j, e.event_id, e.user_id, e.event, e.event_datetime, JSON.stringify(e.parameters), e.received_at]
+        for (let c = 0; c < 7; c++) columns[c]!.push(row[c])
+      }
+      await raw.query(`INSERT INTO collect_events_unnest (seq, event_id, user_id, event, event_datetime, parameters, received_at)
+        SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) ON CONFLICT (user_id, event_id) DO NOTHING`, columns)
+    }
+    const unnestSeconds = (performance.now() - u0) / 1000
     await raw.end()
     const catchupRate = EVENTS / catchupSeconds
     const rawRate = EVENTS / rawSeconds
@@ -83,6 +98,7 @@ export async function postgresBench (opts: PostgresBenchOptions = {}): Promise<F
     console.log(`projection catch-up (JetStream -> PostgreSQL): ${fmt(catchupRate)} events/s (${fmt(catchupSeconds, 1)} s, ${fmt(rows)} rows)`)
     console.log(`raw multi-row insert (${ROWS_PER_STATEMENT} rows per statement): ${fmt(rawRate)} rows/s (${fmt(rawSeconds, 1)} s)`)
     console.log(`ratio: ${fmt(catchupRate / rawRate, 2)} of raw insert`)
+    console.log(`raw unnest insert (the projection's statement, no NATS): ${fmt(EVENTS / unnestSeconds)} rows/s (${fmt(unnestSeconds, 1)} s): catch-up is ${fmt(catchupRate / (EVENTS / unnestSeconds), 2)} of it`)
 
     // 2 and 3: a new instance on the shared PostgreSQL, then one on SQLite replaying the stream
     const instance = async (name: string, env: Record<string, string>): Promise<{ readySeconds: number, p99: number, p50: number, ingested: number, failed: number }> => {
