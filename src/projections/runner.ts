@@ -267,7 +267,9 @@ export class ProjectionRunner {
           // leave the projection to the instances of the newer build
           this.log.warn({ err }, 'a newer build applies this projection: standing by')
           this.holding = false
+          this.caughtUp = true
           await this.lease.release(this.name)
+          this.notify()
           return false
         }
         this.log.error({ err }, 'projection consumer failed; retrying')

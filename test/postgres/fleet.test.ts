@@ -8,6 +8,8 @@ import { until } from '../fixtures/wait.js'
 import { eventHeaders } from '../../src/store/events.js'
 import { Events } from '../../src/schema/events/index.js'
 import { openDatabase } from '../../src/projections/db.js'
+import { migrations } from '../../src/schema/migrations.js'
+import { sql } from 'kysely'
 
 // A fleet sharing its read models in one PostgreSQL (READ_MODEL_URL): each read model is
 // applied by one instance, every instance answers reads from the shared rows, and a read that
@@ -133,4 +135,13 @@ t.test('an instance of an older build leaves a read model a newer build has rebu
   t.same(after, { version: version + 1, last_seq: seqOf(job) }, 'the newer build\'s checkpoint stays')
   const rows = await db.selectFrom('jobs').select('event_id').execute()
   t.same(rows.map(r => r.event_id), [job.json().eventId], 'and its rows: the older build did not rebuild them to its version')
+})
+
+t.test('instances that start together on an empty database migrate it once', async t => {
+  const url = await postgresDatabase()
+  const dbs = await Promise.all([1, 2, 3].map(async () => await openDatabase(url)))
+  t.teardown(async () => { await Promise.all(dbs.map(async db => await db.destroy())) })
+  const applied = await sql<{ name: string }>`SELECT name FROM kysely_migration ORDER BY name`.execute(dbs[0]!)
+  t.same(applied.rows.map(r => r.name), Object.keys(migrations).sort(), 'every migration once')
+  for (const db of dbs) t.same(await db.selectFrom('projection_checkpoints').selectAll().execute(), [], 'each opened the same, migrated database')
 })
