@@ -53,16 +53,25 @@ export class ReadModels {
     return this.projections.filter(p => p.stream === stream)
   }
 
+  /** The checkpoint as the database has it now. */
   async state (name: string): Promise<CheckpointState> {
     const projection = this.byName(name)
     if (projection === undefined) throw new Error(`no projection named ${name}`)
-    // on PostgreSQL, a checkpoint read since its last announced change is still current
+    const row = await this.opts.db.selectFrom('projection_checkpoints').select(['last_seq', 'rebuilding'])
+      .where('name', '=', name).executeTakeFirst()
+    return { name, stream: projection.stream, appliedSeq: row?.last_seq ?? 0, rebuilding: row?.rebuilding === 1 }
+  }
+
+  /**
+   * The checkpoint as a waiting read sees it: on PostgreSQL, the one read since its last
+   * announced change (a change committed a moment ago may not be announced yet: whoever must
+   * see its own change, like a rebuild, reads state()).
+   */
+  private async current (name: string): Promise<CheckpointState> {
     const stamp = this.opts.listener?.stamp(name)
     const cached = this.cached.get(name)
     if (stamp !== undefined && cached?.stamp === stamp) return cached.state
-    const row = await this.opts.db.selectFrom('projection_checkpoints').select(['last_seq', 'rebuilding'])
-      .where('name', '=', name).executeTakeFirst()
-    const state = { name, stream: projection.stream, appliedSeq: row?.last_seq ?? 0, rebuilding: row?.rebuilding === 1 }
+    const state = await this.state(name)
     // kept only if no change was announced while it was read
     if (stamp !== undefined && this.opts.listener?.stamp(name) === stamp) this.cached.set(name, { stamp, state })
     return state
@@ -101,7 +110,7 @@ export class ReadModels {
     const runner = this.opts.runners.get(name)
     const listener = this.opts.listener
     while (true) {
-      const state = await this.state(name)
+      const state = await this.current(name)
       if (!state.rebuilding && (seq === undefined || state.appliedSeq >= seq)) return { ok: true, state }
       const left = deadline - Date.now()
       if (left <= 0) return { ok: false, state }
