@@ -5,7 +5,7 @@
 import { join } from 'node:path'
 import SQLite from 'better-sqlite3'
 import { pino } from 'pino'
-import { connect } from '@nats-io/transport-node'
+import { connect, type NatsConnection } from '@nats-io/transport-node'
 import { jetstream, jetstreamManager } from '@nats-io/jetstream'
 import { loadConfig } from '../src/config.js'
 import { applyStreams, loadStreamConfigs } from '../src/store/streams.js'
@@ -24,44 +24,53 @@ export function syntheticEvent (i: number) {
   return { event_id: `e-${i}`, event: i % 3 === 0 ? 'purchase' : 'view', user_id: `user-${i % USERS}`, parameters: { order_id: `o-${i}`, currency: 'KRW', price: i % 997 }, event_datetime: t, received_at: t }
 }
 
+/**
+ * Fills COLLECT with `EVENTS` synthetic events (syntheticEvent(1) … syntheticEvent(EVENTS)) at
+ * sequences 1 … EVENTS, fast: core publishes (no per-message ack), flushed every 5k for
+ * back-pressure, then acknowledged publishes for any the server dropped.
+ */
+export async function fillCollect (nc: NatsConnection, EVENTS: number): Promise<number> {
+  const jsm = await jetstreamManager(nc)
+  await applyStreams(jsm, await loadStreamConfigs(loadConfig({})), pino({ level: 'warn' }))
+  const fill0 = performance.now()
+  const encoder = new TextEncoder()
+  for (let i = 1; i <= EVENTS; i++) {
+    const data = syntheticEvent(i)
+    nc.publish(`collect.user.${data.user_id}.${data.event}`, encoder.encode(JSON.stringify(data)), {
+      headers: eventHeaders({ def: Events.collectEventReceived, data, subject: '', source: '/jetway/bench', time: new Date() })
+    })
+    if (i % 5000 === 0) await nc.flush()
+  }
+  await nc.flush()
+  // core publishes carry no ack, and a busy server may drop some: wait until the count stops
+  // growing, then top up the missing sequence numbers' events with acknowledged publishes
+  let stored = 0
+  for (let still = 0; stored < EVENTS && still < 20;) {
+    const now = (await jsm.streams.info('COLLECT')).state.messages
+    still = now === stored ? still + 1 : 0
+    stored = now
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+  if (stored < EVENTS) {
+    const js = jetstream(nc)
+    for (let i = stored + 1; i <= EVENTS; i++) {
+      const data = syntheticEvent(i)
+      await js.publish(`collect.user.${data.user_id}.${data.event}`, encoder.encode(JSON.stringify(data)), {
+        headers: eventHeaders({ def: Events.collectEventReceived, data, subject: '', source: '/jetway/bench', time: new Date() })
+      })
+    }
+    stored = (await jsm.streams.info('COLLECT')).state.messages
+  }
+  console.log(`filled COLLECT with ${fmt(stored)} events in ${fmt((performance.now() - fill0) / 1000, 1)} s`)
+  return stored
+}
+
 export async function catchupBench (EVENTS = 1_000_000): Promise<Figure[]> {
   const nats = await benchNats()
   const data = await tempDir('jetway-bench-catchup-')
   try {
     const nc = await connect({ servers: nats.url })
-    const jsm = await jetstreamManager(nc)
-    await applyStreams(jsm, await loadStreamConfigs(loadConfig({})), pino({ level: 'warn' }))
-    // Fill the stream fast with core publishes (no per-message ack); flush every 5k for back-pressure.
-    const fill0 = performance.now()
-    const encoder = new TextEncoder()
-    for (let i = 1; i <= EVENTS; i++) {
-      const data = syntheticEvent(i)
-      nc.publish(`collect.user.${data.user_id}.${data.event}`, encoder.encode(JSON.stringify(data)), {
-        headers: eventHeaders({ def: Events.collectEventReceived, data, subject: '', source: '/jetway/bench', time: new Date() })
-      })
-      if (i % 5000 === 0) await nc.flush()
-    }
-    await nc.flush()
-    // core publishes carry no ack, and a busy server may drop some: wait until the count stops
-    // growing, then top up the missing sequence numbers' events with acknowledged publishes
-    let stored = 0
-    for (let still = 0; stored < EVENTS && still < 20;) {
-      const now = (await jsm.streams.info('COLLECT')).state.messages
-      still = now === stored ? still + 1 : 0
-      stored = now
-      await new Promise(resolve => setTimeout(resolve, 50))
-    }
-    if (stored < EVENTS) {
-      const js = jetstream(nc)
-      for (let i = stored + 1; i <= EVENTS; i++) {
-        const data = syntheticEvent(i)
-        await js.publish(`collect.user.${data.user_id}.${data.event}`, encoder.encode(JSON.stringify(data)), {
-          headers: eventHeaders({ def: Events.collectEventReceived, data, subject: '', source: '/jetway/bench', time: new Date() })
-        })
-      }
-      stored = (await jsm.streams.info('COLLECT')).state.messages
-    }
-    console.log(`filled COLLECT with ${fmt(stored)} events in ${fmt((performance.now() - fill0) / 1000, 1)} s`)
+    await fillCollect(nc, EVENTS)
 
     // Projection replay: ordered consumer -> decode + validate -> batched Kysely insert + checkpoint.
     const db = await openDatabase(join(data.path, 'jetway.db'))

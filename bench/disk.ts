@@ -76,13 +76,13 @@ export async function diskBench (opts: { events?: number, retentionSeconds?: num
       const state = (await jsm.streams.info('COLLECT')).state
       const onDisk = await dirBytes(streamDir(nats.storeDir, 'COLLECT'))
       const dbFile = join(data.path, 'jetway.db')
-      const atCatchUp = (await readModelSize(dbFile))!
+      const atCatchUp = (await readModelSize({ dbFile, readModelUrl: undefined }))!
       // the WAL at rest: the service empties it with a checkpoint every 30 s (src/projections/db.ts)
       const rested = Date.now()
       let sqlite = atCatchUp
       while (sqlite.wal > 0 && Date.now() - rested < 45_000) {
         await new Promise(resolve => setTimeout(resolve, 500))
-        sqlite = (await readModelSize(dbFile))!
+        sqlite = (await readModelSize({ dbFile, readModelUrl: undefined }))!
       }
       const perEvent = (n: number): number => n / accepted
       const perMillion = (n: number): string => formatBytes(Math.round(perEvent(n) * 1_000_000))
@@ -133,7 +133,7 @@ export async function diskBench (opts: { events?: number, retentionSeconds?: num
         await post(pool, events)
         if (samples.length === 0 || tick - t0 >= samples.length * 2000) {
           const state = (await jsm.streams.info('COLLECT')).state
-          samples.push({ t: (tick - t0) / 1000, messages: state.messages, disk: await dirBytes(streamDir(nats.storeDir, 'COLLECT')), readModel: (await readModelSize(join(data.path, 'jetway.db')))?.total ?? 0 })
+          samples.push({ t: (tick - t0) / 1000, messages: state.messages, disk: await dirBytes(streamDir(nats.storeDir, 'COLLECT')), readModel: (await readModelSize({ dbFile: join(data.path, 'jetway.db'), readModelUrl: undefined }))?.total ?? 0 })
         }
         await new Promise(resolve => setTimeout(resolve, Math.max(0, 100 - (Date.now() - tick))))
       }

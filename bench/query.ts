@@ -50,47 +50,9 @@ export async function queryBench (opts: QueryOptions = {}): Promise<Figure[]> {
     // the rows filled above sit at sequences far past the stream's: the ingest below appends
     // COLLECT:1 onwards through the projection, beside them
     const service = await spawnService({ NATS_URL: nats.url, DATA_DIR: data.path })
-    /** latencies (ms, sorted) of `requests` GETs over `concurrency` connections, from a client process of its own */
-    const measure = async (paths: 'search' | 'healthz', concurrency: number, offset = 0): Promise<number[]> => {
-      const child = fork('bench/query-client.ts', [], {
-        execArgv: ['--import', 'tsx'],
-        env: { ...process.env, URL: service.url, PATHS: paths, CONCURRENCY: String(concurrency), REQUESTS: String(REQUESTS), MIN_ITEMS: String(Math.min(100, Math.floor(EVENTS / USERS))), USERS: String(USERS), OFFSET: String(offset) }
-      })
-      return await new Promise<number[]>((resolve, reject) => {
-        child.once('message', (m: { times: number[] }) => resolve(m.times.sort((a, b) => a - b)))
-        child.once('exit', code => reject(new Error(`query client exited ${String(code)}`)))
-      })
-    }
-    /** single collect POSTs at `rate`/s until stopped; resolves with how many were answered 2xx */
-    const ingest = (rate: number): { stop: () => Promise<{ sent: number, failed: number, seconds: number }> } => {
-      const writer = new Pool(service.url, { connections: 16 })
-      const state = { running: true }
-      let sent = 0
-      let failed = 0
-      const t0 = performance.now()
-      const inFlight = new Set<Promise<void>>()
-      const loop = (async () => {
-        while (state.running) {
-          while (sent + failed + inFlight.size < ((performance.now() - t0) / 1000) * rate && inFlight.size < 256) {
-            const i = sent + failed + inFlight.size
-            const p = writer.request({ path: '/api/collect', method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ event_id: `live-${i}`, event: 'view', user_id: `user-${i % USERS}`, parameters: { price: i } }) })
-              .then(async r => { await r.body.dump(); if (r.statusCode === 200) sent++; else failed++ }, () => { failed++ })
-              .finally(() => inFlight.delete(p))
-            inFlight.add(p)
-          }
-          await new Promise(resolve => setTimeout(resolve, 5))
-        }
-        await Promise.all(inFlight)
-      })()
-      return {
-        stop: async () => {
-          state.running = false
-          await loop
-          await writer.close()
-          return { sent, failed, seconds: (performance.now() - t0) / 1000 }
-        }
-      }
-    }
+    const measure = async (paths: 'search' | 'healthz', concurrency: number, offset = 0): Promise<number[]> =>
+      await latencies(service.url, { paths, concurrency, requests: REQUESTS, minItems: Math.min(100, Math.floor(EVENTS / USERS)), users: USERS, offset })
+    const ingest = (rate: number): { stop: () => Promise<{ sent: number, failed: number, seconds: number }> } => ingestAt(service.url, rate, USERS)
     try {
       await measure('search', 8) // warm-up of the service
       const api1 = await measure('search', 1)
@@ -137,4 +99,47 @@ export async function queryBench (opts: QueryOptions = {}): Promise<Figure[]> {
 
 if (isMain(import.meta.url)) {
   report(await queryBench({ events: Number(process.env.EVENTS ?? 1_000_000), requests: Number(process.env.REQUESTS ?? 5000), ingest: Number(process.env.INGEST ?? 2000) }))
+}
+
+/** latencies (ms, sorted) of `requests` GETs over `concurrency` connections, from a client process of its own */
+export async function latencies (url: string, o: { paths: 'search' | 'healthz', concurrency: number, requests: number, minItems: number, users: number, offset?: number }): Promise<number[]> {
+  const child = fork('bench/query-client.ts', [], {
+    execArgv: ['--import', 'tsx'],
+    env: { ...process.env, URL: url, PATHS: o.paths, CONCURRENCY: String(o.concurrency), REQUESTS: String(o.requests), MIN_ITEMS: String(o.minItems), USERS: String(o.users), OFFSET: String(o.offset ?? 0) }
+  })
+  return await new Promise<number[]>((resolve, reject) => {
+    child.once('message', (m: { times: number[] }) => resolve(m.times.sort((a, b) => a - b)))
+    child.once('exit', code => reject(new Error(`query client exited ${String(code)}`)))
+  })
+}
+
+/** single collect POSTs at `rate`/s until stopped; resolves with how many were answered 2xx */
+export function ingestAt (url: string, rate: number, users: number): { stop: () => Promise<{ sent: number, failed: number, seconds: number }> } {
+  const writer = new Pool(url, { connections: 16 })
+  const state = { running: true }
+  let sent = 0
+  let failed = 0
+  const t0 = performance.now()
+  const inFlight = new Set<Promise<void>>()
+  const loop = (async () => {
+    while (state.running) {
+      while (sent + failed + inFlight.size < ((performance.now() - t0) / 1000) * rate && inFlight.size < 256) {
+        const i = sent + failed + inFlight.size
+        const p = writer.request({ path: '/api/collect', method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ event_id: `live-${t0}-${i}`, event: 'view', user_id: `user-${i % users}`, parameters: { price: i } }) })
+          .then(async r => { await r.body.dump(); if (r.statusCode === 200) sent++; else failed++ }, () => { failed++ })
+          .finally(() => inFlight.delete(p))
+        inFlight.add(p)
+      }
+      await new Promise(resolve => setTimeout(resolve, 5))
+    }
+    await Promise.all(inFlight)
+  })()
+  return {
+    stop: async () => {
+      state.running = false
+      await loop
+      await writer.close()
+      return { sent, failed, seconds: (performance.now() - t0) / 1000 }
+    }
+  }
 }

@@ -8,6 +8,7 @@ import { catchupBench } from './catchup.js'
 import { queryBench } from './query.js'
 import { sseBench } from './sse.js'
 import { diskBench } from './disk.js'
+import { postgresBench } from './postgres.js'
 import { fmt, section, table, type Figure } from './lib.js'
 
 const quick = process.env.BENCH_QUICK === '1'
@@ -16,6 +17,7 @@ const figures: Figure[] = []
 figures.push(...await ingestBench({ events: quick ? 5000 : 30_000 }))
 figures.push(...await catchupBench(quick ? 50_000 : 1_000_000))
 figures.push(...await queryBench({ events: quick ? 50_000 : 1_000_000, requests: quick ? 1000 : 5000, ingest: 2000 }))
+figures.push(...await postgresBench({ events: quick ? 50_000 : 1_000_000, requests: quick ? 1000 : 5000, ingest: 2000 }))
 figures.push(...await sseBench({ rate: 500, seconds: quick ? 3 : 10, fanout: quick ? [1000] : [1000, 19_900] }))
 figures.push(...await diskBench(quick ? { events: 10_000, retentionSeconds: 5, runSeconds: 15 } : { events: 100_000, retentionSeconds: 10, runSeconds: 90 }))
 

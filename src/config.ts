@@ -21,7 +21,12 @@ export interface Config {
   /** NATS_SYNC: how often the embedded nats-server fsyncs (src/store/durability.ts) */
   natsSync: NatsSync
   dataDir: string
+  /** the SQLite read-model file, unless readModelUrl */
   dbFile: string
+  /** READ_MODEL_URL: the read models in PostgreSQL, shared by a fleet; undefined: SQLite in dbFile */
+  readModelUrl: string | undefined
+  /** with readModelUrl: the longest a projection whose holder died waits for another instance to take it over */
+  projectionTakeoverMs: number
   roles: Set<Role>
   /** the projections (and the timer ticker) in a worker thread, not on the HTTP event loop */
   projectionsThread: boolean
@@ -94,6 +99,11 @@ export interface Config {
   keepFinishedMs: number | undefined
   /** ERASURE_KEY: the HMAC key of erased users' keys; undefined: one made once and kept in stream ERASURES */
   erasureKey: string | undefined
+}
+
+/** Whether a read-model location is a PostgreSQL URL (else it is a SQLite file path). */
+export function isPostgresUrl (location: string): boolean {
+  return /^postgres(ql)?:\/\//.test(location)
 }
 
 /** Requests per minute per user or IP when NODE_ENV=production and RATE_LIMIT is unset. */
@@ -186,6 +196,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     natsSync,
     dataDir,
     dbFile: resolve(dataDir, 'jetway.db'),
+    readModelUrl: e.READ_MODEL_URL,
+    projectionTakeoverMs: parseDuration(e.PROJECTION_TAKEOVER ?? '5s')!,
     roles: new Set((e.ROLES ?? 'api,projections,workers').split(',').map(r => r.trim() as Role)),
     projectionsThread: (e.PROJECTIONS_THREAD ?? 'on') === 'on',
     // the HTTP thread and the projection thread take two cores; a search hops to a read thread

@@ -4,7 +4,8 @@ import { closeNats, connectNats } from './store/connection.js'
 import { jetstream, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream'
 import type { Logger } from 'pino'
 import type { Config } from './config.js'
-import { openDatabase, type DB } from './projections/db.js'
+import { openDatabase, postgresOf, readModelsOf, redacted, type DB } from './projections/db.js'
+import { CheckpointListener } from './projections/checkpoint-listener.js'
 import { ReadPool } from './projections/read-pool.js'
 import { startNatsServer, type NatsServer } from './store/nats-server.js'
 import { applyStreams, jetStreamManagerOf, loadStreamConfigs } from './store/streams.js'
@@ -52,7 +53,7 @@ export interface Runtime {
   ticker: TickerStats | undefined
   /** where the projections run: 'main' or the projection thread's name#id */
   projectionThread: string
-  /** where each read model stands, from its checkpoint in SQLite: what reads wait on, in every role */
+  /** where each read model stands, from its checkpoint in the read models: what reads wait on, in every role */
   readModels: ReadModels
   /** stream tails with in-process fan-out for SSE, running with the `api` role */
   hubs: { jobs: StreamHub, tasks: StreamTail<TaskHubEvent>, callbacks: StreamHub }
@@ -125,8 +126,16 @@ export async function startRuntime (config: Config, log: Logger, opts: RuntimeOp
     const js = jetstream(nc)
     const keys = await loadUserKeys(config.erasureKey, js, jsm)
 
-    const db = await openDatabase(config.dbFile)
-    closing('sqlite', async () => await db.destroy())
+    const db = await openDatabase(readModelsOf(config))
+    closing('read models', async () => await db.destroy())
+    const postgres = postgresOf(db)
+    let listener: CheckpointListener | undefined
+    if (postgres !== undefined) {
+      log.info({ readModels: redacted(postgres.url) }, 'read models in PostgreSQL, shared by the fleet')
+      const started = listener = new CheckpointListener(postgres.url, log.child({ component: 'checkpoints' }))
+      await started.start()
+      closing('checkpoint listener', async () => await started.close())
+    }
     const reads = new ReadPool(db, config.dbFile, config.readThreads)
     closing('read threads', async () => await reads.close())
     const outbound = createOutbound({ ...config.outbound, clock })
@@ -142,7 +151,7 @@ export async function startRuntime (config: Config, log: Logger, opts: RuntimeOp
       else projections = await startProjectionsHere(deps)
       closing('projections', projections.close)
     }
-    const readModels = new ReadModels({ db, jsm, projections: projectionsFor(config, keys), runners: projections.runners })
+    const readModels = new ReadModels({ db, jsm, projections: projectionsFor(config, keys), runners: projections.runners, listener })
     if (config.roles.has('workers') && opts.startProjections !== false) {
       const workerRunners = workers(config, { js, jsm, clock, log, outbound, db, readModels, keys }).map(worker => new WorkerRunner({
         worker, js, jsm, log, clock, retry: defaultRetry(config.workers.maxDeliver, config.workers.backoffMs)

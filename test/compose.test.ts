@@ -6,7 +6,8 @@ import { Env } from '../src/schema/config.js'
 
 // compose.yaml, checked without Docker: every Jetway service's environment is one the service
 // accepts (with the Dockerfile's ENV under it), and the `cluster` profile is a 3-node NATS
-// cluster with two Jetway instances at R3, each with its own port and volumes.
+// cluster and one PostgreSQL with two Jetway instances at R3 sharing their read models there,
+// each with its own port and volumes.
 
 interface Service {
   image?: string
@@ -66,12 +67,18 @@ t.test('every Jetway service starts with its environment', async t => {
   }
 })
 
-t.test('profile cluster: 3 NATS nodes routed to each other, two Jetway instances at R3', async t => {
+t.test('profile cluster: 3 NATS nodes routed to each other, one PostgreSQL, two Jetway instances at R3 sharing it', async t => {
   const inProfile = Object.entries(services).filter(([, s]) => s.profiles?.includes('cluster'))
   const nodes = inProfile.filter(([, s]) => s.image?.startsWith('nats:'))
   const instances = inProfile.filter(([, s]) => s.build !== undefined)
+  const databases = inProfile.filter(([, s]) => s.image?.startsWith('postgres:'))
   t.equal(nodes.length, 3)
   t.equal(instances.length, 2)
+  t.equal(databases.length, 1, 'one PostgreSQL')
+  const [pgName, pgService] = databases[0]!
+  const pgEnv = Object.fromEntries(Object.entries(pgService.environment ?? {}).map(([k, v]) => [k, resolveDefaults(String(v))]))
+  t.match(pgService.volumes?.[0], /^[\w-]+:\/var\/lib\/postgresql$/, 'its data on a volume (the postgres:18 image keeps it under /var/lib/postgresql)')
+  t.ok(pgService.volumes![0]!.split(':')[0]! in compose.volumes)
   for (const [, s] of Object.entries(services).filter(([, s]) => s.profiles === undefined)) t.notOk(s.depends_on?.some(d => services[d]?.profiles !== undefined), 'the default services need nothing of the profile')
 
   const names = nodes.map(([name]) => name)
@@ -94,11 +101,16 @@ t.test('profile cluster: 3 NATS nodes routed to each other, two Jetway instances
   const hostPorts = new Set<string>()
   const volumes = new Set<string>()
   const secrets = new Set<string>()
+  const readModels = new Set<string>()
   for (const [name, instance] of instances) {
     const env = instance.environment ?? {}
     t.same(env.NATS_URL?.split(',').map(u => /^nats:\/\/([^:]+):4222$/.exec(u)?.[1]).sort(), names.sort(), `${name}: NATS_URL names the three nodes`)
     t.equal(env.STREAM_REPLICAS, '3', `${name}: R3`)
-    t.same(instance.depends_on?.slice().sort(), names.sort())
+    t.same(instance.depends_on?.slice().sort(), [...names, pgName].sort())
+    const url = new URL(resolveDefaults(env.READ_MODEL_URL ?? ''))
+    t.same([url.protocol, url.hostname, url.port, url.username, url.password, url.pathname],
+      ['postgres:', pgName, '5432', pgEnv.POSTGRES_USER, pgEnv.POSTGRES_PASSWORD, `/${pgEnv.POSTGRES_DB}`], `${name}: READ_MODEL_URL is that PostgreSQL's database and user`)
+    readModels.add(url.toString())
     secrets.add(resolveDefaults(env.TASK_TOKEN_SECRET ?? ''))
     for (const p of instance.ports ?? []) hostPorts.add(p.split(':').slice(0, -1).join(':'))
     for (const v of instance.volumes ?? []) volumes.add(v.split(':')[0]!)
@@ -107,5 +119,6 @@ t.test('profile cluster: 3 NATS nodes routed to each other, two Jetway instances
   t.equal(hostPorts.size, 2, 'different host ports')
   t.equal(volumes.size, 2, 'a data volume each')
   t.equal(secrets.size, 1, 'one task token secret for the fleet')
+  t.equal(readModels.size, 1, 'one database for the fleet\'s read models')
   for (const v of [...volumes, ...nodes.map(([, n]) => n.volumes![0]!.split(':')[0]!)]) t.ok(v in compose.volumes, `volume ${v} is declared`)
 })

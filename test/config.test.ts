@@ -22,6 +22,8 @@ const WRONG: Record<keyof Env, { value: string, takes: RegExp, secret?: true }> 
   HOST: { value: 'local host', takes: /an IP address or a host name/ },
   NATS_URL: { value: 'http://localhost:4222', takes: /nats:\/\/host:port URLs/ },
   NATS_PORT: { value: '0', takes: /a port number from 1 to 65535/ },
+  READ_MODEL_URL: { value: 'mysql://user:secret@db/jetway', takes: /postgres:\/\/user:password@host:5432\/database/ },
+  PROJECTION_TAKEOVER: { value: '500ms', takes: /a duration .* from 1s/ },
   DATA_DIR: { value: 'data\ndir', takes: /a directory path/ },
   NATS_SYNC: { value: 'sometimes', takes: /always .*default .*or a duration/ },
   ROLES: { value: 'api,cooking', takes: /api, projections, workers/ },

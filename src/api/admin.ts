@@ -60,7 +60,7 @@ export const admin: FastifyPluginAsyncTypebox<AdminOptions> = async (app, { runt
   // each overview (at most every 10 s), kept for an hour (src/lib/growth.ts).
   const growth = new GrowthMeter()
   async function storage (state: NatsState | undefined) {
-    const size = await readModelSize(config.dbFile)
+    const size = await readModelSize(config)
     for (const s of state?.streams ?? []) {
       growth.sample(`stream:${s.name}:bytes`, s.bytes)
       growth.sample(`stream:${s.name}:messages`, s.messages)

@@ -130,6 +130,17 @@ const plugin: FastifyPluginAsyncTypebox<HealthOptions> = async (app, { runtime }
   })
   // eslint-disable-next-line no-new
   new Gauge({
+    name: 'jetway_projection_held',
+    help: 'Whether this process applies the read model: always with SQLite; with a PostgreSQL shared by a fleet, only the instance holding its lease (one per read model)',
+    labelNames: ['projection'],
+    registers: [registry],
+    collect () {
+      this.reset()
+      for (const [name, runner] of runtime.projections) this.set({ projection: name }, runner.holding ? 1 : 0)
+    }
+  })
+  // eslint-disable-next-line no-new
+  new Gauge({
     name: 'jetway_nats_connected',
     help: '1 while the NATS connection is up',
     registers: [registry],
@@ -182,7 +193,7 @@ const plugin: FastifyPluginAsyncTypebox<HealthOptions> = async (app, { runtime }
     registers: [registry],
     async collect () {
       this.reset()
-      const size = await readModelSize(config.dbFile)
+      const size = await readModelSize(config)
       if (size === null) return
       this.set({ file: 'db' }, size.db)
       this.set({ file: 'wal' }, size.wal)

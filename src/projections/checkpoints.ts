@@ -4,12 +4,14 @@ import type { Database } from '../schema/database.js'
 import type { DB } from './db.js'
 import type { Projection } from './projection.js'
 import type { RunnerHandle } from './host.js'
+import type { CheckpointListener } from './checkpoint-listener.js'
 
-// Where each read model stands, as SQLite says: the checkpoint (last stream sequence applied)
-// and whether a rebuild is refilling it. Reads and readiness look here rather than at a
-// runner's memory, so they are right in every role split: an `api`-only process has no runner
-// and reads the checkpoints a `projections` process commits to the shared DATA_DIR, and a
-// rebuild run by another process shows up here at once.
+// Where each read model stands, as its database says: the checkpoint (last stream sequence
+// applied) and whether a rebuild is refilling it. Reads and readiness look here rather than at
+// a runner's memory, so they are right in every role split: an `api`-only process has no runner
+// and reads the checkpoints a `projections` process commits to the shared DATA_DIR (or the
+// shared PostgreSQL, where another instance of a fleet may be the one applying the events), and
+// a rebuild run by another process shows up here at once.
 
 /** A projection's checkpoint (the last stream sequence applied), read in a transaction of its own. */
 export async function appliedSeqOf (db: Kysely<Database> | Transaction<Database>, name: string): Promise<number> {
@@ -30,8 +32,10 @@ export interface ReadModelsOptions {
   projections: Projection[]
   /** this process's runners, whose commits wake waiting reads at once */
   runners: Map<string, RunnerHandle>
-  /** how often waiting reads look at the checkpoints when no runner here wakes them */
+  /** how often waiting reads look at the checkpoints when nothing here wakes them */
   pollMs?: number
+  /** PostgreSQL: the announced checkpoint changes, whoever commits them */
+  listener?: CheckpointListener
 }
 
 export type WaitResult = { ok: true, state: CheckpointState } | { ok: false, state: CheckpointState }
@@ -40,6 +44,7 @@ export class ReadModels {
   readonly projections: Projection[]
   private readonly opts: ReadModelsOptions
   private readonly ends = new Map<string, number>()
+  private readonly cached = new Map<string, { stamp: string, state: CheckpointState }>()
   private tick?: Promise<void>
 
   constructor (opts: ReadModelsOptions) {
@@ -56,12 +61,28 @@ export class ReadModels {
     return this.projections.filter(p => p.stream === stream)
   }
 
+  /** The checkpoint as the database has it now. */
   async state (name: string): Promise<CheckpointState> {
     const projection = this.byName(name)
     if (projection === undefined) throw new Error(`no projection named ${name}`)
     const row = await this.opts.db.selectFrom('projection_checkpoints').select(['last_seq', 'rebuilding'])
       .where('name', '=', name).executeTakeFirst()
     return { name, stream: projection.stream, appliedSeq: row?.last_seq ?? 0, rebuilding: row?.rebuilding === 1 }
+  }
+
+  /**
+   * The checkpoint as a waiting read sees it: on PostgreSQL, the one read since its last
+   * announced change (a change committed a moment ago may not be announced yet: whoever must
+   * see its own change, like a rebuild, reads state()).
+   */
+  private async current (name: string): Promise<CheckpointState> {
+    const stamp = this.opts.listener?.stamp(name)
+    const cached = this.cached.get(name)
+    if (stamp !== undefined && cached?.stamp === stamp) return cached.state
+    const state = await this.state(name)
+    // kept only if no change was announced while it was read
+    if (stamp !== undefined && this.opts.listener?.stamp(name) === stamp) this.cached.set(name, { stamp, state })
+    return state
   }
 
   async states (): Promise<CheckpointState[]> {
@@ -88,22 +109,26 @@ export class ReadModels {
 
   /**
    * Waits, at most `timeoutMs`, until the read model is current (not rebuilding) and, given a
-   * sequence, has applied it. A runner in this process wakes the wait at each commit; without
-   * one the checkpoints are polled, one query per round for every waiting read.
+   * sequence, has applied it. A runner in this process wakes the wait at each commit, and on
+   * PostgreSQL so does any instance's commit (the listener); without either the checkpoints
+   * are polled, one query per round for every waiting read.
    */
   async waitFor (name: string, seq: number | undefined, timeoutMs: number): Promise<WaitResult> {
     const deadline = Date.now() + timeoutMs
     const runner = this.opts.runners.get(name)
+    const listener = this.opts.listener
     while (true) {
-      const state = await this.state(name)
+      const state = await this.current(name)
       if (!state.rebuilding && (seq === undefined || state.appliedSeq >= seq)) return { ok: true, state }
       const left = deadline - Date.now()
       if (left <= 0) return { ok: false, state }
       let timer: NodeJS.Timeout | undefined
+      const polled = runner === undefined && listener === undefined
       await Promise.race([
-        runner?.changed() ?? this.nextTick(),
-        // with a runner here, still look now and then: a rebuild elsewhere ends without it
-        new Promise<void>(resolve => { timer = setTimeout(resolve, Math.min(left, runner === undefined ? left : 250)) })
+        ...(polled ? [this.nextTick()] : [runner?.changed(), listener?.changed(name)].filter(p => p !== undefined)),
+        // with a runner or listener here, still look now and then: a rebuild elsewhere ends
+        // without the runner, and a change may go unheard while the LISTEN session reconnects
+        new Promise<void>(resolve => { timer = setTimeout(resolve, Math.min(left, polled ? left : 250)) })
       ])
       clearTimeout(timer)
     }

@@ -1,4 +1,5 @@
 import type SQLite from 'better-sqlite3'
+import type pg from 'pg'
 
 // A user's collected events, one page, read from the collect-events table: the answer of
 // GET /api/event/{user}, GET /api/event and POST /api/search, built as JSON text where it is
@@ -6,6 +7,8 @@ import type SQLite from 'better-sqlite3'
 // wrote with JSON.stringify (as are an SDK message's `context` and `integrations`), so it goes
 // into the answer as it is, neither parsed nor printed again. Only better-sqlite3 is imported
 // here: a read thread loads this and nothing else.
+// On PostgreSQL the same SQL runs as a named prepared statement over the pool (one per filter
+// shape and connection), and the same code builds the text: the answers are the same bytes.
 
 export interface SearchQuery {
   userId: string
@@ -35,13 +38,28 @@ interface Row {
 
 /** The search answer as JSON text: {"items": [...], "next_cursor": string | null}. */
 export function searchPage (sqlite: SQLite.Database, q: SearchQuery): string {
+  return pageOf(statementFor(sqlite, q).all(...paramsOf(q)) as Row[], q)
+}
+
+/** The same answer from PostgreSQL. */
+export async function searchPagePostgres (pool: pg.Pool, q: SearchQuery): Promise<string> {
+  const shape = shapeOf(q)
+  let n = 0
+  const { rows } = await pool.query<Row>({ name: `collect-search-${shape}`, text: searchSql(q, () => `$${++n}`), values: paramsOf(q) })
+  return pageOf(rows, q)
+}
+
+function paramsOf (q: SearchQuery): Array<string | number> {
   const params: Array<string | number> = [q.userId]
   if (q.event !== undefined) params.push(q.event)
   if (q.from !== undefined) params.push(q.from)
   if (q.to !== undefined) params.push(q.to)
   if (q.after !== undefined) params.push(q.after.datetime, q.after.seq)
   params.push(q.limit + 1)
-  const rows = statementFor(sqlite, q).all(...params) as Row[]
+  return params
+}
+
+function pageOf (rows: Row[], q: SearchQuery): string {
   const page = rows.length > q.limit ? rows.slice(0, q.limit) : rows
   let body = '{"items":['
   for (let i = 0; i < page.length; i++) {
@@ -59,19 +77,33 @@ export function searchPage (sqlite: SQLite.Database, q: SearchQuery): string {
   return `${body}],"next_cursor":${next}}`
 }
 
-// One statement per connection and filter shape (16 at most), prepared once.
+/** which filters a query has: one statement each (16 at most) */
+function shapeOf (q: SearchQuery): string {
+  return `${Number(q.event !== undefined)}${Number(q.from !== undefined)}${Number(q.to !== undefined)}${Number(q.after !== undefined)}`
+}
+
+/**
+ * The table is stored in (user_id, event_datetime, seq) order (migration 0010; on PostgreSQL
+ * that is its primary key's index): each shape reads one range of it. `param` writes the
+ * placeholders (SQLite's ?, PostgreSQL's $n).
+ */
+function searchSql (q: SearchQuery, param: () => string): string {
+  return `SELECT seq, event_id, event, user_id, event_datetime, parameters, anonymous_id, context, integrations FROM collect_events
+      WHERE user_id = ${param()}${q.event !== undefined ? ` AND event = ${param()}` : ''}${q.from !== undefined ? ` AND event_datetime >= ${param()}` : ''}${q.to !== undefined ? ` AND event_datetime < ${param()}` : ''}${q.after !== undefined ? ` AND (event_datetime, seq) > (${param()}, ${param()})` : ''}
+      ORDER BY event_datetime, seq LIMIT ${param()}`
+}
+
+// One statement per connection and filter shape, prepared once.
 const statements = new WeakMap<SQLite.Database, Map<string, SQLite.Statement>>()
 function statementFor (sqlite: SQLite.Database, q: SearchQuery): SQLite.Statement {
-  const shape = `${Number(q.event !== undefined)}${Number(q.from !== undefined)}${Number(q.to !== undefined)}${Number(q.after !== undefined)}`
+  const shape = shapeOf(q)
   let byShape = statements.get(sqlite)
   if (byShape === undefined) statements.set(sqlite, byShape = new Map())
   let stmt = byShape.get(shape)
   if (stmt === undefined) {
     // the table is stored in (user_id, event_datetime, seq) order (migration 0010): each shape
     // reads one range of it
-    stmt = sqlite.prepare(`SELECT seq, event_id, event, user_id, event_datetime, parameters, anonymous_id, context, integrations FROM collect_events
-      WHERE user_id = ?${q.event !== undefined ? ' AND event = ?' : ''}${q.from !== undefined ? ' AND event_datetime >= ?' : ''}${q.to !== undefined ? ' AND event_datetime < ?' : ''}${q.after !== undefined ? ' AND (event_datetime, seq) > (?, ?)' : ''}
-      ORDER BY event_datetime, seq LIMIT ?`)
+    stmt = sqlite.prepare(searchSql(q, () => '?'))
     byShape.set(shape, stmt)
   }
   return stmt

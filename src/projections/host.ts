@@ -9,6 +9,7 @@ import { TimerTicker } from './timer-ticker.js'
 import { RetentionFollower } from './retention.js'
 import type { UserKeys } from '../lib/erasure-key.js'
 import { ErasurePurger, reapplyErasures } from './erasure-enforcer.js'
+import { ownLease, projectionLease } from './projection-lease.js'
 
 // Where the projections (and the timer ticker, which fires from their timers read model) run:
 // by default in a worker thread of their own (thread-host.ts), so that their SQLite
@@ -23,6 +24,8 @@ export interface RunnerHandle {
   readonly pending: number
   readonly caughtUp: boolean
   readonly rebuilding: boolean
+  /** this process applies the projection (always with SQLite; the lease's holder on a shared PostgreSQL) */
+  readonly holding: boolean
   /** resolves at the runner's next commit or state change */
   changed: () => Promise<void>
   waitFor: (seq: number, timeoutMs: number) => Promise<boolean>
@@ -60,20 +63,24 @@ export interface HostDeps {
 
 /**
  * Starts every projection's runner, then the timer ticker and the retention follower (read
- * models follow their streams' retention), in this thread.
+ * models follow their streams' retention), in this thread. On a PostgreSQL shared by a fleet
+ * each runner applies its projection only while it holds its lease.
  */
 export async function startProjectionsHere ({ config, js, db, log, clock, keys, onChange, onFired }: HostDeps): Promise<ProjectionHost> {
+  const lease = projectionLease(db, config.projectionTakeoverMs, log)
   const runners = new Map<string, ProjectionRunner>()
   const projections = projectionsFor(config, keys)
   for (const projection of projections) {
-    runners.set(projection.name, new ProjectionRunner({ projection, js, db, log, clock, onChange }))
+    runners.set(projection.name, new ProjectionRunner({ projection, js, db, log, clock, onChange, lease }))
   }
   for (const runner of runners.values()) await runner.start()
-  // Timers fire where their read model is kept current: with the projections, and only once
-  // the timers read models have caught up after the start (a row whose clearing event was
-  // purged while this instance was away must not fire from a stale table).
+  // Timers fire where their read model is kept current: with the projections (on a shared
+  // PostgreSQL, where the timer projection is held), and only once the timers read models have
+  // caught up after the start (a row whose clearing event was purged while this instance was
+  // away must not fire from a stale table).
   const timerModels = [...runners.values()].filter(r => r.name.startsWith('timers-'))
-  const ticker = new TimerTicker({ db, js, clock, log, tickMs: config.timerTickMs, onFired, ready: () => timerModels.every(r => r.caughtUp) })
+  const firing = lease === ownLease ? undefined : () => [...runners.values()].filter(r => r.holding).map(r => r.name)
+  const ticker = new TimerTicker({ db, js, clock, log, tickMs: config.timerTickMs, onFired, firing, ready: () => timerModels.every(r => r.caughtUp) })
   ticker.start()
   const jsm = await js.jetstreamManager()
   const retained = new Set(Object.keys(config.retention))
@@ -100,6 +107,7 @@ export async function startProjectionsHere ({ config, js, db, log, clock, keys, 
       await follower.stop()
       await ticker.stop()
       await Promise.all([...runners.values()].map(async r => await r.stop()))
+      await lease.close()
     }
   }
 }

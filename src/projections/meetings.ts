@@ -8,6 +8,7 @@ import { expiredBy } from './expiry.js'
 import { deleteIn } from './drop.js'
 import type { Transaction } from 'kysely'
 import type { Database } from '../schema/database.js'
+import { jsonRows } from './dialect.js'
 
 // Meetings and their participants: what the seed cached as meeting:info:{id} and
 // meeting:participants:{id}, as rows.
@@ -94,8 +95,8 @@ export interface MeetingView extends MeetingRow {
  * from a correlated subquery (ordered by email), so a list of N meetings is one query, not 2N.
  */
 function meetingsWithParticipants (db: DB) {
-  return db.selectFrom('meetings').selectAll('meetings').select(sql<string>`(SELECT json_group_array(json_object('email', email, 'name', name))
-    FROM (SELECT email, name FROM meeting_participants WHERE meeting_participants.meeting_id = meetings.meeting_id ORDER BY email))`.as('participants_json'))
+  return db.selectFrom('meetings').selectAll('meetings')
+    .select(jsonRows(db, 'meeting_participants', ['email', 'name'], sql`meeting_participants.meeting_id = meetings.meeting_id`, 'email').as('participants_json'))
 }
 
 function viewOf ({ participants_json: json, ...row }: MeetingRow & { participants_json: string }): MeetingView {

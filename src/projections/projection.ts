@@ -18,9 +18,10 @@ export interface Projection {
   clear?: (trx: Transaction<Database>) => Promise<void>
   /**
    * Applies events in stream order inside the runner's transaction; ignores what it does not
-   * read. `sqlite` is the transaction's connection, for a hot path's prepared statement.
+   * read. `sqlite` is the transaction's connection on SQLite, for a hot path's prepared
+   * statement; undefined on PostgreSQL.
    */
-  apply: (trx: Transaction<Database>, events: StoredEvent[], sqlite: SQLite.Database) => Promise<void>
+  apply: (trx: Transaction<Database>, events: StoredEvent[], sqlite: SQLite.Database | undefined) => Promise<void>
   /**
    * Drops the rows built from events its stream no longer holds: the stream's retention aged
    * out everything before `firstSeq` (src/projections/retention.ts). Resolves how many went.

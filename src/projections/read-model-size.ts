@@ -12,7 +12,10 @@ export interface ReadModelSize {
   total: number
 }
 
-export async function readModelSize (dbFile: string): Promise<ReadModelSize | null> {
+export async function readModelSize (config: { dbFile: string, readModelUrl: string | undefined }): Promise<ReadModelSize | null> {
+  // an old SQLite file left in DATA_DIR is not the read models
+  if (config.readModelUrl !== undefined) return null
+  const { dbFile } = config
   const size = async (f: string): Promise<number | undefined> => await stat(f).then(s => s.size, () => undefined)
   const db = await size(dbFile)
   if (db === undefined) return null

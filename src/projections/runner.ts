@@ -1,7 +1,7 @@
 import type { JetStreamClient } from '@nats-io/jetstream'
 import type { Logger } from 'pino'
 import type { Kysely } from 'kysely'
-import { rawOf, type DB } from './db.js'
+import { sqliteOf, type DB } from './db.js'
 import type { Database } from '../schema/database.js'
 import { decodeEvent, type StoredEvent } from '../store/events.js'
 import type { Clock } from '../lib/time.js'
@@ -9,6 +9,7 @@ import { microTimeOf } from '../lib/time.js'
 import type { Projection } from './projection.js'
 import { SequenceWatch } from '../lib/concurrency.js'
 import { OrderedFollower } from '../store/ordered.js'
+import { ownLease, type ProjectionLease } from './projection-lease.js'
 
 export interface ProjectionRunnerOptions {
   projection: Projection
@@ -29,18 +30,27 @@ export interface ProjectionRunnerOptions {
   mode?: 'serve' | 'rebuild'
   /** a rebuild that has not touched its checkpoint for this long is taken to be dead */
   rebuildLeaseMs?: number
+  /**
+   * who applies the projection when a fleet shares the read models (PostgreSQL): the runner
+   * applies events only while it holds this; default: always (SQLite, a rebuild)
+   */
+  lease?: ProjectionLease
 }
 
 class CheckpointMoved extends Error {}
+/** the checkpoint was written by a newer build of this projection (a fleet being upgraded) */
+class NewerVersion extends Error {}
 
 const LINGER_MS = 2
 const REBUILD_LEASE_MS = 15_000
 
 /**
  * Feeds one projection from its stream with an ordered consumer that starts after the stored
- * checkpoint. Each batch's rows and the new checkpoint commit in one SQLite transaction, so a
- * crash can neither apply an event twice nor skip one. The checkpoint update is conditional on
- * the previous value: if someone else (a rebuild) moved it, this runner restarts from there.
+ * checkpoint. Each batch's rows and the new checkpoint commit in one transaction, so a crash
+ * can neither apply an event twice nor skip one. The checkpoint update is conditional on the
+ * previous value: if someone else (a rebuild, another instance on a shared PostgreSQL) moved it,
+ * this runner restarts from there. On a shared PostgreSQL it applies events only while it holds
+ * the projection's lease, and stands by otherwise (the holder's commits are its reads).
  */
 export class ProjectionRunner {
   readonly name: string
@@ -49,6 +59,8 @@ export class ProjectionRunner {
   caughtUp = false
   /** a rebuild holds the checkpoint (its rows are being refilled): not current */
   rebuilding = false
+  /** this runner holds the projection's lease: it applies the events (always, with SQLite) */
+  holding = false
   private readonly opts: ProjectionRunnerOptions
   private readonly log: Logger
   private readonly batchSize: number
@@ -62,13 +74,23 @@ export class ProjectionRunner {
   private lingerTimer?: NodeJS.Timeout
   private heartbeat?: NodeJS.Timeout
   private wakeUp?: () => void
+  private leaseAsked?: () => void
   private readonly applied = new SequenceWatch()
+  private readonly lease: ProjectionLease
 
   constructor (opts: ProjectionRunnerOptions) {
     this.opts = opts
     this.name = opts.projection.name
     this.log = opts.log.child({ component: 'projection', projection: this.name })
     this.batchSize = opts.batchSize ?? 1000
+    this.lease = opts.mode === 'rebuild' ? ownLease : opts.lease ?? ownLease
+    this.lease.onLost(name => {
+      if (name !== this.name || !this.holding) return
+      this.log.warn('lost the projection lease: standing by')
+      this.holding = false
+      this.follower?.restart()
+      this.notify()
+    })
   }
 
   private get leaseMs (): number {
@@ -81,14 +103,23 @@ export class ProjectionRunner {
       // the lease: a serving runner elsewhere waits while this one keeps touching the row
       this.heartbeat = setInterval(() => { this.renewLease().catch(() => {}) }, Math.max(10, this.leaseMs / 3))
     }
+    // resolves once the runner knows whether it holds the projection (at once with SQLite): a
+    // new instance of a fleet reports itself ready on its first /readyz, not after a lease try
+    const asked = new Promise<void>(resolve => { this.leaseAsked = resolve })
     this.follower = this.run()
+    await asked
   }
 
   async stop (): Promise<void> {
     this.stopped = true
     clearInterval(this.heartbeat)
     this.wakeUp?.()
+    this.leaseAsked?.()
     await this.follower?.stop()
+    if (this.holding) {
+      this.holding = false
+      await this.lease.release(this.name)
+    }
     this.applied.close()
   }
 
@@ -133,6 +164,7 @@ export class ProjectionRunner {
     while (!this.stopped) {
       await ensureCheckpoint(db, projection, clock)
       const row = await db.selectFrom('projection_checkpoints').selectAll().where('name', '=', projection.name).executeTakeFirstOrThrow()
+      if (row.version > projection.version && this.lease !== ownLease) throw new NewerVersion(`${projection.name} is at version ${row.version} in the shared read models, this build has ${projection.version}`)
       if (row.version !== projection.version) {
         this.log.warn({ from: row.version, to: projection.version }, 'projection version changed: rebuilding from the stream')
         await this.reset({ rebuilding: true })
@@ -148,13 +180,50 @@ export class ProjectionRunner {
       }
       this.caughtUp = false
       this.notify()
-      await new Promise<void>(resolve => {
-        const timer = setTimeout(resolve, Math.min(1000, Math.max(10, this.leaseMs / 4)))
-        this.wakeUp = () => { clearTimeout(timer); resolve() }
-      })
-      this.wakeUp = undefined
+      await this.pause(Math.min(1000, Math.max(10, this.leaseMs / 4)))
     }
     this.notify()
+  }
+
+  /**
+   * Waits until this runner holds the projection's lease (at once unless a fleet shares the
+   * read models); false when stopped first. Meanwhile it stands by: another instance applies
+   * the events, so there is nothing for this one to catch up (readiness then goes by the
+   * shared checkpoint's lag alone).
+   */
+  private async takeLease (): Promise<boolean> {
+    let standingBy = false
+    while (!this.stopped) {
+      const held = await this.lease.tryAcquire(this.name).catch((err: unknown) => {
+        this.log.warn({ err }, 'cannot ask for the projection lease; trying again')
+        return false
+      })
+      this.leaseAsked?.()
+      this.leaseAsked = undefined
+      if (held) {
+        this.holding = true
+        if (this.lease !== ownLease) this.log.info(standingBy ? 'took the projection over' : 'holds the projection')
+        this.notify()
+        return true
+      }
+      if (!standingBy) {
+        standingBy = true
+        this.caughtUp = true
+        this.log.info('another instance applies this projection: standing by')
+        this.notify()
+      }
+      await this.pause(this.lease.tryEveryMs)
+    }
+    return false
+  }
+
+  /** sleeps `ms`, or until stop() */
+  private async pause (ms: number): Promise<void> {
+    await new Promise<void>(resolve => {
+      const timer = setTimeout(resolve, ms)
+      this.wakeUp = () => { clearTimeout(timer); resolve() }
+    })
+    this.wakeUp = undefined
   }
 
   private async renewLease (): Promise<void> {
@@ -182,7 +251,13 @@ export class ProjectionRunner {
       stream: projection.stream,
       filter: projection.filter,
       maxMessages: this.batchSize * 2,
+      // at every (re)start: hold the projection first (at once unless a fleet shares the read
+      // models; stand by meanwhile), then read where it stands
       resumeAfter: async () => {
+        if (!this.holding) {
+          if (!await this.takeLease()) return this.appliedSeq
+          load = true
+        }
         if (load) await this.loadCheckpoint()
         load = false
         return this.appliedSeq
@@ -206,7 +281,7 @@ export class ProjectionRunner {
         this.batchLastSeq = m.seq
         this.batchPending = m.info.pending
         if (this.batch.length >= this.batchSize) {
-          return this.flush()
+          return this.flush({ overlap: true })
         } else if (m.info.pending === 0 && this.lingerTimer === undefined) {
           // Caught up with the stream: commit soon, but linger briefly so that a live trickle of
           // events shares one transaction instead of paying one commit per event. (Not gated on
@@ -217,11 +292,20 @@ export class ProjectionRunner {
       },
       // what is gathered commits when the messages end (a stop); a failed commit fails the pass
       onEnd: async () => { await this.flush() },
-      onError: err => {
+      onError: async err => {
         if (err instanceof CheckpointMoved) {
-          this.log.info('checkpoint moved by another writer (rebuild?): resuming from it')
+          this.log.info('checkpoint moved by another writer (a rebuild, or another instance): resuming from it')
           load = true
           return true
+        }
+        if (err instanceof NewerVersion) {
+          // leave the projection to the instances of the newer build
+          this.log.warn({ err }, 'a newer build applies this projection: standing by')
+          this.holding = false
+          this.caughtUp = true
+          await this.lease.release(this.name)
+          this.notify()
+          return false
         }
         this.log.error({ err }, 'projection consumer failed; retrying')
         return false
@@ -231,8 +315,12 @@ export class ProjectionRunner {
     return follower
   }
 
-  /** Commits the gathered batch after any commit still running; a failure ends the loop. */
-  private async flush (): Promise<void> {
+  /**
+   * Commits the gathered batch after any commit still running; a failure ends the loop. With
+   * `overlap` it returns once the commit before this one is done, so that one commit runs while
+   * the next batch is read and decoded (on PostgreSQL the server does the writing meanwhile).
+   */
+  private async flush (opts: { overlap?: boolean } = {}): Promise<void> {
     clearTimeout(this.lingerTimer)
     this.lingerTimer = undefined
     // nothing new since the last hand-over (a batch may hold only skipped messages: still commit)
@@ -241,23 +329,26 @@ export class ProjectionRunner {
     const lastSeq = this.queuedSeq = this.batchLastSeq
     const pending = this.batchPending
     this.batch = []
-    this.flushing = this.flushing.then(async () => await this.commit(events, lastSeq, pending))
+    const previous = this.flushing
+    this.flushing = previous.then(async () => await this.commit(events, lastSeq, pending))
     // a failed commit ends the pass; its end (flush) answers the failure, and the loop resumes
     this.flushing.catch(() => this.follower?.restart())
-    return await this.flushing
+    return await (opts.overlap === true ? previous : this.flushing)
   }
 
   private async commit (batch: StoredEvent[], lastSeq: number, pending: number): Promise<void> {
     const { db, projection, clock } = this.opts
     const previous = this.appliedSeq
     await db.transaction().execute(async trx => {
-      await projection.apply(trx, batch, rawOf(db))
-      // reaching the stream's end also ends a rebuild: the rows are current again
+      // The checkpoint first: on PostgreSQL its row lock makes any other writer of this
+      // projection (a holder that lost its lease unawares) wait here and then find it moved,
+      // before either has written a row. Reaching the stream's end also ends a rebuild.
       const moved = await trx.updateTable('projection_checkpoints')
         .set({ last_seq: lastSeq, updated_at: microTimeOf(clock.now()), ...(pending === 0 ? { rebuilding: 0 } : {}) })
         .where('name', '=', projection.name).where('last_seq', '=', previous)
         .executeTakeFirst()
       if (moved.numUpdatedRows !== 1n) throw new CheckpointMoved()
+      await projection.apply(trx, batch, sqliteOf(db))
     })
     this.appliedSeq = lastSeq
     this.pending = pending

@@ -23,6 +23,7 @@ export interface RunnerState {
   pending: number
   caughtUp: boolean
   rebuilding: boolean
+  holding: boolean
 }
 
 export type ToThread =
@@ -46,6 +47,7 @@ class RemoteRunner implements RunnerHandle {
   pending = 0
   caughtUp = false
   rebuilding = false
+  holding = false
   private readonly applied = new SequenceWatch()
 
   constructor (readonly name: string, private readonly call: (op: 'start' | 'stop' | 'reset', name: string, rebuilding?: boolean) => Promise<void>) {}
@@ -55,6 +57,7 @@ class RemoteRunner implements RunnerHandle {
     this.pending = state.pending
     this.caughtUp = state.caughtUp
     this.rebuilding = state.rebuilding
+    this.holding = state.holding
     this.applied.notify(state.appliedSeq)
   }
 

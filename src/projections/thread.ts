@@ -3,13 +3,13 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream'
 import { createLogger } from '../lib/log.js'
 import { systemClock } from '../lib/time.js'
 import { closeNats, connectNats } from '../store/connection.js'
-import { openDatabase } from './db.js'
+import { openDatabase, readModelsOf } from './db.js'
 import { loadUserKeys } from '../lib/erasure-key.js'
 import { startProjectionsHere } from './host.js'
 import type { FromThread, RunnerState, ThreadData, ToThread } from './thread-host.js'
 
 // The projection thread (started by thread-host.ts): its own NATS connection and its own
-// SQLite write connection, every projection's runner and the timer ticker. It reports each
+// read-model connection (the SQLite writer, or a PostgreSQL pool and the lease session), every projection's runner and the timer ticker. It reports each
 // runner's state and the ticker's count to the HTTP thread, and answers its calls.
 
 const port = parentPort!
@@ -18,8 +18,8 @@ const { config, natsUrl } = workerData as ThreadData
 
 const log = createLogger({ level: config.logLevel, destination: { write: (line: string) => post({ type: 'log', line }) } })
 const nc = await connectNats(natsUrl, 'jetway-projections')
-const db = await openDatabase(config.dbFile)
-const stateOf = (r: RunnerState): RunnerState => ({ name: r.name, appliedSeq: r.appliedSeq, pending: r.pending, caughtUp: r.caughtUp, rebuilding: r.rebuilding })
+const db = await openDatabase(readModelsOf(config))
+const stateOf = (r: RunnerState): RunnerState => ({ name: r.name, appliedSeq: r.appliedSeq, pending: r.pending, caughtUp: r.caughtUp, rebuilding: r.rebuilding, holding: r.holding })
 let fired = 0
 const js = jetstream(nc)
 const keys = await loadUserKeys(config.erasureKey, js, await jetstreamManager(nc))

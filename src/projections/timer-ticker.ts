@@ -24,6 +24,12 @@ export interface TimerTickerOptions {
   onFired?: (lateMs: number) => void
   /** false while the timers read models are not current yet (catching up after a start): nothing fires */
   ready?: () => boolean
+  /**
+   * the timer projections whose rows this instance fires; undefined: all (SQLite: each instance
+   * has its own rows). On a PostgreSQL shared by a fleet, the holder of a timer projection fires
+   * its timers, so the instances do not all race to fire the same rows.
+   */
+  firing?: () => string[]
 }
 
 const IN_FLIGHT = 64
@@ -87,7 +93,7 @@ export class TimerTicker {
     if (this.opts.ready?.() === false) return 0
     const now = this.opts.clock.now().getTime()
     for (const [key, at] of this.recent) if (now - at > FORGET_MS) this.recent.delete(key)
-    const rows = await dueTimers(this.opts.db, now, batch + this.recent.size)
+    const rows = await dueTimers(this.opts.db, now, batch + this.recent.size, this.opts.firing?.())
     const due = rows.filter(r => !this.recent.has(keyOf(r))).slice(0, batch)
     await mapLimit(due, IN_FLIGHT, async row => { await this.fire(row, now) })
     return due.length

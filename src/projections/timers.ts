@@ -134,9 +134,14 @@ export async function dropTimerGroups (trx: Transaction<Database>, groups: strin
   return await deleteIn(groups, async chunk => (await trx.deleteFrom('timers').where('group_key', 'in', chunk).executeTakeFirst()).numDeletedRows)
 }
 
-/** Timers due at `now`, earliest first. */
-export async function dueTimers (db: DB, now: number, limit: number): Promise<TimerRow[]> {
-  return await db.selectFrom('timers').selectAll().where('due_at', '<=', now).orderBy('due_at').limit(limit).execute()
+/** Timers due at `now`, earliest first; of the given timer projections only, when given. */
+export async function dueTimers (db: DB, now: number, limit: number, projections?: string[]): Promise<TimerRow[]> {
+  let query = db.selectFrom('timers').selectAll().where('due_at', '<=', now)
+  if (projections !== undefined) {
+    if (projections.length === 0) return []
+    query = query.where('projection', 'in', projections)
+  }
+  return await query.orderBy('due_at').limit(limit).execute()
 }
 
 /** Timers whose time has come and that are not fired yet: the ticker's backlog. */

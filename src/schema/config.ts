@@ -116,6 +116,8 @@ export const Env = Type.Object({
   NATS_PORT: Type.Optional(whole(1, 65535, { what: 'a port number', description: 'port of the embedded nats-server' })),
   // eslint-disable-next-line no-control-regex -- control characters are what it refuses
   DATA_DIR: Type.Optional(text('a directory path, without control characters', t => !/[\x00-\x1F\x7F]/.test(t))),
+  READ_MODEL_URL: Type.Optional(url(['postgres', 'postgresql'], 'postgres://user:password@host:5432/database (unset: SQLite in DATA_DIR)', { description: 'the read models in PostgreSQL, shared by a fleet' })),
+  PROJECTION_TAKEOVER: Type.Optional(duration({ min: '1s', max: TIMER_MAX, description: 'with READ_MODEL_URL: how long a projection whose holder died waits at most before another instance takes it over' })),
   NATS_SYNC: Type.Optional(Type.Union([Type.Literal('always'), Type.Literal('default'), duration({ min: '1ms' })], {
     takes: `always (each write fsynced before its ack; nats-server 2.10+), default (every 2m), or a duration from 1ms to ${DURATION_MAX} (5s)`,
     description: 'fsync of the embedded nats-server; unset: always where the server has it'

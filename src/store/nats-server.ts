@@ -94,8 +94,13 @@ export async function startNatsServer (opts: NatsServerOptions): Promise<NatsSer
     const ready = await Promise.race([spawnError, (async () => {
       if (exited) throw new Error(`nats-server exited at start: ${lastLine(stderr)}`)
       if (!(await readdir(portsDir)).includes(portsFile)) return undefined
-      const ports = JSON.parse(await readFile(join(portsDir, portsFile), 'utf8')) as { nats: string[] }
-      return ports.nats[0]
+      // the server may not have finished writing it: not ready until it parses
+      const text = await readFile(join(portsDir, portsFile), 'utf8')
+      try {
+        return (JSON.parse(text) as { nats: string[] }).nats[0]
+      } catch {
+        return undefined
+      }
     })()]).catch(async (err: NodeJS.ErrnoException) => {
       await stop()
       if (err.code === 'ENOENT') throw new Error('nats-server is not on PATH: install it (Debian: apt-get install nats-server) or set NATS_URL')

@@ -64,7 +64,8 @@ t.test('Event Grid: the validation handshake, a completion streamed over SSE, re
   // a failure named by data.eventId, and a second completion for the finished job
   const failed = await post(app, '/noti/events', [{ id: 'grid-77', eventType: 'VRD.ML.FailEvent', data: { eventId, reason: 'OOM' }, subject: 's', eventTime: 't', dataVersion: '1' }])
   t.equal(failed.statusCode, 200)
-  const job = await app.inject({ url: `/noti/jobs/${eventId as string}` })
+  // the status event's SSE id is its JOBS sequence: the read waits until the jobs read model has it
+  const job = await app.inject({ url: `/noti/jobs/${eventId as string}?min_seq=JOBS:${received!.id}` })
   t.match(job.json(), { status: 'Y', eventStatus: 'Y', eventDesc: 'completed vrd ml....' }, 'a second completion changes nothing')
   t.equal(await countOn(runtime, 'JOBS', 'jobs.status.>'), 1)
 

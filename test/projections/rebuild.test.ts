@@ -8,12 +8,12 @@ import { startRuntime, type Runtime } from '../../src/runtime.js'
 import { rebuildProjection } from '../../src/projections/rebuild.js'
 import { ProjectionRunner } from '../../src/projections/runner.js'
 import { collectEvents } from '../../src/projections/collect-events.js'
-import { startService, post, seqOf, type Service } from '../fixtures/service.js'
+import { startService, post, readModelEnv, seqOf, type Service } from '../fixtures/service.js'
 import { until } from '../fixtures/wait.js'
 
 /** What `npm run rebuild` starts beside a running service: its own connections to the same NATS and SQLite file. */
 async function rebuilder (t: Test, svc: Service, dataDir = svc.dataDir): Promise<Runtime> {
-  const config = loadConfig({ NATS_URL: svc.natsUrl, DATA_DIR: dataDir, ROLES: 'projections', LOG_LEVEL: 'silent' })
+  const config = loadConfig({ NATS_URL: svc.natsUrl, DATA_DIR: dataDir, ROLES: 'projections', LOG_LEVEL: 'silent', ...await readModelEnv(dataDir) })
   const runtime = await startRuntime(config, pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }).child({ side: 'rebuilder' }), { startProjections: false })
   t.teardown(runtime.close)
   return runtime

@@ -8,7 +8,7 @@ import { promisify } from 'node:util'
 import { headers as natsHeaders } from '@nats-io/transport-node'
 import { natsServer } from '../fixtures/nats.js'
 import { freePort, spawnServer, waitFor200 } from '../fixtures/process.js'
-import { startService, post } from '../fixtures/service.js'
+import { startService, post, readModelEnv } from '../fixtures/service.js'
 import { openDatabase } from '../../src/projections/db.js'
 import { rebuildProjection } from '../../src/projections/rebuild.js'
 
@@ -18,7 +18,7 @@ t.test('start, write, kill -9, restart: every acknowledged event is present exac
   t.teardown(async () => { await rm(dataDir, { recursive: true, force: true }) })
   const port = await freePort()
   const base = `http://127.0.0.1:${port}`
-  const env = { NATS_URL: natsUrl, DATA_DIR: dataDir, PORT: String(port) }
+  const env = { NATS_URL: natsUrl, DATA_DIR: dataDir, PORT: String(port), ...await readModelEnv(dataDir) }
 
   const first = spawnServer(t, env)
   await waitFor200(`${base}/healthz`)
@@ -48,7 +48,7 @@ t.test('start, write, kill -9, restart: every acknowledged event is present exac
   second.kill('SIGTERM')
   t.equal((await once(second, 'exit'))[0], 0, 'graceful shutdown exits 0')
 
-  const db = await openDatabase(join(dataDir, 'jetway.db'))
+  const db = await openDatabase(env.READ_MODEL_URL ?? join(dataDir, 'jetway.db'))
   t.teardown(async () => { await db.destroy() })
   const rows = await db.selectFrom('collect_events').select(['event_id', 'seq']).execute()
   const ids = rows.map(r => r.event_id)
@@ -81,7 +81,7 @@ t.test('rebuild drops and replays while the service runs, and the CLI does the s
   await t.rejects(rebuildProjection(svc.runtime, 'nope', () => {}), /no projection named nope/)
 
   const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'scripts/rebuild.ts', 'collect-events'], {
-    env: { ...process.env, NATS_URL: svc.natsUrl, DATA_DIR: svc.dataDir, LOG_LEVEL: 'warn' }
+    env: { ...process.env, NATS_URL: svc.natsUrl, DATA_DIR: svc.dataDir, LOG_LEVEL: 'warn', ...await readModelEnv(svc.dataDir) }
   })
   t.match(stdout, /rebuilt collect-events: 301 of 301 stream messages/)
 })

@@ -6,9 +6,9 @@ import type { Runtime } from '../../runtime.js'
 // `<STREAM>:<sequence>` (e.g. `COLLECT:42`). A read that sends it back (the same header, or
 // ?min_seq=) waits, bounded by READ_WAIT, until the read model fed by that stream has applied
 // it; a bare number means the stream of the route's own read model. The wait reads the
-// checkpoints in SQLite, so it holds in every role split (an `api`-only process waits on the
-// checkpoints a `projections` process commits), and a read model being rebuilt is never
-// taken for a current one. A sequence that cannot be waited for is answered at once.
+// checkpoints in the read models' database, so it holds in every role split (an `api`-only
+// process waits on the checkpoints a `projections` process commits) and on every instance of
+// a fleet sharing a PostgreSQL, and a read model being rebuilt is never taken for a current one. A sequence that cannot be waited for is answered at once.
 
 export const SEQ_HEADER = 'jetway-seq'
 

@@ -1,0 +1,3 @@
+// The read-model suite on PostgreSQL: test/projections/runner.test.ts with its services' read models in PostgreSQL (README: "Read models: SQLite or PostgreSQL")
+process.env.JETWAY_TEST_READ_MODELS = 'postgres'
+await import('../../projections/runner.test.js')
