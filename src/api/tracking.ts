@@ -171,15 +171,12 @@ export const tracking: FastifyPluginAsyncTypebox<TrackingOptions> = async (app, 
   app.post('/v1/import', { ...batchRoute, schema: { ...batchRoute.schema, summary: 'The same as /v1/batch (Segment\'s historical import)' } }, batch)
 }
 
-/** Segment's 32 KB a message, in bytes of its JSON; JSON nested past JSON.stringify's stack cannot be stored either. */
+/**
+ * Segment's 32 KB a message, in bytes of its JSON. (JSON nested too deeply to store never gets
+ * here: the edge refuses any body nested past MAX_JSON_DEPTH, src/api/http/edge.ts.)
+ */
 function sizeError (message: unknown, field: string): FieldError | undefined {
-  let size: number
-  try {
-    size = Buffer.byteLength(JSON.stringify(message) ?? 'null')
-  } catch (err) {
-    if (!(err instanceof RangeError)) throw err
-    return { field, message: 'is nested too deeply to store' }
-  }
+  const size = Buffer.byteLength(JSON.stringify(message) ?? 'null')
   if (size <= MESSAGE_LIMIT) return undefined
   return { field, message: `is ${size.toLocaleString('en-US')} bytes of JSON; a message may have at most 32 KB (${MESSAGE_LIMIT.toLocaleString('en-US')} bytes)` }
 }
