@@ -3,7 +3,7 @@ import type { Logger } from 'pino'
 
 // On a PostgreSQL shared by a fleet, the projection a read waits on (read-your-writes) is most
 // often applied by another instance. Every checkpoint change is announced when its transaction
-// commits (NOTIFY jetway_checkpoints, the projection's name: migration 0011's trigger); one
+// commits (NOTIFY jetway_checkpoints, the projection's name: migration 0013's trigger); one
 // LISTEN session per process wakes the reads waiting on that projection, which then read the
 // checkpoint. While the session is down the waits fall back to looking now and then. The same
 // announcements let a process keep each checkpoint it read until it changes (ReadModels), so a

@@ -14,7 +14,7 @@ import type { Database, NewCollectEventRow } from '../schema/database.js'
 //   stream sequences need `bigint`); text compares as bytes in SQLite, by the database's locale
 //   in PostgreSQL unless the column says `COLLATE "C"` (then orders, ranges and indexes agree);
 // - insertion order: SQLite's implicit `rowid`, a `rowid` identity column on PostgreSQL
-//   (migration 0011);
+//   (migration 0013);
 // - JSON built in SQL (a meeting's participants);
 // - the collector's hot paths (collect-events.ts, collect-search.ts): prepared better-sqlite3
 //   statements on SQLite; one `unnest` insert per batch and named prepared statements over

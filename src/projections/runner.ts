@@ -142,11 +142,13 @@ export class ProjectionRunner {
     const { db, projection, clock } = this.opts
     await db.transaction().execute(async trx => {
       await ensureCheckpoint(trx, projection, clock)
-      for (const table of projection.tables) await trx.deleteFrom(table).execute()
-      await projection.clear?.(trx)
+      // the checkpoint first, as commit() takes it: on PostgreSQL the two lock in one order
+      // (rows first here met a holder's commit holding the checkpoint: a deadlock)
       await trx.updateTable('projection_checkpoints')
         .set({ last_seq: 0, version: projection.version, rebuilding: opts.rebuilding === true ? 1 : 0, updated_at: microTimeOf(clock.now()) })
         .where('name', '=', projection.name).execute()
+      for (const table of projection.tables) await trx.deleteFrom(table).execute()
+      await projection.clear?.(trx)
     })
     this.appliedSeq = 0
     this.caughtUp = false
