@@ -31,7 +31,10 @@ export async function freePort (): Promise<number> {
 
 export async function spawnService (env: Record<string, string>): Promise<{ url: string, child: ChildProcess, stop: () => Promise<void> }> {
   const port = await freePort()
-  const profile = process.env.BENCH_CPU_PROF === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
+  const profile = [
+    ...(process.env.BENCH_CPU_PROF === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]),
+    ...(process.env.BENCH_ALLOC_PROF === undefined ? [] : ['--import', './bench/alloc-prof.mjs'])
+  ]
   // BENCH_NODE_FLAGS: node flags of the service only (e.g. --max-semi-space-size=8), not of the bench
   const flags = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(f => f !== '')
   const child = spawn(process.execPath, [...flags, ...profile, '--import', 'tsx', 'src/server.ts'], {
@@ -71,6 +74,16 @@ export async function paced (rate: number, total: number, send: (i: number) => P
     while (i < total && t0 + (i * 1000) / rate <= now + 0.5) calls.push(send(i++).catch(() => {}))
   }
   await Promise.all(calls)
+}
+
+/**
+ * With BENCH_ALLOC_PROF=<dir>: samples what the service's HTTP thread allocates from now until
+ * stop() (bench/alloc-prof.mjs writes the profile there). Without it, nothing.
+ */
+export function allocationProfile (child: ChildProcess): { stop: () => void } {
+  if (process.env.BENCH_ALLOC_PROF === undefined) return { stop: () => {} }
+  child.kill('SIGUSR2')
+  return { stop: () => { child.kill('SIGUSR2') } }
 }
 
 export function percentile (sorted: number[], p: number): number {
@@ -206,10 +219,13 @@ export function fmtStalls (s: Stalls): string {
   return `loop delay p99 ${fmt(s.loopP99Ms, 1)} ms, longest ${bound(s.loopMaxMs)}; GC ${fmt(s.gcMs)} ms in ${fmt(s.gcPauses)} pauses (longest ${bound(s.gcMaxMs)}; ${s.majorGcs} major, ${fmt(s.majorGcMs)} ms)`
 }
 
-/** CPU time (user + system) a process has used, in µs, from /proc (NaN where there is none). */
-export function cpuOf (pid: number | undefined): number {
+/**
+ * CPU time (user + system) a process has used, in µs, from /proc (NaN where there is none);
+ * with `mainThread`, its main thread's alone (the service's HTTP thread).
+ */
+export function cpuOf (pid: number | undefined, mainThread = false): number {
   try {
-    const fields = readFileSync(`/proc/${pid ?? 0}/stat`, 'utf8').split(') ')[1]!.split(' ')
+    const fields = readFileSync(mainThread ? `/proc/${pid ?? 0}/task/${pid ?? 0}/stat` : `/proc/${pid ?? 0}/stat`, 'utf8').split(') ')[1]!.split(' ')
     // utime and stime, fields 14 and 15 of stat (11 and 12 after the command), in clock ticks
     return (Number(fields[11]) + Number(fields[12])) * 1_000_000 / CLOCK_TICKS
   } catch {
