@@ -1,10 +1,10 @@
 // npm run bench:ingest — HTTP ingest rates (single events, the seed's batches, the analytics
 // SDKs' /v1/batch) beside the raw JetStream publish rate of the same client library, measured
-// in the same run so their ratios hold on a noisy machine; and the projection lag while single
-// events pour in.
+// in the same run so their ratios hold on a noisy machine; the projection lag while single
+// events pour in; the latency of single events at half the rate measured; and what the
+// service's HTTP thread went through in each phase (event-loop delay, GC pauses).
 //   EVENTS (default 30000) events per phase; CONNECTIONS (default 64) for single POSTs.
 import { randomUUID } from 'node:crypto'
-import { readFileSync } from 'node:fs'
 import autocannon from 'autocannon'
 import { Pool } from 'undici'
 import { pino } from 'pino'
@@ -16,7 +16,7 @@ import { appendEvent } from '../src/store/events.js'
 import { Events } from '../src/schema/events/index.js'
 import { mapLimit } from '../src/lib/concurrency.js'
 import { microTimeOf } from '../src/lib/time.js'
-import { benchNats, fmt, isMain, percentile, report, section, spawnService, tempDir, type Figure } from './lib.js'
+import { benchNats, cpuOf, fmt, fmtStalls, paced, stallMeter, isMain, percentile, report, section, spawnService, tempDir, type Figure } from './lib.js'
 
 const IN_FLIGHT = 256
 /** how often the lag probe writes one event and reads it back with its sequence */
@@ -73,6 +73,7 @@ export async function ingestBench (opts: IngestOptions = {}): Promise<Figure[]> 
           await new Promise(resolve => setTimeout(resolve, PROBE_EVERY_MS))
         }
       })()
+      const singleStalls = await stallMeter(service.url)
       const s0 = performance.now()
       const single = await autocannon({
         url: `${service.url}/api/collect`,
@@ -89,10 +90,30 @@ export async function ingestBench (opts: IngestOptions = {}): Promise<Figure[]> 
       probing.on = false
       await probe
       await probes.close()
+      const singleStalled = await singleStalls.stop()
+
+      // 2b. single events at half the rate just measured: the latency of a service not at its limit
+      const halfRate = Math.max(1, Math.round(singleRate / 2))
+      const halfStalls = await stallMeter(service.url)
+      const halfTimes: number[] = []
+      let halfFailed = 0
+      const halfPool = new Pool(service.url, { connections: CONNECTIONS })
+      await paced(halfRate, Math.min(EVENTS, halfRate * 10), async i => {
+        const t0 = performance.now()
+        const r = await halfPool.request({ path: '/api/collect', method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ event_id: `half-${i}`, event: 'purchase', user_id: 'user-2', parameters: { order_id: 'o-1', currency: 'KRW', price: 1200.5 } }) })
+        await r.body.dump()
+        if (r.statusCode === 200) halfTimes.push(performance.now() - t0)
+        else halfFailed++
+      })
+      await halfPool.close()
+      halfTimes.sort((a, b) => a - b)
+      const half = { p50: percentile(halfTimes, 0.5), p99: percentile(halfTimes, 0.99), failed: halfFailed }
+      const halfStalled = await halfStalls.stop()
 
       // 3. batches of 500 over 8 connections
       const pool = new Pool(service.url, { connections: 8 })
       const batches = Math.ceil(EVENTS * 2 / 500)
+      const batchStalls = await stallMeter(service.url)
       const cpu0 = cpuOf(service.child.pid)
       const t0 = performance.now()
       let accepted = 0
@@ -104,11 +125,13 @@ export async function ingestBench (opts: IngestOptions = {}): Promise<Figure[]> 
       })
       const batchRate = accepted / ((performance.now() - t0) / 1000)
       const batchCpu = (cpuOf(service.child.pid) - cpu0) / accepted
+      const batchStalled = await batchStalls.stop()
 
       // 4. the analytics SDKs' /v1/batch, 100 messages a request (Segment's and RudderStack's
       // Node SDKs send up to flushAt at once) over 8 connections, as analytics-node sends them:
       // track messages with a messageId, timestamp and context, the batch's sentAt
       const sdkRequests = Math.ceil(EVENTS * 2 / 100)
+      const sdkStalls = await stallMeter(service.url)
       const cpu1 = cpuOf(service.child.pid)
       const s1 = performance.now()
       let stored = 0
@@ -130,6 +153,7 @@ export async function ingestBench (opts: IngestOptions = {}): Promise<Figure[]> 
       })
       const sdkRate = stored / ((performance.now() - s1) / 1000)
       const sdkCpu = (cpuOf(service.child.pid) - cpu1) / stored
+      const sdkStalled = await sdkStalls.stop()
       await pool.close()
 
       lags.sort((a, b) => a - b)
@@ -141,13 +165,20 @@ export async function ingestBench (opts: IngestOptions = {}): Promise<Figure[]> 
       // CPU time of the service process (HTTP and projection threads) per event stored: what a
       // path costs, whatever else shares the machine
       if (Number.isFinite(batchCpu) && Number.isFinite(sdkCpu)) console.log(`service CPU per event: /api/collect/batch ${fmt(batchCpu, 1)} µs, /v1/batch ${fmt(sdkCpu, 1)} µs`)
-      console.log(`single POST latency: p50 ${single.latency.p50} ms, p99 ${single.latency.p99} ms`)
+      console.log(`single POST latency at the limit: p50 ${single.latency.p50} ms, p99 ${single.latency.p99} ms`)
+      console.log(`single POST latency at half of it (${fmt(halfRate)}/s, ${CONNECTIONS} connections, sent on schedule): p50 ${fmt(half.p50, 2)} ms, p99 ${fmt(half.p99, 2)} ms; non-2xx/errors: ${half.failed}`)
+      console.log('the service\'s HTTP thread meanwhile:')
+      console.log(`  single events at the limit:   ${fmtStalls(singleStalled)}`)
+      console.log(`  single events at half of it:  ${fmtStalls(halfStalled)}`)
+      console.log(`  /api/collect/batch:           ${fmtStalls(batchStalled)}`)
+      console.log(`  /v1/batch:                    ${fmtStalls(sdkStalled)}`)
       console.log(`projection lag (write answered -> readable), ${lags.length} probes: p50 ${fmt(percentile(lags, 0.5), 1)} ms, p99 ${fmt(percentile(lags, 0.99), 1)} ms, max ${fmt(lags.at(-1) ?? NaN, 1)} ms`)
       const rawLimit = `${fmt(rawRate)}/s raw JetStream publish`
       return [
-        { figure: 'HTTP single-event ingest ÷ raw JetStream publish', value: `${fmt(singleRate)}/s`, limit: rawLimit, ratio: singleRate / rawRate, goal: '≥ 0.5', met: singleRate / rawRate >= 0.5 && non2xx === 0 },
-        { figure: 'HTTP batch ingest (500 per request) ÷ raw publish', value: `${fmt(batchRate)}/s`, limit: rawLimit, ratio: batchRate / rawRate, goal: '≥ 0.85', met: batchRate / rawRate >= 0.85 },
-        { figure: 'SDK /v1/batch ingest (100 per request) ÷ raw publish', value: `${fmt(sdkRate)}/s`, limit: rawLimit, ratio: sdkRate / rawRate, goal: '≥ 0.85', met: sdkRate / rawRate >= 0.85 && stored === sdkRequests * 100 },
+        { figure: 'HTTP single-event ingest ÷ raw JetStream publish', value: `${fmt(singleRate)}/s`, limit: rawLimit, ratio: singleRate / rawRate, goal: '≥ 0.5', met: singleRate / rawRate >= 0.5 && non2xx === 0, stalls: singleStalled },
+        { figure: 'single-event ingest p99 at half the measured maximum', value: `${fmt(half.p99, 2)} ms (p50 ${fmt(half.p50, 2)} ms)`, limit: `${fmt(halfRate)}/s of ${fmt(singleRate)}/s`, goal: '≤ 10 ms', met: half.p99 <= 10 && half.failed === 0, stalls: halfStalled },
+        { figure: 'HTTP batch ingest (500 per request) ÷ raw publish', value: `${fmt(batchRate)}/s`, limit: rawLimit, ratio: batchRate / rawRate, goal: '≥ 0.85', met: batchRate / rawRate >= 0.85, stalls: batchStalled },
+        { figure: 'SDK /v1/batch ingest (100 per request) ÷ raw publish', value: `${fmt(sdkRate)}/s`, limit: rawLimit, ratio: sdkRate / rawRate, goal: '≥ 0.85', met: sdkRate / rawRate >= 0.85 && stored === sdkRequests * 100, stalls: sdkStalled },
         { figure: 'projection lag while ingesting single events, p99', value: `${fmt(percentile(lags, 0.99), 1)} ms`, limit: `at ${fmt(singleRate)}/s`, goal: '≤ 250 ms', met: percentile(lags, 0.99) <= 250 }
       ]
     } finally {
@@ -158,19 +189,6 @@ export async function ingestBench (opts: IngestOptions = {}): Promise<Figure[]> 
     await data.remove()
   }
 }
-
-/** CPU time (user + system) a process has used, in µs, from /proc (NaN where there is none). */
-function cpuOf (pid: number | undefined): number {
-  try {
-    const fields = readFileSync(`/proc/${pid ?? 0}/stat`, 'utf8').split(') ')[1]!.split(' ')
-    // utime and stime, fields 14 and 15 of stat (11 and 12 after the command), in clock ticks
-    return (Number(fields[11]) + Number(fields[12])) * 1_000_000 / CLOCK_TICKS
-  } catch {
-    return NaN
-  }
-}
-/** USER_HZ: 100 on Linux wherever Node runs */
-const CLOCK_TICKS = 100
 
 if (isMain(import.meta.url)) {
   report(await ingestBench({ events: Number(process.env.EVENTS ?? 30_000), connections: Number(process.env.CONNECTIONS ?? 64) }))

@@ -9,6 +9,7 @@ import { outboundOutcomes } from '../lib/outbound.js'
 import { openapiDocs } from './http/openapi.js'
 import { DurabilityView } from '../schema/api/admin.js'
 import { readModelSize } from '../projections/read-model-size.js'
+import { meterStalls } from './http/stall-meter.js'
 
 // Not encapsulated (fastify-plugin), so the latency hook sees every route of the app.
 // /healthz (the process answers), /readyz (can this process serve current reads now?) and
@@ -49,6 +50,8 @@ const plugin: FastifyPluginAsyncTypebox<HealthOptions> = async (app, { runtime }
   const { config, readModels } = runtime
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'jetway_' })
+  const stalls = meterStalls(registry)
+  app.addHook('onClose', async () => { stalls.stop() })
   const latency = new Histogram({
     name: 'jetway_http_request_duration_seconds',
     help: 'HTTP request latency',

@@ -92,6 +92,9 @@ export const jobAggregate: Aggregate<JobState, JobCommand> = {
   stream: 'JOBS',
   subject: Subjects.jobRequested,
   moreSubjects: (eventId, state) => state === undefined ? [] : [Subjects.jobStatus(state.userId, eventId)],
+  // a job is requested once and has one status, each appended expecting its subject empty: a
+  // completion decides on the request alone and its append finds out whether a status came first
+  onePerSubject: true,
   subjectOf,
   correlationOf: state => state?.correlationId,
   evolve,

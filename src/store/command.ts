@@ -24,6 +24,13 @@ export interface Fold<S> {
    * state folded from `subject` says it has, each read in one pass too and folded after it.
    */
   moreSubjects?: (id: string, state: S | undefined) => string[]
+  /**
+   * Each subject of the aggregate holds one event at most, appended by a decision that expects
+   * it empty (a job: its request, its status). Each is then read in one look-up, its last
+   * message, and a command first decides without reading moreSubjects, as if they were empty
+   * (handleCommand): one round trip instead of two for a job's completion.
+   */
+  onePerSubject?: boolean
 }
 
 export interface Aggregate<S, C> extends Fold<S> {
@@ -80,11 +87,20 @@ const MAX_ATTEMPTS = 4
 
 /** An aggregate's state as of `toSeq` (default: now): the one loader of every aggregate and fold. */
 export async function loadState<St> (store: Pick<CommandStore, 'js' | 'jsm'>, fold: Fold<St>, id: string, toSeq?: number): Promise<Loaded<St>> {
+  return await load(store, fold, id, toSeq, false)
+}
+
+/**
+ * loadState; with `assumeMoreEmpty` (an aggregate onePerSubject) moreSubjects are not read but
+ * taken as empty: listed in `unread`, each with a last sequence of 0, which an append expects.
+ */
+async function load<St> (store: Pick<CommandStore, 'js' | 'jsm'>, fold: Fold<St>, id: string, toSeq: number | undefined, assumeMoreEmpty: boolean): Promise<Loaded<St> & { unread: string[] }> {
   let state: St | undefined
   let version = 0
   const lastSeqs = new Map<string, number>()
+  const one = fold.onePerSubject === true
   const read = async (subjects: string[]): Promise<void> => {
-    const lists = await Promise.all(subjects.map(async s => await readSubject(store.js, store.jsm, fold.stream, s, toSeq)))
+    const lists = await Promise.all(subjects.map(async s => await readSubject(store.js, store.jsm, fold.stream, s, toSeq, one)))
     subjects.forEach((s, i) => lastSeqs.set(s, lists[i]!.at(-1)?.seq ?? 0))
     for (const ev of lists.flat().sort((a, b) => a.seq - b.seq)) {
       state = fold.evolve(state, ev)
@@ -93,24 +109,46 @@ export async function loadState<St> (store: Pick<CommandStore, 'js' | 'jsm'>, fo
   }
   await read([fold.subject(id)])
   const more = fold.moreSubjects?.(id, state) ?? []
+  if (assumeMoreEmpty) {
+    for (const s of more) lastSeqs.set(s, 0)
+    return { state, version, lastSeqs, unread: more }
+  }
   if (more.length > 0) await read(more)
-  return { state, version, lastSeqs }
+  return { state, version, lastSeqs, unread: [] }
 }
 
 export async function handleCommand<St, C> (store: CommandStore, aggregate: Aggregate<St, C>, id: string, command: C, meta: CommandMeta<St>): Promise<CommandResult<St>> {
+  // An aggregate onePerSubject decides first on its main subject alone (moreSubjects taken as
+  // empty). A decision that appends to one of those expects it empty, so the server refuses it
+  // when it is not (a conflict: decided again on everything read). Any other outcome (nothing
+  // to do, another subject, a refusal) is not taken on a partial state: it is decided again
+  // once everything is read. Not with If-Match or a guard, which judge the whole state.
+  let partial = aggregate.onePerSubject === true && meta.expectedVersion === undefined && meta.guard === undefined
   for (let attempt = 1; ; attempt++) {
-    const { state, version, lastSeqs } = await loadState(store, aggregate, id)
+    const { state, version, lastSeqs, unread } = await load(store, aggregate, id, undefined, partial)
+    partial = false
     meta.guard?.(state)
     if (meta.expectedVersion !== undefined && meta.expectedVersion !== version) {
       throw new JetwayError(ErrorCodes.preconditionFailed, `the resource is at version ${version}, not ${meta.expectedVersion}`)
     }
-    const decided = aggregate.decide(state, command)
+    let decided: Decided
+    try {
+      decided = aggregate.decide(state, command)
+    } catch (err) {
+      if (unread.length === 0) throw err
+      attempt--
+      continue
+    }
     // the type allows one event at most; a decider that returns more anyway is refused before
     // anything is appended, never stored in part
     if (decided.length > 1) throw new Error(`a command on ${aggregate.subject(id)} decided ${decided.length} events; a decision is one event at most`)
     const d = decided[0]
-    if (d === undefined) return { state, version, appended: [] }
-    const subject = aggregate.subjectOf?.(id, d, state) ?? aggregate.subject(id)
+    const subject = d === undefined ? undefined : aggregate.subjectOf?.(id, d, state) ?? aggregate.subject(id)
+    if (unread.length > 0 && (subject === undefined || !unread.includes(subject))) {
+      attempt--
+      continue
+    }
+    if (d === undefined || subject === undefined) return { state, version, appended: [] }
     const envelope = {
       source: meta.source,
       about: meta.about ?? id,

@@ -36,9 +36,14 @@ export async function lastOnSubject (jsm: JetStreamManager, stream: string, subj
  * Every event of one subject, oldest first, up to `toSeq` (default: all it holds now). Its first
  * and last message come from two look-ups at once: a subject of one event (a new task, a job's
  * request) is read in that one round trip; one of more streams the rest through an ordered
- * consumer from its first.
+ * consumer from its first. `holdsOne`: the subject never holds more than one event (a job's
+ * request), read by the one look-up of its last.
  */
-export async function readSubject (js: JetStreamClient, jsm: JetStreamManager, stream: string, subject: string, toSeq = Number.MAX_SAFE_INTEGER): Promise<StoredEvent[]> {
+export async function readSubject (js: JetStreamClient, jsm: JetStreamManager, stream: string, subject: string, toSeq = Number.MAX_SAFE_INTEGER, holdsOne = false): Promise<StoredEvent[]> {
+  if (holdsOne) {
+    const only = await lastOnSubject(jsm, stream, subject)
+    return only === null || only.seq > toSeq ? [] : [decodeEvent(only)]
+  }
   const [first, last] = await Promise.all([nextOnSubject(jsm, stream, subject, 1), lastOnSubject(jsm, stream, subject)])
   if (first === null || last === null) return []
   const endSeq = Math.min(last.seq, toSeq)

@@ -62,3 +62,26 @@ t.test('streams, consumers, SSE connections, timers and outbound calls', async t
     }
   }, 'closed connections are no longer counted')
 })
+
+t.test('the HTTP thread\'s stalls: event-loop delay and GC pauses as histograms', async t => {
+  const { app } = await startService(t)
+  const scrape = async (): Promise<string> => (await app.inject({ url: '/metrics' })).body
+  const before = await scrape()
+  const late = (body: string): number => metric(body, 'jetway_event_loop_delay_seconds_count')! - metric(body, 'jetway_event_loop_delay_seconds_bucket', '{le="0.02"}')!
+  // a stall of 30 ms on this thread: the sampler's next run is a sample past 20 ms (on a busy
+  // machine other stalls may add more)
+  const until = performance.now() + 30
+  while (performance.now() < until);
+  await new Promise(resolve => setTimeout(resolve, 20))
+  const stalled = await scrape()
+  t.ok(late(stalled) - late(before) >= 1, 'the stall is a sample over 20 ms')
+  const { setFlagsFromString } = await import('node:v8')
+  const { runInNewContext } = await import('node:vm')
+  setFlagsFromString('--expose-gc')
+  ;(runInNewContext('gc') as () => void)()
+  await new Promise(resolve => setTimeout(resolve, 20))
+  const after = await scrape()
+  t.ok(metric(after, 'jetway_event_loop_delay_seconds_count')! > metric(before, 'jetway_event_loop_delay_seconds_count')!, 'sampled all along')
+  t.ok(metric(after, 'jetway_gc_pause_seconds_count', '{kind="major"}')! >= 1, 'a full collection is counted as a major pause')
+  t.match(after, /^jetway_gc_pause_seconds_bucket\{le="0\.001",kind="major"\} \d+$/m, 'in buckets from 1 ms')
+})

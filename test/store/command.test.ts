@@ -87,6 +87,8 @@ t.test('a domain refusal is the answer, decided once; a stale If-Match is 412; a
   let decisions = 0
   const racing: Aggregate<JobState, string> = {
     ...jobAggregate,
+    // the rival's events share the request's subject: not one event per subject
+    onePerSubject: false,
     decide: () => {
       decisions++
       return [decision(Events.jobStatusChanged, { eventId: 'j1', eventStatus: 'Y', eventDesc: '', eventType: 'TRAINING', userId: 'u1' })]
@@ -129,4 +131,43 @@ t.test('a domain refusal is the answer, decided once; a stale If-Match is 412; a
   t.same(late.appended, [], 'nothing appended')
   t.same(late.state!.status, { eventStatus: 'N', eventDesc: 'rival' }, 'the rival\'s status is the job\'s')
   t.equal(await count(store.jsm, 'jobs.status.u1.j3'), 1)
+})
+
+t.test('a job\'s completion reads its request in one look-up and decides without reading its status; the append finds out', async t => {
+  const store = await setUp(t)
+  const looks: string[] = []
+  const counting = new Proxy(store.jsm, {
+    get (target, prop) {
+      if (prop !== 'streams') return Reflect.get(target, prop)
+      return new Proxy(target.streams, {
+        get (streams, name) {
+          if (name === 'getMessage') {
+            return async (stream: string, query: Record<string, unknown>) => {
+              looks.push(String(query.last_by_subj ?? query.next_by_subj))
+              return await streams.getMessage(stream, query as never)
+            }
+          }
+          const value: unknown = Reflect.get(streams, name)
+          return typeof value === 'function' ? value.bind(streams) : value
+        }
+      })
+    }
+  })
+  const counted = { ...store, jsm: counting as JetStreamManager }
+  await handleCommand(counted, jobAggregate, 'j1', request('j1'), meta)
+  t.same(looks, ['jobs.requested.j1'], 'a request: one look-up of its subject')
+  looks.length = 0
+  const done = await handleCommand(counted, jobAggregate, 'j1', { kind: 'complete', eventId: 'j1', eventStatus: 'Y', eventDesc: '' }, meta)
+  t.equal(done.appended.length, 1)
+  t.same(looks, ['jobs.requested.j1'], 'its completion: the request, not the status')
+  looks.length = 0
+  const second = await handleCommand(counted, jobAggregate, 'j1', { kind: 'complete', eventId: 'j1', eventStatus: 'N', eventDesc: 'late' }, meta)
+  t.same(second.appended, [], 'a second completion appends nothing')
+  t.same(second.state!.status, { eventStatus: 'Y', eventDesc: '' }, 'the first one stays')
+  t.same(looks, ['jobs.requested.j1', 'jobs.requested.j1', 'jobs.status.u1.j1'], 'its append was refused, then it read everything')
+  t.equal(await count(store.jsm, 'jobs.status.>'), 1)
+  looks.length = 0
+  t.same((await handleCommand(counted, jobAggregate, 'j1', { kind: 'timeOut', eventId: 'j1' }, meta)).appended, [], 'a timeout decided on the request alone would append elsewhere: it reads the status first')
+  t.same(looks, ['jobs.requested.j1', 'jobs.requested.j1', 'jobs.status.u1.j1'])
+  await t.rejects(handleCommand(counted, jobAggregate, 'nope', { kind: 'complete', eventId: 'nope', eventStatus: 'Y', eventDesc: '' }, meta), { name: 'JobNotFound' }, 'no request: refused')
 })
