@@ -1,3 +1,3 @@
-// The read-model suite on PostgreSQL: test/api/consistency.test.ts with its services' read models in PostgreSQL (README: "Read models: SQLite or PostgreSQL")
+// The read-model suite on PostgreSQL: test/api/consistency.test.ts with its services' read models in PostgreSQL (docs/read-models.md: "SQLite or PostgreSQL")
 process.env.JETWAY_TEST_READ_MODELS = 'postgres'
 await import('../../api/consistency.test.js')
