@@ -12,6 +12,9 @@ import { lastOnSubject, walkSubject } from './subject-reader.js'
 // client resuming by id) are read from the stream leader with MSG.GET, never from a possibly
 // lagging replica (direct get), and handed to the live tail by sequence.
 
+/** listeners one event is handed to in one go; a broadcast to more is cut into slices */
+const SLICE = 1000
+
 export interface StreamTailOptions<E> {
   js: JetStreamClient
   jsm: JetStreamManager
@@ -33,6 +36,8 @@ export class StreamTail<E> {
   private readonly listeners = new Map<string, Set<(ev: E) => void>>()
   private follower?: OrderedFollower
   private stopped = false
+  /** broadcasts being handed out a slice at a time, oldest first */
+  private readonly queue: { ev: E, listeners: { set: Set<(ev: E) => void>, fn: (ev: E) => void }[], at: number }[] = []
 
   constructor (opts: StreamTailOptions<E>) {
     this.opts = opts
@@ -73,6 +78,7 @@ export class StreamTail<E> {
 
   async stop (): Promise<void> {
     this.stopped = true
+    this.queue.length = 0
     await this.follower?.stop()
     this.follower = undefined
   }
@@ -121,14 +127,49 @@ export class StreamTail<E> {
     this.highWater = m.seq
     const ev = this.decode(m)
     if (ev === undefined) return
+    const sets: Set<(ev: E) => void>[] = []
+    let count = 0
     for (const key of this.opts.keysOf(m.subject, ev)) {
-      for (const fn of this.listeners.get(key) ?? []) {
-        try {
-          fn(ev)
-        } catch (err) {
-          this.opts.log.error({ err, stream: this.stream }, 'a tail listener failed')
-        }
+      const set = this.listeners.get(key)
+      if (set !== undefined) { sets.push(set); count += set.size }
+    }
+    if (count === 0) return
+    if (this.queue.length === 0 && count <= SLICE) {
+      for (const set of sets) for (const fn of set) this.call(fn, ev)
+      return
+    }
+    // A broadcast: handed out SLICE listeners at a time, yielding between slices so that the
+    // HTTP thread serves others meanwhile (20,000 socket writes in one go held it for 600 ms).
+    // Later events queue behind it, so each listener still gets them in order. A listener that
+    // subscribes meanwhile is not in this event's list: its hand-over replays up to highWater,
+    // which counts this event already.
+    this.queue.push({ ev, listeners: sets.flatMap(set => [...set].map(fn => ({ set, fn }))), at: 0 })
+    if (this.queue.length === 1) setImmediate(this.drain)
+  }
+
+  /** Hands out the next slice of the queued broadcasts. */
+  private readonly drain = (): void => {
+    let budget = SLICE
+    while (budget > 0 && !this.stopped) {
+      const head = this.queue[0]
+      if (head === undefined) return
+      const end = Math.min(head.listeners.length, head.at + budget)
+      for (let i = head.at; i < end; i++) {
+        const { set, fn } = head.listeners[i]!
+        if (set.has(fn)) this.call(fn, head.ev) // not one that left since
       }
+      budget -= end - head.at
+      head.at = end
+      if (end === head.listeners.length) this.queue.shift()
+    }
+    if (this.queue.length > 0 && !this.stopped) setImmediate(this.drain)
+  }
+
+  private call (fn: (ev: E) => void, ev: E): void {
+    try {
+      fn(ev)
+    } catch (err) {
+      this.opts.log.error({ err, stream: this.stream }, 'a tail listener failed')
     }
   }
 }

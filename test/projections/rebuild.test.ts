@@ -66,7 +66,7 @@ t.test('while a rebuild holds a read model, reads and /readyz do not take its em
   await rebuild.reset({ rebuilding: true })
   // On PostgreSQL a read takes the checkpoint it last heard of: another instance's rebuild
   // reaches it with the checkpoint's notification, a moment after the commit (docs/read-models.md:
-  // "Read models: SQLite or PostgreSQL"). On SQLite every read looks at the row itself.
+  // "SQLite or PostgreSQL"). On SQLite every read looks at the row itself.
   if (svc.runtime.config.readModelUrl !== undefined) {
     await until('the service has heard of the rebuild', async () => (await svc.app.inject({ url: '/api/event/u1' })).statusCode === 503 ? true : undefined)
   }
