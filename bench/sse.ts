@@ -47,6 +47,33 @@ async function sse (url: string, onEvent: (id: number, data: string) => void): P
   })
 }
 
+/** The same clients against bench/sse-floor.ts: what one loop of writes to n sockets costs here. */
+async function broadcastFloor (n: number): Promise<{ p50: number, p99: number }> {
+  const server = fork('bench/sse-floor.ts', [], { execArgv: ['--import', 'tsx'] })
+  try {
+    const { port } = await new Promise<{ port: number }>(resolve => server.once('message', m => resolve(m as { port: number })))
+    const children = Array.from({ length: Math.ceil(n / 5000) }, (_, k) => fork('bench/sse-clients.ts', [], {
+      execArgv: ['--import', 'tsx'],
+      env: { ...process.env, URL: `http://127.0.0.1:${port}/`, COUNT: String(Math.min(5000, n - k * 5000)) }
+    }))
+    await Promise.all(children.map(async c => await new Promise<void>((resolve, reject) => {
+      c.once('message', () => resolve())
+      c.once('exit', code => reject(new Error(`client process exited ${String(code)}`)))
+    })))
+    const reports = children.map(async c => await new Promise<bigint[]>(resolve => c.once('message', (m: { arrivals: string[] }) => resolve(m.arrivals.map(BigInt)))))
+    await new Promise(resolve => setTimeout(resolve, 1000))
+    const sent = process.hrtime.bigint()
+    await fetch(`http://127.0.0.1:${port}/fire`, { method: 'POST' })
+    const arrived = (await Promise.all(reports)).flat().map(t => Number(t - sent) / 1e6).sort((a, b) => a - b)
+    for (const c of children) c.send({ close: true })
+    await Promise.all(children.map(async c => await new Promise(resolve => c.once('exit', resolve))))
+    return { p50: percentile(arrived, 0.5), p99: percentile(arrived, 0.99) }
+  } finally {
+    server.send({ stop: true })
+    await new Promise(resolve => server.once('exit', resolve))
+  }
+}
+
 export async function sseBench (opts: SseOptions = {}): Promise<Figure[]> {
   const RATE = opts.rate ?? 500
   const SECONDS = opts.seconds ?? 10
@@ -157,6 +184,9 @@ export async function sseBench (opts: SseOptions = {}): Promise<Figure[]> {
       await Promise.all(children.map(async c => await new Promise(resolve => c.once('exit', resolve))))
       await new Promise(resolve => setTimeout(resolve, 1000))
     }
+    // 2b. the floor at the top count: a bare node:http server's broadcast to as many clients
+    const floor = await broadcastFloor(FANOUT.at(-1)!)
+    console.log(`${fmt(FANOUT.at(-1)!).padStart(6)} connections to a bare node:http server (the floor): p50 ${fmt(floor.p50)} ms, p99 ${fmt(floor.p99)} ms`)
     const e2eP99 = percentile(e2e, 0.99)
     const rawP99 = percentile(rawLatency, 0.99)
     const top = fanned.at(-1)
@@ -183,7 +213,8 @@ export async function sseBench (opts: SseOptions = {}): Promise<Figure[]> {
         : [{
             figure: `broadcast p99 to ${fmt(top.n)} SSE connections`,
             value: `${fmt(top.p99)} ms`,
-            limit: `${fmt(fanned[0]!.p99)} ms to ${fmt(fanned[0]!.n)}`,
+            limit: `a bare node:http server's broadcast to as many: p99 ${fmt(floor.p99)} ms (Jetway to ${fmt(fanned[0]!.n)}: ${fmt(fanned[0]!.p99)} ms)`,
+            ratio: top.p99 / floor.p99,
             goal: '≤ 250 ms',
             met: top.p99 <= 250,
             stalls: top.stalls
