@@ -4,6 +4,7 @@ import type { DB } from './db.js'
 import type { UserKeys } from '../lib/erasure-key.js'
 import type { ErasedKind } from '../schema/events/erasures.js'
 import { purgeSubjects } from '../store/purge.js'
+import { TickLoop } from '../lib/tick-loop.js'
 import { doneErasures, dropErasedEvents, dropErasedRecords, forgetPurge, notedPurges } from './erasures.js'
 
 // Erasures applied again, so that nothing of an erased user comes back (README, Data lifecycle).
@@ -44,23 +45,19 @@ export interface ErasurePurgerOptions {
 export class ErasurePurger {
   purged = 0
   private readonly opts: ErasurePurgerOptions
-  private stopped = false
-  private loop?: Promise<void>
-  private wake?: () => void
+  private readonly loop: TickLoop
 
   constructor (opts: ErasurePurgerOptions) {
     this.opts = opts
+    this.loop = new TickLoop({ everyMs: opts.tickMs, tick: async () => { await this.tick(); return false }, log: opts.log, failed: 'purging erased subjects failed; trying again' })
   }
 
   start (): void {
-    this.stopped = false
-    this.loop = this.run()
+    this.loop.start()
   }
 
   async stop (): Promise<void> {
-    this.stopped = true
-    this.wake?.()
-    await this.loop
+    await this.loop.stop()
   }
 
   /** Purges what is noted (a batch); resolves the messages purged. */
@@ -74,20 +71,5 @@ export class ErasurePurger {
     if (n > 0) this.opts.log.warn({ messages: n }, 'purged erased data the streams held again')
     this.purged += n
     return n
-  }
-
-  private async run (): Promise<void> {
-    while (!this.stopped) {
-      try {
-        await this.tick()
-      } catch (err) {
-        this.opts.log.error({ err }, 'purging erased subjects failed; trying again')
-      }
-      if (this.stopped) break
-      await new Promise<void>(resolve => {
-        const timer = setTimeout(resolve, this.opts.tickMs)
-        this.wake = () => { clearTimeout(timer); resolve() }
-      })
-    }
   }
 }

@@ -3,6 +3,7 @@ import type { Logger } from 'pino'
 import type { DB } from './db.js'
 import type { Projection } from './projection.js'
 import { appliedSeqOf } from './checkpoints.js'
+import { TickLoop } from '../lib/tick-loop.js'
 
 export interface RetentionFollowerOptions {
   db: DB
@@ -35,41 +36,21 @@ export class RetentionFollower {
   private readonly log: Logger
   private readonly done = new Map<string, Pruned>()
   private readonly streams: string[]
-  private stopped = false
-  private loop?: Promise<void>
-  private wake?: () => void
+  private readonly loop: TickLoop
 
   constructor (opts: RetentionFollowerOptions) {
     this.opts = opts
     this.log = opts.log.child({ component: 'retention' })
     this.streams = [...new Set(opts.projections.filter(p => p.prune !== undefined).map(p => p.stream))]
+    this.loop = new TickLoop({ everyMs: opts.tickMs, tick: async () => { await this.tick(); return false }, log: this.log, failed: 'retention tick failed; trying again' })
   }
 
   start (): void {
-    if (this.streams.length === 0) return
-    this.stopped = false
-    this.loop = this.run()
+    if (this.streams.length > 0) this.loop.start()
   }
 
   async stop (): Promise<void> {
-    this.stopped = true
-    this.wake?.()
-    await this.loop
-  }
-
-  private async run (): Promise<void> {
-    while (!this.stopped) {
-      try {
-        await this.tick()
-      } catch (err) {
-        this.log.error({ err }, 'retention tick failed; trying again')
-      }
-      if (this.stopped) break
-      await new Promise<void>(resolve => {
-        const timer = setTimeout(resolve, this.opts.tickMs)
-        this.wake = () => { clearTimeout(timer); resolve() }
-      })
-    }
+    await this.loop.stop()
   }
 
   /** One look at every stream with a retention; resolves the rows dropped. */

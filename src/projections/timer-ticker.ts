@@ -3,6 +3,7 @@ import type { Logger } from 'pino'
 import type { DB } from './db.js'
 import { dueTimers } from './timers.js'
 import { mapLimit } from '../lib/concurrency.js'
+import { TickLoop } from '../lib/tick-loop.js'
 import { VersionConflict } from '../lib/errors.js'
 import type { Clock } from '../lib/time.js'
 import { appendEvent } from '../store/events.js'
@@ -50,42 +51,22 @@ export class TimerTicker {
   private readonly opts: TimerTickerOptions
   private readonly log: Logger
   private readonly recent = new Map<string, number>()
-  private stopped = false
-  private loop?: Promise<void>
-  private wake?: () => void
+  private readonly loop: TickLoop
 
   constructor (opts: TimerTickerOptions) {
     this.opts = opts
     this.log = opts.log.child({ component: 'timer-ticker' })
+    const batch = opts.batch ?? 512
+    // a full batch: more are due, look again at once
+    this.loop = new TickLoop({ everyMs: opts.tickMs, tick: async () => await this.tick(batch) === batch, log: this.log, failed: 'timer tick failed; trying again' })
   }
 
   start (): void {
-    this.stopped = false
-    this.loop = this.run()
+    this.loop.start()
   }
 
   async stop (): Promise<void> {
-    this.stopped = true
-    this.wake?.()
-    await this.loop
-  }
-
-  private async run (): Promise<void> {
-    const batch = this.opts.batch ?? 512
-    while (!this.stopped) {
-      let full = false
-      try {
-        full = (await this.tick(batch)) === batch
-      } catch (err) {
-        this.log.error({ err }, 'timer tick failed; trying again')
-      }
-      if (!full && !this.stopped) {
-        await new Promise<void>(resolve => {
-          const timer = setTimeout(resolve, this.opts.tickMs)
-          this.wake = () => { clearTimeout(timer); resolve() }
-        })
-      }
-    }
+    await this.loop.stop()
   }
 
   /** Fires the due timers not fired lately; resolves with how many rows were due. */
