@@ -1,7 +1,5 @@
-import t, { type Test } from 'tap'
-import { mkdir } from 'node:fs/promises'
-import { join } from 'node:path'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import t from 'tap'
+import { newPage, shot, useBrowser } from '../fixtures/browser.js'
 import { createSigner } from 'fast-jwt'
 import { startService, post } from '../fixtures/service.js'
 import { httpTarget } from '../fixtures/http-target.js'
@@ -17,38 +15,9 @@ import { Subjects } from '../../src/store/subjects.js'
 // Screenshots of each page go to test-artifacts/console/ (git-ignored); with
 // JETWAY_DOCS_SCREENSHOTS=1 the overview and the live tail are also written to docs/.
 
-const ARTIFACTS = join(import.meta.dirname, '..', '..', 'test-artifacts', 'console')
-const DOCS = join(import.meta.dirname, '..', '..', 'docs')
 const SECRET = 'a-test-secret-of-enough-length'
 
-let browser: Browser
-t.before(async () => {
-  await mkdir(ARTIFACTS, { recursive: true })
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
-  })
-})
-t.teardown(async () => { await browser?.close() })
-
-async function newPage (t: Test, width = 1280, height = 900): Promise<{ page: Page, errors: string[] }> {
-  const context = await browser.newContext({ viewport: { width, height } })
-  t.teardown(async () => { await context.close() })
-  const page = await context.newPage()
-  page.setDefaultTimeout(20_000)
-  const errors: string[] = []
-  page.on('pageerror', err => errors.push(err.message))
-  page.on('console', m => { if (m.type() === 'error' && !/Failed to load resource/.test(m.text())) errors.push(m.text()) })
-  return { page, errors }
-}
-
-async function shot (page: Page, name: string, docs = false): Promise<void> {
-  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true })
-  if (docs && process.env.JETWAY_DOCS_SCREENSHOTS === '1') {
-    await mkdir(DOCS, { recursive: true })
-    await page.screenshot({ path: join(DOCS, `console-${name}.png`), fullPage: false })
-  }
-}
+useBrowser()
 
 t.test('every page of the console, live over SSE; approve a task; replay a dead letter; a phone', async t => {
   const target = await httpTarget(t)

@@ -1,7 +1,5 @@
-import t, { type Test } from 'tap'
-import { mkdir } from 'node:fs/promises'
-import { join } from 'node:path'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import t from 'tap'
+import { newPage, shot, useBrowser } from '../fixtures/browser.js'
 import { createSigner } from 'fast-jwt'
 import { startService, post } from '../fixtures/service.js'
 
@@ -12,38 +10,9 @@ import { startService, post } from '../fixtures/service.js'
 // collected per minute by name and the requests per minute as charts. Screenshots go to
 // test-artifacts/console/ (git-ignored); with JETWAY_DOCS_SCREENSHOTS=1 also to docs/.
 
-const ARTIFACTS = join(import.meta.dirname, '..', '..', 'test-artifacts', 'console')
-const DOCS = join(import.meta.dirname, '..', '..', 'docs')
 const SECRET = 'a-test-secret-of-enough-length'
 
-let browser: Browser
-t.before(async () => {
-  await mkdir(ARTIFACTS, { recursive: true })
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
-  })
-})
-t.teardown(async () => { await browser?.close() })
-
-async function newPage (t: Test, width = 1280, height = 900): Promise<{ page: Page, errors: string[] }> {
-  const context = await browser.newContext({ viewport: { width, height } })
-  t.teardown(async () => { await context.close() })
-  const page = await context.newPage()
-  page.setDefaultTimeout(20_000)
-  const errors: string[] = []
-  page.on('pageerror', err => errors.push(err.message))
-  page.on('console', m => { if (m.type() === 'error' && !/Failed to load resource/.test(m.text())) errors.push(m.text()) })
-  return { page, errors }
-}
-
-async function shot (page: Page, name: string, docs = false): Promise<void> {
-  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true })
-  if (docs && process.env.JETWAY_DOCS_SCREENSHOTS === '1') {
-    await mkdir(DOCS, { recursive: true })
-    await page.screenshot({ path: join(DOCS, `console-${name}.png`), fullPage: false })
-  }
-}
+useBrowser()
 
 t.test('Events: search with filters, page by cursor, open an event, follow live; the charts', async t => {
   const svc = await startService(t, { listen: 0 })
