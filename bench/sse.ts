@@ -51,7 +51,10 @@ async function sse (url: string, onEvent: (id: number, data: string) => void): P
 async function broadcastFloor (n: number): Promise<{ p50: number, p99: number }> {
   const server = fork('bench/sse-floor.ts', [], { execArgv: ['--import', 'tsx'] })
   try {
-    const { port } = await new Promise<{ port: number }>(resolve => server.once('message', m => resolve(m as { port: number })))
+    const { port } = await new Promise<{ port: number }>((resolve, reject) => {
+      server.once('message', m => resolve(m as { port: number }))
+      server.once('exit', code => reject(new Error(`the floor's server exited ${String(code)}`)))
+    })
     const children = Array.from({ length: Math.ceil(n / 5000) }, (_, k) => fork('bench/sse-clients.ts', [], {
       execArgv: ['--import', 'tsx'],
       env: { ...process.env, URL: `http://127.0.0.1:${port}/`, COUNT: String(Math.min(5000, n - k * 5000)) }
@@ -69,8 +72,10 @@ async function broadcastFloor (n: number): Promise<{ p50: number, p99: number }>
     await Promise.all(children.map(async c => await new Promise(resolve => c.once('exit', resolve))))
     return { p50: percentile(arrived, 0.5), p99: percentile(arrived, 0.99) }
   } finally {
-    server.send({ stop: true })
-    await new Promise(resolve => server.once('exit', resolve))
+    if (server.exitCode === null) {
+      server.send({ stop: true })
+      await new Promise(resolve => server.once('exit', resolve))
+    }
   }
 }
 
