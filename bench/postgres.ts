@@ -18,19 +18,14 @@ import { ProjectionRunner } from '../src/projections/runner.js'
 import { collectEvents } from '../src/projections/collect-events.js'
 import { systemClock } from '../src/lib/time.js'
 import { fillCollect, syntheticEvent } from './catchup.js'
-import { ingestAt, latencies } from './query.js'
+import { ingestAt, latencies, type QueryOptions } from './query.js'
 import { benchNats, benchPostgres, fmt, isMain, percentile, report, section, spawnService, tempDir, type Figure } from './lib.js'
 
 const USERS = 10_000
 const ROWS_PER_STATEMENT = 1000
 
-export interface PostgresBenchOptions {
-  events?: number
-  /** GETs per latency measurement */
-  requests?: number
-  /** single events/s collected while the concurrent queries run */
-  ingest?: number
-}
+/** as bench:query's: events stored, GETs per latency measurement, single events/s beside them */
+export type PostgresBenchOptions = QueryOptions
 
 export async function postgresBench (opts: PostgresBenchOptions = {}): Promise<Figure[]> {
   const EVENTS = opts.events ?? 1_000_000
